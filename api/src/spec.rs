@@ -1,0 +1,150 @@
+//! The `TraceJob` spec: what to trace, where, for how long, and where results go.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::status::TraceJobStatus;
+
+/// A declarative trace of the pods a selector names, run by eBPF on every node hosting them.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "tracejob.io",
+    version = "v1alpha1",
+    kind = "TraceJob",
+    namespaced,
+    shortname = "tj",
+    status = "TraceJobStatus",
+    printcolumn = r#"{"name":"Tool","type":"string","jsonPath":".spec.tool"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Pods","type":"integer","jsonPath":".status.matchedPods"}"#,
+    printcolumn = r#"{"name":"Events","type":"integer","jsonPath":".status.events"}"#,
+    printcolumn = r#"{"name":"Lost","type":"integer","jsonPath":".status.lost"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TraceJobSpec {
+    /// Pods of this TraceJob's namespace to trace. Ignored by `tracejob run`, which traces
+    /// the local targets named on its command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// Container names to trace within each pod; empty means every container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    /// Only pods on nodes with these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// The tracing tool to run.
+    pub tool: Tool,
+    /// Tool-specific arguments.
+    #[serde(default)]
+    pub args: ToolArgs,
+    /// How long to trace, e.g. `30s` or `1m30s`. Absent: until the TraceJob is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(crate::duration::DURATION_PATTERN))]
+    pub duration: Option<String>,
+    /// What to keep of the results.
+    #[serde(default)]
+    pub output: OutputSpec,
+    /// Delete the TraceJob this many seconds after it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub ttl_seconds_after_finished: Option<i64>,
+}
+
+/// The tools tracejob ships, each a pre-compiled eBPF program.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tool {
+    /// Every exec: pid, parent, uid, filename, arguments, result (BCC execsnoop).
+    Exec,
+    /// Every file open: pid, path, flags, result (BCC opensnoop).
+    Open,
+    /// Per-syscall counts, errors and latency histograms, aggregated in the kernel
+    /// (`strace -c`, `perf trace -s`).
+    #[default]
+    Syscalls,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 3] = [Tool::Exec, Tool::Open, Tool::Syscalls];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Exec => "exec",
+            Tool::Open => "open",
+            Tool::Syscalls => "syscalls",
+        }
+    }
+}
+
+impl std::fmt::Display for Tool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Arguments of the tools. Each tool accepts only the fields that concern it
+/// (checked by [`crate::validate`]).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ToolArgs {
+    /// `syscalls`: count only these syscalls (names as in `man 2 syscalls`, e.g. `openat`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub syscalls: Vec<String>,
+    /// `open`: report only opens that failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed_only: bool,
+}
+
+/// What to keep of a job's results.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Keep individual events (event tools), not just the summary.
+    #[serde(default = "default_true")]
+    pub events: bool,
+    /// At most this many events are kept; the rest are counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100_000_000))]
+    pub max_events: Option<u64>,
+    /// Where full results are written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        OutputSpec {
+            events: true,
+            max_events: None,
+            storage: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// An object-storage location for artifacts.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StorageSpec {
+    /// `s3://bucket/prefix`, `gs://...`, `az://...` or `file:///path`.
+    #[schemars(regex(pattern = r"^(s3|gs|az|file)://.+"))]
+    pub url: String,
+    /// A Secret in the TraceJob's namespace holding the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+}
+
+/// A reference to a Secret in the same namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub name: String,
+}
