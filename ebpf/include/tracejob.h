@@ -1,0 +1,55 @@
+/* Event and map value layouts shared by the eBPF programs and user space.
+ * Every struct here is mirrored by a #[repr(C)] Rust struct in ebpf/src/layout.rs,
+ * and a test compares both layouts through the BTF of the compiled objects. */
+#pragma once
+
+#define TASK_COMM_LEN 16
+#define PATH_LEN 256
+#define EXEC_MAX_ARGS 16
+#define EXEC_ARG_LEN 64
+#define HIST_BUCKETS 32
+#define MAX_SYSCALLS 512
+#define MAX_CGROUP_LEVELS 16
+
+/* One entry of the `job_config` array map, written by user space while a job runs. */
+struct tracejob_config {
+	__u32 trace_all;   /* 1: ignore target_cgroups (host-wide job) */
+	__u32 level_mask;  /* bit i set: some target cgroup sits at hierarchy level i */
+	__u64 wakeup_bytes; /* wake the reader once this much data is waiting */
+};
+
+struct exec_event {
+	__u64 cgroup_id;
+	__u64 timestamp_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 pid;
+	__u32 ppid;
+	__u32 uid;
+	__s32 ret;
+	__u32 argc;          /* arguments captured in args */
+	__u32 args_truncated; /* 1: there were more than EXEC_MAX_ARGS */
+	char comm[TASK_COMM_LEN];
+	char filename[PATH_LEN];
+	char args[EXEC_MAX_ARGS][EXEC_ARG_LEN];
+};
+
+struct open_event {
+	__u64 cgroup_id;
+	__u64 timestamp_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__s32 ret;   /* fd, or -errno */
+	__s32 flags;
+	__u32 mode;
+	char comm[TASK_COMM_LEN];
+	char path[PATH_LEN];
+};
+
+/* Per-CPU value of the `syscall_stats` array, indexed by syscall number. */
+struct syscall_stats {
+	__u64 count;
+	__u64 errors;
+	__u64 total_ns;
+	__u64 max_ns;
+	__u64 hist[HIST_BUCKETS]; /* bucket i: latency in [2^(i-1), 2^i) ns; bucket 0: 0 ns */
+};

@@ -1,0 +1,93 @@
+/* syscalls: per-syscall count, errors and latency histogram, aggregated in the
+ * kernel (what strace -c and perf trace -s report, without ptrace). */
+#include "common.bpf.h"
+#include "syscall_nr.h"
+
+/* 1: count only the syscalls marked in syscall_filter. */
+const volatile __u32 filter_syscalls = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, __u8);
+} syscall_filter SEC(".maps");
+
+/* Entry time per thread of a syscall in flight. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} syscall_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, struct syscall_stats);
+} syscall_stats SEC(".maps");
+
+static __always_inline __u32 log2_bucket(__u64 v)
+{
+	__u32 bucket = 0;
+	/* bucket = number of significant bits, capped at the last bucket */
+	if (v >> 32) { v >>= 32; bucket += 32; }
+	if (v >> 16) { v >>= 16; bucket += 16; }
+	if (v >> 8) { v >>= 8; bucket += 8; }
+	if (v >> 4) { v >>= 4; bucket += 4; }
+	if (v >> 2) { v >>= 2; bucket += 2; }
+	if (v >> 1) { v >>= 1; bucket += 1; }
+	bucket += v;
+	return bucket < HIST_BUCKETS ? bucket : HIST_BUCKETS - 1;
+}
+
+static __always_inline bool selected(__u32 nr)
+{
+	if (!filter_syscalls)
+		return true;
+	__u8 *on = bpf_map_lookup_elem(&syscall_filter, &nr);
+	return on && *on;
+}
+
+static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const unsigned long *tp_args)
+{
+	__u32 nr = id;
+	if (id < 0 || nr >= MAX_SYSCALLS || !selected(nr) || !is_target())
+		return 0;
+	struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
+	if (stats)
+		stats->count += 1;
+	/* these never return: no exit to pair with */
+	if (nr == NR_exit || nr == NR_exit_group)
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&syscall_start, &tid, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_sys_exit(long id, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
+	if (!start)
+		return 0;
+	__u64 latency = bpf_ktime_get_ns() - *start;
+	bpf_map_delete_elem(&syscall_start, &tid);
+	__u32 nr = id;
+	if (id < 0 || nr >= MAX_SYSCALLS)
+		return 0;
+	struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
+	if (!stats)
+		return 0;
+	if (ret < 0 && ret >= -4095)
+		stats->errors += 1;
+	stats->total_ns += latency;
+	if (latency > stats->max_ns)
+		stats->max_ns = latency;
+	stats->hist[log2_bucket(latency)] += 1;
+	return 0;
+}
+
+TRACEJOB_SYSCALL_HOOKS

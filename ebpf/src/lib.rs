@@ -1,0 +1,14 @@
+//! The compiled eBPF objects, embedded 8-byte aligned as aya requires, and the
+//! `#[repr(C)]` mirrors of the records they emit.
+
+pub mod layout;
+
+/// The compiled object of one tool.
+pub mod objects {
+    use aya::include_bytes_aligned;
+
+    pub static EXEC: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/exec.bpf.o"));
+    pub static OPEN: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/open.bpf.o"));
+    pub static SYSCALLS: &[u8] =
+        include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscalls.bpf.o"));
+}

@@ -1,0 +1,120 @@
+//! The ring-buffer reader: one thread per job that sleeps in poll(2) until the kernel
+//! wakes it (batched: see `submit_event` in common.bpf.h) or a short timer drains what
+//! is waiting, decodes records, counts them per key and hands them to the consumer
+//! through a bounded queue. A full queue drops the event and counts it as lost.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use aya::maps::{MapData, RingBuf};
+use tracejob_api::Tool;
+use tracejob_ebpf::layout::{ExecEvent, OpenEvent};
+
+use crate::aggregate::KeyedCounts;
+use crate::records::{Clock, Event, ExecRecord, OpenRecord};
+
+/// How long records may wait in the ring buffer below the wake-up threshold.
+pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// State the reader shares with the job that owns it.
+#[derive(Debug)]
+pub struct ReaderState {
+    pub counts: Mutex<KeyedCounts>,
+    pub events: AtomicU64,
+    pub lost_user: AtomicU64,
+    /// Records that could not be decoded (a layout mismatch: should never happen).
+    pub malformed: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl ReaderState {
+    pub fn new(max_keys: usize) -> Arc<Self> {
+        Arc::new(ReaderState {
+            counts: Mutex::new(KeyedCounts::new(max_keys)),
+            events: AtomicU64::new(0),
+            lost_user: AtomicU64::new(0),
+            malformed: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    /// Asks the reader to drain what is left and return.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+pub fn spawn(
+    ring: RingBuf<MapData>,
+    tool: Tool,
+    sink: Option<SyncSender<Event>>,
+    state: Arc<ReaderState>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("tracejob-{tool}-reader"))
+        .spawn(move || run(ring, tool, sink, &state))
+}
+
+fn run(
+    mut ring: RingBuf<MapData>,
+    tool: Tool,
+    sink: Option<SyncSender<Event>>,
+    state: &ReaderState,
+) {
+    let clock = Clock::now();
+    let mut poll = libc::pollfd {
+        fd: ring.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // Read the flag before draining: whatever was submitted before stop is drained below.
+        let stopping = state.stop.load(Ordering::Acquire);
+        drain(&mut ring, tool, sink.as_ref(), state, clock);
+        if stopping {
+            return;
+        }
+        // SAFETY: one valid pollfd; a timeout or EINTR just means another drain round.
+        unsafe { libc::poll(&mut poll, 1, DRAIN_INTERVAL.as_millis() as libc::c_int) };
+    }
+}
+
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    tool: Tool,
+    sink: Option<&SyncSender<Event>>,
+    state: &ReaderState,
+    clock: Clock,
+) {
+    let Ok(mut counts) = state.counts.lock() else {
+        return;
+    };
+    while let Some(record) = ring.next() {
+        let event = match tool {
+            Tool::Exec => ExecEvent::from_bytes(&record)
+                .map(|raw| Event::Exec(ExecRecord::decode(&raw, clock))),
+            Tool::Open => OpenEvent::from_bytes(&record)
+                .map(|raw| Event::Open(OpenRecord::decode(&raw, clock))),
+            Tool::Syscalls => None,
+        };
+        drop(record);
+        let Some(event) = event else {
+            state.malformed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        match &event {
+            Event::Exec(exec) => counts.add(&exec.filename, exec.ret < 0),
+            Event::Open(open) => counts.add(&open.path, open.ret < 0),
+        }
+        state.events.fetch_add(1, Ordering::Relaxed);
+        if let Some(sink) = sink {
+            if let Err(TrySendError::Full(_)) = sink.try_send(event) {
+                state.lost_user.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The result of a job: what every output format (table, JSON, the status) is made from.
+
+use serde::Serialize;
+
+use crate::aggregate::Counts;
+use crate::histogram::Bucket;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub tool: String,
+    /// The attach type the programs used: tp_btf, raw_tracepoint or tracepoint.
+    pub probe: String,
+    /// Events the kernel handed to user space (for `syscalls`: syscalls counted).
+    pub events: u64,
+    /// Events lost anywhere: `lost_kernel + lost_user`. Never silently zero.
+    pub lost: u64,
+    /// Events the kernel dropped because the ring buffer was full.
+    pub lost_kernel: u64,
+    /// Events read but not delivered individually because the consumer fell behind
+    /// (they are still counted in the per-key rows).
+    pub lost_user: u64,
+    pub duration_ms: u64,
+    #[serde(flatten)]
+    pub details: ToolSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ToolSummary {
+    Syscalls { syscalls: Vec<SyscallRow> },
+    Exec { execs: Vec<ExecRow> },
+    Open { opens: Vec<OpenRow> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SyscallRow {
+    pub name: String,
+    pub nr: u32,
+    pub count: u64,
+    pub errors: u64,
+    pub total_ns: u64,
+    pub avg_ns: u64,
+    pub max_ns: u64,
+    /// Upper bounds of the log2 buckets holding the 50th and 99th percentiles.
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub histogram: Vec<Bucket>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExecRow {
+    pub filename: String,
+    pub count: u64,
+    /// Execs that returned an error.
+    pub errors: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OpenRow {
+    pub path: String,
+    pub count: u64,
+    pub errors: u64,
+}
+
+impl ExecRow {
+    pub fn from_counts((filename, counts): (String, Counts)) -> Self {
+        ExecRow {
+            filename,
+            count: counts.count,
+            errors: counts.errors,
+        }
+    }
+}
+
+impl OpenRow {
+    pub fn from_counts((path, counts): (String, Counts)) -> Self {
+        OpenRow {
+            path,
+            count: counts.count,
+            errors: counts.errors,
+        }
+    }
+}

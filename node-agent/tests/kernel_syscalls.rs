@@ -1,0 +1,152 @@
+//! The syscalls tool on the real kernel: exact counts from inside the target cgroup,
+//! nothing from outside, every attach flavour, targets changed while running.
+
+mod support;
+
+use support::{TestCgroup, Work, kernel_tests_can_run, run};
+use tracejob_api::{Tool, ToolArgs};
+use tracejob_node_agent::summary::{Summary, SyscallRow, ToolSummary};
+use tracejob_node_agent::{EngineError, Job, JobConfig, ProbeKind};
+
+fn syscalls_job(args: ToolArgs, probe: Option<ProbeKind>, targets: &[&TestCgroup]) -> Job {
+    let mut config = JobConfig::new(Tool::Syscalls, args);
+    config.probe = probe;
+    let targets: Vec<_> = targets.iter().map(|c| c.target.clone()).collect();
+    Job::start(&config, &targets).expect("start the syscalls job")
+}
+
+fn row<'a>(summary: &'a Summary, name: &str) -> Option<&'a SyscallRow> {
+    let ToolSummary::Syscalls { syscalls } = &summary.details else {
+        panic!("not a syscalls summary")
+    };
+    syscalls.iter().find(|row| row.name == name)
+}
+
+fn getppid_count(summary: &Summary) -> u64 {
+    row(summary, "getppid").map_or(0, |row| row.count)
+}
+
+#[test]
+fn getppid_calls_in_the_target_cgroup_are_counted_exactly_and_outside_ones_not_at_all() {
+    if !kernel_tests_can_run("syscalls exact count") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let job = syscalls_job(ToolArgs::default(), None, &[&cgroup]);
+    run(Some(&cgroup), &Work::Getppid(1000));
+    run(None, &Work::Getppid(777));
+    let summary = job.stop().expect("stop");
+    assert_eq!(getppid_count(&summary), 1000, "{summary:#?}");
+    let getppid = row(&summary, "getppid").expect("getppid row");
+    assert_eq!(getppid.errors, 0);
+    assert_eq!(
+        getppid.histogram.iter().map(|b| b.count).sum::<u64>(),
+        1000,
+        "every call timed"
+    );
+    assert!(getppid.max_ns > 0 && getppid.p99_ns >= getppid.p50_ns);
+    assert_eq!(summary.lost, 0);
+}
+
+#[test]
+fn every_attach_flavour_counts_the_same() {
+    if !kernel_tests_can_run("syscalls per attach flavour") {
+        return;
+    }
+    for probe in ProbeKind::PREFERENCE {
+        let cgroup = TestCgroup::new();
+        let job = syscalls_job(ToolArgs::default(), Some(probe), &[&cgroup]);
+        assert_eq!(job.probe(), probe);
+        run(Some(&cgroup), &Work::Getppid(321));
+        let summary = job.stop().expect("stop");
+        assert_eq!(summary.probe, probe.name());
+        assert_eq!(getppid_count(&summary), 321, "{probe}");
+    }
+}
+
+#[test]
+fn failed_syscalls_are_counted_as_errors() {
+    if !kernel_tests_can_run("syscalls errors") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let job = syscalls_job(ToolArgs::default(), None, &[&cgroup]);
+    let missing = support::unique_path("missing");
+    run(Some(&cgroup), &Work::open(&missing, 25));
+    let summary = job.stop().expect("stop");
+    let openat = row(&summary, "openat").expect("openat row");
+    assert_eq!((openat.count, openat.errors), (25, 25), "{summary:#?}");
+}
+
+#[test]
+fn a_syscall_filter_counts_only_the_named_syscalls() {
+    if !kernel_tests_can_run("syscalls filter") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let args = ToolArgs {
+        syscalls: vec!["getppid".into()],
+        ..ToolArgs::default()
+    };
+    let job = syscalls_job(args, None, &[&cgroup]);
+    run(Some(&cgroup), &Work::Getppid(50));
+    let summary = job.stop().expect("stop");
+    let ToolSummary::Syscalls { syscalls } = &summary.details else {
+        panic!()
+    };
+    let names: Vec<&str> = syscalls.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["getppid"]);
+    assert_eq!(summary.events, 50);
+}
+
+#[test]
+fn an_unknown_syscall_name_is_refused_before_anything_is_loaded() {
+    let config = JobConfig::new(
+        Tool::Syscalls,
+        ToolArgs {
+            syscalls: vec!["getpid2".into()],
+            ..ToolArgs::default()
+        },
+    );
+    let error = Job::start(&config, &[]).expect_err("unknown syscall");
+    assert!(
+        matches!(
+            error,
+            EngineError::UnknownSyscall { .. } | EngineError::NoBtf
+        ),
+        "{error}"
+    );
+    if let EngineError::UnknownSyscall { .. } = error {
+        assert!(error.to_string().contains("\"getpid2\""), "{error}");
+    }
+}
+
+#[test]
+fn adding_a_cgroup_starts_counting_it_and_removing_it_stops() {
+    if !kernel_tests_can_run("syscalls targets while running") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let mut job = syscalls_job(ToolArgs::default(), None, &[]);
+    run(Some(&cgroup), &Work::Getppid(100));
+    job.add_target(cgroup.target.clone()).expect("add");
+    run(Some(&cgroup), &Work::Getppid(200));
+    job.remove_target(cgroup.target.id).expect("remove");
+    run(Some(&cgroup), &Work::Getppid(300));
+    let summary = job.stop().expect("stop");
+    assert_eq!(getppid_count(&summary), 200, "{summary:#?}");
+}
+
+#[test]
+fn processes_in_cgroups_below_a_target_are_traced() {
+    if !kernel_tests_can_run("syscalls nested cgroups") {
+        return;
+    }
+    let parent = TestCgroup::new();
+    let child = TestCgroup::under(parent.path());
+    let job = syscalls_job(ToolArgs::default(), None, &[&parent]);
+    run(Some(&child), &Work::Getppid(42));
+    let summary = job.stop().expect("stop");
+    assert_eq!(getppid_count(&summary), 42);
+    drop(child);
+}

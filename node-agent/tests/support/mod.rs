@@ -1,0 +1,177 @@
+//! Helpers for tests that load real eBPF programs: a privilege check that skips on a
+//! laptop but fails in CI (TRACEJOB_REQUIRE_ALL=1), scratch cgroups, and workloads
+//! whose every syscall is known, run in a forked child placed in a cgroup first.
+
+#![allow(dead_code, reason = "each test target uses a different subset")]
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy, ScratchCgroup};
+
+/// True when this test can load BPF programs here. Otherwise prints why and returns
+/// false, or panics when CI demands that nothing is skipped.
+pub fn kernel_tests_can_run(test: &str) -> bool {
+    let reason = if unsafe { libc::geteuid() } != 0 {
+        Some("needs root to load BPF programs")
+    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        Some("needs a kernel with BTF (/sys/kernel/btf/vmlinux)")
+    } else if Hierarchy::discover().is_err() {
+        Some("needs a cgroup v2 hierarchy")
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(reason) if std::env::var("TRACEJOB_REQUIRE_ALL").as_deref() == Ok("1") => {
+            panic!("{test}: {reason}, and TRACEJOB_REQUIRE_ALL=1 forbids skipping")
+        }
+        Some(reason) => {
+            eprintln!(
+                "skipped {test}: {reason} (set TRACEJOB_REQUIRE_ALL=1 to make this a failure)"
+            );
+            false
+        }
+    }
+}
+
+/// A fresh cgroup v2 directory for one test, removed afterwards.
+pub struct TestCgroup {
+    scratch: ScratchCgroup,
+    pub target: CgroupTarget,
+}
+
+impl TestCgroup {
+    pub fn new() -> Self {
+        let hierarchy = Hierarchy::discover().expect("cgroup v2 hierarchy");
+        Self::under(&hierarchy.mount_point)
+    }
+
+    pub fn under(parent: &Path) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "tracejob-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let scratch = ScratchCgroup::create(parent, &name).expect("create a test cgroup");
+        let hierarchy = Hierarchy::discover().expect("cgroup v2 hierarchy");
+        let target = hierarchy
+            .target(scratch.path())
+            .expect("resolve the test cgroup");
+        TestCgroup { scratch, target }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.scratch.path()
+    }
+}
+
+/// What a workload child does, with every syscall it makes known in advance.
+pub enum Work {
+    /// getppid(2) this many times.
+    Getppid(u32),
+    /// open(path, O_RDONLY) and close, this many times.
+    Open { path: CString, times: u32 },
+    /// fork, execve(binary) and wait, this many times.
+    Exec { binary: CString, times: u32 },
+}
+
+impl Work {
+    pub fn open(path: &str, times: u32) -> Self {
+        Work::Open {
+            path: CString::new(path).expect("path without NUL"),
+            times,
+        }
+    }
+
+    pub fn exec(binary: &str, times: u32) -> Self {
+        Work::Exec {
+            binary: CString::new(binary).expect("path without NUL"),
+            times,
+        }
+    }
+}
+
+/// Runs `work` in a forked child, inside `cgroup` when given, and waits for it.
+/// The child only makes async-signal-safe calls: the parent is multi-threaded.
+pub fn run(cgroup: Option<&TestCgroup>, work: &Work) {
+    let procs = cgroup.map(|c| {
+        File::options()
+            .write(true)
+            .open(c.path().join("cgroup.procs"))
+            .expect("open cgroup.procs")
+    });
+    let procs_fd = procs.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: the child calls only async-signal-safe functions and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: see above; every pointer used is prepared before the fork.
+        unsafe { libc::_exit(child(procs_fd, work)) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "workload failed: status {status:#x}"
+    );
+}
+
+unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
+    if let Some(fd) = procs_fd {
+        // SAFETY: a valid fd and a static buffer.
+        if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+            return 10;
+        }
+    }
+    match work {
+        Work::Getppid(times) => {
+            for _ in 0..*times {
+                // SAFETY: no arguments.
+                unsafe { libc::getppid() };
+            }
+        }
+        Work::Open { path, times } => {
+            for _ in 0..*times {
+                // SAFETY: a valid NUL-terminated path.
+                let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+                if fd >= 0 {
+                    // SAFETY: our own fd.
+                    unsafe { libc::close(fd) };
+                }
+            }
+        }
+        Work::Exec { binary, times } => {
+            let argv = [binary.as_ptr(), std::ptr::null()];
+            let envp = [std::ptr::null::<libc::c_char>()];
+            for _ in 0..*times {
+                // SAFETY: fork/execve/_exit/waitpid are async-signal-safe; argv/envp outlive them.
+                unsafe {
+                    let pid = libc::fork();
+                    if pid == 0 {
+                        libc::execve(binary.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                        libc::_exit(127);
+                    }
+                    let mut status = 0;
+                    libc::waitpid(pid, &mut status, 0);
+                }
+            }
+        }
+    }
+    0
+}
+
+/// A path no other test or process uses.
+pub fn unique_path(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "/tmp/tracejob-{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
