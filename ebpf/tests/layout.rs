@@ -2,6 +2,11 @@
 //! assertions from Rust's view of each struct and has clang check them with the same
 //! target and header the programs are built with.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that panics names the failing line"
+)]
+
 use std::mem::{offset_of, size_of};
 use std::process::Command;
 

@@ -99,7 +99,7 @@ fn attach(ebpf: &mut Ebpf, kind: ProbeKind) -> Result<(), ProgramError> {
     let tracepoints = [(enter, "sys_enter"), (exit, "sys_exit")];
     match kind {
         ProbeKind::TpBtf => {
-            let btf = Btf::from_sys_fs().map_err(|error| ProgramError::Btf(error))?;
+            let btf = Btf::from_sys_fs().map_err(ProgramError::Btf)?;
             for (program, tracepoint) in tracepoints {
                 let program: &mut BtfTracePoint = program_mut(ebpf, program)?.try_into()?;
                 program.load(tracepoint, &btf)?;

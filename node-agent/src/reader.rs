@@ -111,10 +111,10 @@ fn drain(
             Event::Open(open) => counts.add(&open.path, open.ret < 0),
         }
         state.events.fetch_add(1, Ordering::Relaxed);
-        if let Some(sink) = sink {
-            if let Err(TrySendError::Full(_)) = sink.try_send(event) {
-                state.lost_user.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(sink) = sink
+            && let Err(TrySendError::Full(_)) = sink.try_send(event)
+        {
+            state.lost_user.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

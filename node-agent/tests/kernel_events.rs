@@ -2,6 +2,11 @@
 //! target cgroup, none from outside, and lost events accounted for when the ring
 //! buffer is too small.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that panics names the failing line"
+)]
+
 mod support;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run, unique_path};

@@ -1,6 +1,11 @@
 //! The syscalls tool on the real kernel: exact counts from inside the target cgroup,
 //! nothing from outside, every attach flavour, targets changed while running.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that panics names the failing line"
+)]
+
 mod support;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run};

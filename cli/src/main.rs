@@ -1,0 +1,34 @@
+//! `tracejob`: declarative eBPF tracing. `tracejob run` is the embedded default: it
+//! takes the same TraceJob manifest the cluster takes and traces processes of this host.
+
+mod args;
+mod command;
+mod output;
+mod run;
+mod signals;
+mod targets;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    let result = match cli.verb {
+        args::Verb::Run(run_args) => run::run(run_args),
+    };
+    match result {
+        Ok(status) => std::process::exit(status),
+        Err(error) => {
+            eprintln!("tracejob: error: {}", one_line(&error));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The error and its causes on one line, as a person reads them.
+fn one_line(error: &anyhow::Error) -> String {
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}

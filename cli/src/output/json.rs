@@ -1,0 +1,33 @@
+//! --format json: JSON Lines on standard output.
+
+use std::io::{BufWriter, Stdout, Write};
+
+use tracejob_node_agent::records::Event;
+
+use super::{FinalSummary, Output, event_line, summary_line};
+
+#[derive(Debug)]
+pub struct JsonOutput {
+    tool: String,
+    out: BufWriter<Stdout>,
+}
+
+impl JsonOutput {
+    pub fn new(tool: &str) -> Self {
+        JsonOutput {
+            tool: tool.to_owned(),
+            out: BufWriter::new(std::io::stdout()),
+        }
+    }
+}
+
+impl Output for JsonOutput {
+    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+        writeln!(self.out, "{}", event_line(&self.tool, event)?)
+    }
+
+    fn summary(&mut self, summary: &FinalSummary<'_>) -> std::io::Result<()> {
+        writeln!(self.out, "{}", summary_line(summary)?)?;
+        self.out.flush()
+    }
+}
