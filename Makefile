@@ -1,0 +1,47 @@
+# The entry points people and CI use. Everything that needs root says so.
+CARGO ?= cargo
+DEMO_COMMAND ?= sh -c 'find /usr/share/doc -name "*.gz" | wc -l; cat /etc/os-release > /dev/null'
+
+.PHONY: deps build run test test-unit lint generate check-generated ci clean
+
+## deps: install clang-19, llvm-19, libbpf-dev; mount tracefs and cgroup v2 (root)
+deps:
+	bash scripts/deps.sh
+
+## build: the tracejob binary, release mode
+build: deps
+	$(CARGO) build --release -p tracejob-cli
+
+## run: a real local trace: every syscall of a demo command, strace -c style (root)
+run: build
+	./target/release/tracejob run examples/syscalls.yaml -- $(DEMO_COMMAND)
+
+## test: every test, real kernel included (root; TRACEJOB_REQUIRE_ALL=1 turns skips into failures)
+test: deps
+	$(CARGO) test --workspace --all-targets
+
+## test-unit: the tests that need no root, no BPF and no cluster
+test-unit:
+	$(CARGO) test --workspace --lib
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## generate: regenerate checked-in generated files
+generate:
+	bash scripts/gen-syscall-table.sh
+
+## check-generated: fail if a generated file is stale
+check-generated:
+	bash scripts/check-generated.sh
+
+## ci: what .ci/run runs
+ci: deps check-generated lint
+	TRACEJOB_REQUIRE_ALL=1 $(MAKE) test
+
+clean:
+	$(CARGO) clean
+
+-include e2e/operator.mk
