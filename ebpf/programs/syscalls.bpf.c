@@ -13,9 +13,11 @@ struct {
 	__type(value, __u8);
 } syscall_filter SEC(".maps");
 
-/* Entry time per thread of a syscall in flight. */
+/* Entry time of the syscall a thread has in flight (0: none), by thread id. Entries
+ * are reused rather than inserted and deleted on every syscall; the LRU evicts the
+ * entries of threads that are gone. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -55,15 +57,20 @@ static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const uns
 	__u32 nr = id;
 	if (id < 0 || nr >= MAX_SYSCALLS || !selected(nr) || !is_target())
 		return 0;
-	struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
-	if (stats)
-		stats->count += 1;
-	/* these never return: no exit to pair with */
-	if (nr == NR_exit || nr == NR_exit_group)
+	/* these never return: counted here, as there is no exit to count them at */
+	if (nr == NR_exit || nr == NR_exit_group) {
+		struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
+		if (stats)
+			stats->count += 1;
 		return 0;
+	}
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 now = bpf_ktime_get_ns();
-	bpf_map_update_elem(&syscall_start, &tid, &now, BPF_ANY);
+	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
+	if (start)
+		*start = now;
+	else
+		bpf_map_update_elem(&syscall_start, &tid, &now, BPF_ANY);
 	return 0;
 }
 
@@ -71,16 +78,17 @@ static __always_inline int on_sys_exit(long id, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
-	if (!start)
+	if (!start || !*start)
 		return 0;
 	__u64 latency = bpf_ktime_get_ns() - *start;
-	bpf_map_delete_elem(&syscall_start, &tid);
+	*start = 0;
 	__u32 nr = id;
 	if (id < 0 || nr >= MAX_SYSCALLS)
 		return 0;
 	struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
 	if (!stats)
 		return 0;
+	stats->count += 1;
 	if (ret < 0 && ret >= -4095)
 		stats->errors += 1;
 	stats->total_ns += latency;
