@@ -6,7 +6,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-const PROGRAMS: [&str; 3] = ["exec", "open", "syscalls"];
+/// Paths below `programs/`, without `.bpf.c`.
+const PROGRAMS: [&str; 4] = ["exec", "open", "syscalls", "testing/rejected"];
 
 fn main() -> anyhow::Result<()> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -22,7 +23,7 @@ fn main() -> anyhow::Result<()> {
         let source = manifest_dir
             .join("programs")
             .join(format!("{program}.bpf.c"));
-        let object = out_dir.join(format!("{program}.bpf.o"));
+        let object = out_dir.join(format!("{}.bpf.o", program.replace('/', "_")));
         compile(&clang, &manifest_dir.join("include"), &source, &object)?;
         // Drop DWARF but keep BTF: the object shrinks about 20x and CO-RE still works.
         if let Some(strip) = &strip {

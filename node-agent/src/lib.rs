@@ -7,7 +7,7 @@ pub mod cgroup;
 mod error;
 mod histogram;
 mod job;
-mod probe;
+pub mod probe;
 mod reader;
 pub mod records;
 pub mod summary;

@@ -170,21 +170,11 @@ fn describe(error: &ProgramError) -> String {
             io_error,
             verifier_log,
         } => {
-            let log = verifier_log.to_string();
-            let tail: Vec<&str> = log
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .rev()
-                .take(3)
-                .collect();
-            if tail.is_empty() {
+            let reason = verifier_reason(&verifier_log.to_string());
+            if reason.is_empty() {
                 format!("the kernel refused to load the program: {io_error}")
             } else {
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                format!(
-                    "the verifier rejected the program: {io_error}: {}",
-                    tail.join(" | ")
-                )
+                format!("the verifier rejected the program: {io_error}: {reason}")
             }
         }
         other => {
@@ -200,6 +190,20 @@ fn describe(error: &ProgramError) -> String {
     }
 }
 
+/// The verifier's explanation: the last lines of its log before the statistics it
+/// appends ("processed N insns", "verification time", "stack depth").
+fn verifier_reason(log: &str) -> String {
+    const STATISTICS: [&str; 3] = ["processed ", "verification time", "stack depth"];
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty() && !STATISTICS.iter().any(|prefix| line.starts_with(prefix))
+        })
+        .collect();
+    lines[lines.len().saturating_sub(2)..].join(" | ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +214,16 @@ mod tests {
             assert_eq!(ProbeKind::parse(kind.name()), Some(kind));
         }
         assert_eq!(ProbeKind::parse("kprobe"), None);
+    }
+
+    #[test]
+    fn the_verifier_reason_skips_the_statistics_lines() {
+        let log = "0: R1=ctx() R10=fp0\n3: (71) r0 = *(u8 *)(r0 +0)\nR0 invalid mem access 'map_value_or_null'\n\
+                   verification time 196 usec\nstack depth 8\nprocessed 7 insns (limit 1000000)\n";
+        assert_eq!(
+            verifier_reason(log),
+            "3: (71) r0 = *(u8 *)(r0 +0) | R0 invalid mem access 'map_value_or_null'"
+        );
+        assert_eq!(verifier_reason(""), "");
     }
 }

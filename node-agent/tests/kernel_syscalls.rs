@@ -155,3 +155,33 @@ fn processes_in_cgroups_below_a_target_are_traced() {
     assert_eq!(getppid_count(&summary), 42);
     drop(child);
 }
+
+#[test]
+fn a_program_the_verifier_refuses_reports_the_verifiers_reason_for_each_flavour() {
+    if !kernel_tests_can_run("verifier refusal") {
+        return;
+    }
+    let mut ebpf = aya::Ebpf::load(tracejob_ebpf::objects::REJECTED_FOR_TESTS).expect("maps load");
+    let error = tracejob_node_agent::probe::attach_syscall_hooks(&mut ebpf, "rejected", None)
+        .expect_err("the verifier refuses this program");
+    let EngineError::NoAttachPoint { failures, .. } = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(failures.len(), 3, "every flavour was tried: {error}");
+    for (_, reason) in failures {
+        assert!(
+            reason.starts_with("the verifier rejected the program"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("invalid mem access"),
+            "the verifier's own words: {reason}"
+        );
+    }
+    assert!(
+        error
+            .to_string()
+            .starts_with("no way to attach the rejected programs on this kernel: tp_btf: "),
+        "{error}"
+    );
+}
