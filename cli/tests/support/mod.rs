@@ -31,29 +31,7 @@ pub fn manifest(tool: &str) -> PathBuf {
         .join(format!("{tool}.yaml"))
 }
 
-/// True when root and BPF are available; otherwise skips (prints why) or, when CI sets
-/// TRACEJOB_REQUIRE_ALL=1, fails.
-pub fn can_trace(test: &str) -> bool {
-    let reason = if unsafe { libc::geteuid() } != 0 {
-        Some("needs root to load BPF programs")
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Some("needs a kernel with BTF")
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(reason) if std::env::var("TRACEJOB_REQUIRE_ALL").as_deref() == Ok("1") => {
-            panic!("{test}: {reason}, and TRACEJOB_REQUIRE_ALL=1 forbids skipping")
-        }
-        Some(reason) => {
-            eprintln!(
-                "skipped {test}: {reason} (set TRACEJOB_REQUIRE_ALL=1 to make this a failure)"
-            );
-            false
-        }
-    }
-}
+pub use tracejob_testkit::can_trace;
 
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -12,30 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy, ScratchCgroup};
 
-/// True when this test can load BPF programs here. Otherwise prints why and returns
-/// false, or panics when CI demands that nothing is skipped.
+/// True when this test can load BPF programs here (see tracejob-testkit).
 pub fn kernel_tests_can_run(test: &str) -> bool {
-    let reason = if unsafe { libc::geteuid() } != 0 {
-        Some("needs root to load BPF programs")
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Some("needs a kernel with BTF (/sys/kernel/btf/vmlinux)")
-    } else if Hierarchy::discover().is_err() {
-        Some("needs a cgroup v2 hierarchy")
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(reason) if std::env::var("TRACEJOB_REQUIRE_ALL").as_deref() == Ok("1") => {
-            panic!("{test}: {reason}, and TRACEJOB_REQUIRE_ALL=1 forbids skipping")
-        }
-        Some(reason) => {
-            eprintln!(
-                "skipped {test}: {reason} (set TRACEJOB_REQUIRE_ALL=1 to make this a failure)"
-            );
-            false
-        }
-    }
+    tracejob_testkit::can_trace(test)
 }
 
 /// A fresh cgroup v2 directory for one test, removed afterwards.
