@@ -18,7 +18,7 @@ run: build
 
 ## test: every test, real kernel included (root; TRACEJOB_REQUIRE_ALL=1 turns skips into failures)
 test: deps
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace
 
 ## test-unit: the tests that need no root, no BPF and no cluster
 test-unit:
