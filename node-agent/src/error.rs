@@ -2,7 +2,6 @@
 //! what to do.
 
 use crate::cgroup::CgroupError;
-use crate::probe::ProbeKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -23,7 +22,7 @@ pub enum EngineError {
     #[error("no way to attach the {tool} programs on this kernel: {}", describe_failures(.failures))]
     NoAttachPoint {
         tool: &'static str,
-        failures: Vec<(ProbeKind, String)>,
+        failures: Vec<(String, String)>,
     },
     #[error("unknown syscall {name:?}{}", did_you_mean(.suggestions))]
     UnknownSyscall {
@@ -41,7 +40,7 @@ pub enum EngineError {
     Reader(String),
 }
 
-fn describe_failures(failures: &[(ProbeKind, String)]) -> String {
+fn describe_failures(failures: &[(String, String)]) -> String {
     failures
         .iter()
         .map(|(kind, reason)| format!("{kind}: {reason}"))

@@ -7,12 +7,14 @@ pub mod cgroup;
 mod error;
 mod histogram;
 mod job;
+mod maps;
 pub mod probe;
 mod reader;
 pub mod records;
 pub mod summary;
 mod syscall_names;
 mod syscall_table;
+mod tools;
 
 pub use aggregate::Counts;
 pub use error::EngineError;

@@ -1,11 +1,11 @@
-//! Choosing the attach point: the programs of every tool come in three flavours and
-//! the first one the running kernel accepts is used.
+//! Attaching programs to tracepoints. A tool's hooks come in up to three flavours
+//! (programs named `<hook>_tp_btf`, `<hook>_raw_tp`, `<hook>_tracepoint`); the first
+//! flavour the running kernel accepts for every hook is used, and reported.
 
 use std::fmt;
 
-use aya::Btf;
 use aya::Ebpf;
-use aya::programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, Program, ProgramError, RawTracePoint, TracePoint};
 use serde::Serialize;
 
 use crate::error::EngineError;
@@ -18,7 +18,7 @@ pub enum ProbeKind {
     /// Raw tracepoint: no BTF typing, available since 4.17.
     #[serde(rename = "raw_tracepoint")]
     RawTracepoint,
-    /// Classic tracepoint through tracefs (`raw_syscalls:sys_enter`): works almost everywhere.
+    /// Classic tracepoint through tracefs: works almost everywhere.
     #[serde(rename = "tracepoint")]
     Tracepoint,
 }
@@ -45,12 +45,11 @@ impl ProbeKind {
             .find(|kind| kind.name() == name)
     }
 
-    /// The (enter, exit) program names in every tool's object.
-    fn programs(self) -> [&'static str; 2] {
+    fn suffix(self) -> &'static str {
         match self {
-            ProbeKind::TpBtf => ["enter_tp_btf", "exit_tp_btf"],
-            ProbeKind::RawTracepoint => ["enter_raw_tp", "exit_raw_tp"],
-            ProbeKind::Tracepoint => ["enter_tracepoint", "exit_tracepoint"],
+            ProbeKind::TpBtf => "tp_btf",
+            ProbeKind::RawTracepoint => "raw_tp",
+            ProbeKind::Tracepoint => "tracepoint",
         }
     }
 }
@@ -61,110 +60,142 @@ impl fmt::Display for ProbeKind {
     }
 }
 
-/// Attaches the syscall enter/exit hooks with the first flavour that works (or only
-/// `forced`), and reports which one. Flavours that fail are unloaded again.
-pub fn attach_syscall_hooks(
+/// One tracepoint a tool hooks: programs `<program>_<flavour>` attach to `category:name`.
+#[derive(Clone, Copy, Debug)]
+pub struct Hook {
+    pub program: &'static str,
+    pub category: &'static str,
+    pub name: &'static str,
+}
+
+/// The raw syscall hooks every syscall tool (exec, open, syscalls) uses.
+pub const SYSCALL_HOOKS: [Hook; 2] = [
+    Hook {
+        program: "enter",
+        category: "raw_syscalls",
+        name: "sys_enter",
+    },
+    Hook {
+        program: "exit",
+        category: "raw_syscalls",
+        name: "sys_exit",
+    },
+];
+
+/// Attaches every hook with the first flavour of `flavours` that works for all of them
+/// (or only `forced`), and reports which. Flavours that fail are unloaded again.
+pub fn attach_hooks(
     ebpf: &mut Ebpf,
     tool: &'static str,
+    hooks: &[Hook],
+    flavours: &[ProbeKind],
     forced: Option<ProbeKind>,
 ) -> Result<ProbeKind, EngineError> {
-    let candidates = forced.map_or(ProbeKind::PREFERENCE.to_vec(), |kind| vec![kind]);
+    let candidates = match forced {
+        Some(kind) if flavours.contains(&kind) => vec![kind],
+        Some(kind) => {
+            let failures = vec![(
+                kind.name().to_owned(),
+                format!("the {tool} tool has no {kind} programs"),
+            )];
+            return Err(EngineError::NoAttachPoint { tool, failures });
+        }
+        None => flavours.to_vec(),
+    };
     let mut failures = Vec::new();
     for kind in candidates {
-        match attach(ebpf, kind) {
+        match hooks.iter().try_for_each(|hook| attach(ebpf, kind, hook)) {
             Ok(()) => return Ok(kind),
             Err(error) => {
-                detach(ebpf, kind);
+                for hook in hooks {
+                    unload(ebpf, &format!("{}_{}", hook.program, kind.suffix()));
+                }
                 if is_permission_error(&error) {
                     return Err(EngineError::NotPermitted {
                         during: format!("loading the {kind} programs"),
                     });
                 }
-                failures.push((kind, describe(&error)));
+                failures.push((kind.name().to_owned(), describe(&error)));
             }
         }
     }
     Err(EngineError::NoAttachPoint { tool, failures })
 }
 
-/// Detaches and unloads every flavour's programs.
-pub fn detach_all(ebpf: &mut Ebpf) {
-    for kind in ProbeKind::PREFERENCE {
-        detach(ebpf, kind);
-    }
+/// The syscall tools' hooks, in every flavour.
+pub fn attach_syscall_hooks(
+    ebpf: &mut Ebpf,
+    tool: &'static str,
+    forced: Option<ProbeKind>,
+) -> Result<ProbeKind, EngineError> {
+    attach_hooks(ebpf, tool, &SYSCALL_HOOKS, &ProbeKind::PREFERENCE, forced)
 }
 
-fn attach(ebpf: &mut Ebpf, kind: ProbeKind) -> Result<(), ProgramError> {
-    let [enter, exit] = kind.programs();
-    let tracepoints = [(enter, "sys_enter"), (exit, "sys_exit")];
+fn attach(ebpf: &mut Ebpf, kind: ProbeKind, hook: &Hook) -> Result<(), ProgramError> {
+    let name = format!("{}_{}", hook.program, kind.suffix());
+    let program = ebpf
+        .program_mut(&name)
+        .ok_or(ProgramError::InvalidName { name })?;
     match kind {
         ProbeKind::TpBtf => {
-            let btf = Btf::from_sys_fs().map_err(ProgramError::Btf)?;
-            for (program, tracepoint) in tracepoints {
-                let program: &mut BtfTracePoint = program_mut(ebpf, program)?.try_into()?;
-                program.load(tracepoint, &btf)?;
-                program.attach()?;
-            }
+            let btf = aya::Btf::from_sys_fs().map_err(ProgramError::Btf)?;
+            let program: &mut BtfTracePoint = program.try_into()?;
+            program.load(hook.name, &btf)?;
+            program.attach()?;
         }
         ProbeKind::RawTracepoint => {
-            for (program, tracepoint) in tracepoints {
-                let program: &mut RawTracePoint = program_mut(ebpf, program)?.try_into()?;
-                program.load()?;
-                program.attach(tracepoint)?;
-            }
+            let program: &mut RawTracePoint = program.try_into()?;
+            program.load()?;
+            program.attach(hook.name)?;
         }
         ProbeKind::Tracepoint => {
-            for (program, tracepoint) in tracepoints {
-                let program: &mut TracePoint = program_mut(ebpf, program)?.try_into()?;
-                program.load()?;
-                program.attach("raw_syscalls", tracepoint)?;
-            }
+            let program: &mut TracePoint = program.try_into()?;
+            program.load()?;
+            program.attach(hook.category, hook.name)?;
         }
     }
     Ok(())
 }
 
-fn program_mut<'a>(
-    ebpf: &'a mut Ebpf,
-    name: &str,
-) -> Result<&'a mut aya::programs::Program, ProgramError> {
-    ebpf.program_mut(name)
-        .ok_or_else(|| ProgramError::InvalidName {
-            name: name.to_owned(),
-        })
-}
-
-fn detach(ebpf: &mut Ebpf, kind: ProbeKind) {
-    for name in kind.programs() {
-        let Some(program) = ebpf.program_mut(name) else {
-            continue;
-        };
-        // Unloading detaches the program's links; a program never loaded has nothing to undo.
-        let _ = match program {
-            aya::programs::Program::BtfTracePoint(p) => p.unload(),
-            aya::programs::Program::RawTracePoint(p) => p.unload(),
-            aya::programs::Program::TracePoint(p) => p.unload(),
-            _ => Ok(()),
-        };
+/// Detaches and unloads every program of the object.
+pub fn unload_all(ebpf: &mut Ebpf) {
+    let names: Vec<String> = ebpf.programs().map(|(name, _)| name.to_owned()).collect();
+    for name in names {
+        unload(ebpf, &name);
     }
 }
 
-fn is_permission_error(error: &ProgramError) -> bool {
+/// Unloading detaches the program's links; a program never loaded has nothing to undo.
+fn unload(ebpf: &mut Ebpf, name: &str) {
+    let Some(program) = ebpf.program_mut(name) else {
+        return;
+    };
+    let _ = match program {
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        Program::TracePoint(p) => p.unload(),
+        Program::PerfEvent(p) => p.unload(),
+        Program::UProbe(p) => p.unload(),
+        Program::KProbe(p) => p.unload(),
+        Program::FEntry(p) => p.unload(),
+        Program::FExit(p) => p.unload(),
+        _ => Ok(()),
+    };
+}
+
+pub fn is_permission_error(error: &ProgramError) -> bool {
     let io = match error {
         ProgramError::LoadError { io_error, .. } => Some(io_error),
         ProgramError::SyscallError(syscall) => Some(&syscall.io_error),
         _ => None,
     };
-    io.is_some_and(|io| io.raw_os_error() == Some(libc::EPERM) && !nix_is_root())
-}
-
-fn nix_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    let root = unsafe { libc::geteuid() } == 0;
+    io.is_some_and(|io| io.raw_os_error() == Some(libc::EPERM) && !root)
 }
 
-/// One line: the error, and for a verifier rejection the last lines of its log.
-fn describe(error: &ProgramError) -> String {
+/// One line: the error and its causes, and for a verifier rejection the verifier's reason.
+pub fn describe(error: &ProgramError) -> String {
     match error {
         ProgramError::LoadError {
             io_error,

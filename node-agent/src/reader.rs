@@ -11,11 +11,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aya::maps::{MapData, RingBuf};
-use tracejob_api::Tool;
-use tracejob_ebpf::layout::{ExecEvent, OpenEvent};
 
 use crate::aggregate::KeyedCounts;
-use crate::records::{Clock, Event, ExecRecord, OpenRecord};
+use crate::records::{Clock, Event};
+use crate::tools::Decoder;
 
 /// How long records may wait in the ring buffer below the wake-up threshold.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
@@ -50,18 +49,19 @@ impl ReaderState {
 
 pub fn spawn(
     ring: RingBuf<MapData>,
-    tool: Tool,
+    tool: &str,
+    decode: Decoder,
     sink: Option<SyncSender<Event>>,
     state: Arc<ReaderState>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("tracejob-{tool}-reader"))
-        .spawn(move || run(ring, tool, sink, &state))
+        .spawn(move || run(ring, decode, sink, &state))
 }
 
 fn run(
     mut ring: RingBuf<MapData>,
-    tool: Tool,
+    decode: Decoder,
     sink: Option<SyncSender<Event>>,
     state: &ReaderState,
 ) {
@@ -74,7 +74,7 @@ fn run(
     loop {
         // Read the flag before draining: whatever was submitted before stop is drained below.
         let stopping = state.stop.load(Ordering::Acquire);
-        drain(&mut ring, tool, sink.as_ref(), state, clock);
+        drain(&mut ring, decode, sink.as_ref(), state, clock);
         if stopping {
             return;
         }
@@ -85,7 +85,7 @@ fn run(
 
 fn drain(
     ring: &mut RingBuf<MapData>,
-    tool: Tool,
+    decode: Decoder,
     sink: Option<&SyncSender<Event>>,
     state: &ReaderState,
     clock: Clock,
@@ -94,25 +94,16 @@ fn drain(
         return;
     };
     while let Some(record) = ring.next() {
-        let event = match tool {
-            Tool::Exec => ExecEvent::from_bytes(&record)
-                .map(|raw| Event::Exec(ExecRecord::decode(&raw, clock))),
-            Tool::Open => OpenEvent::from_bytes(&record)
-                .map(|raw| Event::Open(OpenRecord::decode(&raw, clock))),
-            Tool::Syscalls => None,
-        };
+        let decoded = decode(&record, clock);
         drop(record);
-        let Some(event) = event else {
+        let Some(decoded) = decoded else {
             state.malformed.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        match &event {
-            Event::Exec(exec) => counts.add(&exec.filename, exec.ret < 0),
-            Event::Open(open) => counts.add(&open.path, open.ret < 0),
-        }
+        counts.add(&decoded.key, decoded.failed);
         state.events.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = sink
-            && let Err(TrySendError::Full(_)) = sink.try_send(event)
+            && let Err(TrySendError::Full(_)) = sink.try_send(decoded.event)
         {
             state.lost_user.fetch_add(1, Ordering::Relaxed);
         }

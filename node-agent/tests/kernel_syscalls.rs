@@ -61,7 +61,7 @@ fn every_attach_flavour_counts_the_same() {
     for probe in ProbeKind::PREFERENCE {
         let cgroup = TestCgroup::new();
         let job = syscalls_job(ToolArgs::default(), Some(probe), &[&cgroup]);
-        assert_eq!(job.probe(), probe);
+        assert_eq!(job.probe(), probe.name());
         run(Some(&cgroup), &Work::Getppid(321));
         let summary = job.stop().expect("stop");
         assert_eq!(summary.probe, probe.name());

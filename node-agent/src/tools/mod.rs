@@ -1,0 +1,64 @@
+//! One driver per tool: which object it loads, how it attaches, how its ring-buffer
+//! records decode and how its summary is read. The job lifecycle around them
+//! (targets, the reader, lost-event accounting) is the same for all, in `job.rs`.
+
+mod exec;
+mod open;
+mod syscalls;
+
+use aya::Ebpf;
+use tracejob_api::{Tool, ToolArgs};
+
+use crate::aggregate::KeyedCounts;
+use crate::error::EngineError;
+use crate::probe::ProbeKind;
+use crate::records::{Clock, Event};
+use crate::summary::ToolSummary;
+
+/// A ring-buffer record decoded, with the key it is counted under in the summary.
+#[derive(Debug)]
+pub struct Decoded {
+    pub event: Event,
+    pub key: String,
+    pub failed: bool,
+}
+
+pub type Decoder = fn(&[u8], Clock) -> Option<Decoded>;
+
+pub trait ToolDriver: Send + std::fmt::Debug {
+    /// The compiled object.
+    fn object(&self) -> &'static [u8];
+    /// Read-only globals (`const volatile` in C) set before loading.
+    fn globals(&self) -> Vec<(&'static str, u32)> {
+        Vec::new()
+    }
+    /// Fills the tool's own maps once loaded, before attaching.
+    fn prepare(&self, _ebpf: &mut Ebpf) -> Result<(), EngineError> {
+        Ok(())
+    }
+    /// Attaches the programs; returns the attach type used, reported as `probe`.
+    fn attach(&mut self, ebpf: &mut Ebpf, forced: Option<ProbeKind>)
+    -> Result<String, EngineError>;
+    /// How ring-buffer records decode; None for tools that only aggregate in the kernel.
+    fn decoder(&self) -> Option<Decoder> {
+        None
+    }
+    /// The number of events the summary stands for, and the tool's rows.
+    fn summarise(
+        &self,
+        ebpf: &Ebpf,
+        counts: &KeyedCounts,
+        events_read: u64,
+    ) -> Result<(u64, ToolSummary), EngineError>;
+}
+
+/// The driver for `tool`, with its arguments checked.
+pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, EngineError> {
+    Ok(match tool {
+        Tool::Exec => Box::new(exec::Exec),
+        Tool::Open => Box::new(open::Open {
+            failed_only: args.failed_only,
+        }),
+        Tool::Syscalls => Box::new(syscalls::Syscalls::new(args)?),
+    })
+}
