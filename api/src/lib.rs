@@ -12,5 +12,7 @@ pub mod validate;
 
 pub use duration::{DurationError, parse_duration};
 pub use manifest::{ManifestError, parse_manifest};
-pub use spec::{OutputSpec, SecretRef, StorageSpec, Tool, ToolArgs, TraceJob, TraceJobSpec};
+pub use spec::{
+    OutputSpec, SecretRef, StorageSpec, Tool, ToolArgs, TraceJob, TraceJobSpec, ValueType,
+};
 pub use status::TraceJobStatus;

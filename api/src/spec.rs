@@ -67,16 +67,49 @@ pub enum Tool {
     /// (`strace -c`, `perf trace -s`).
     #[default]
     Syscalls,
+    /// On-CPU stack samples, symbolised, as folded stacks and a flame graph (perf record, BCC profile).
+    Profile,
+    /// TCP connection lifecycles: peers, ports, duration, bytes (BCC tcplife).
+    Tcp,
+    /// Block I/O latency histogram per device, per-request events on demand (BCC biolatency, biosnoop).
+    Blockio,
+    /// Scheduler run-queue latency histogram (BCC runqlat).
+    Runqlat,
+    /// Latency histogram of a kernel function (BCC funclatency; fentry/fexit or kprobes).
+    Funclatency,
+    /// Call count of a kernel function (BCC funccount; fentry or kprobes).
+    Funccount,
+    /// Calls of a function in a user binary or library: count, latency, arguments, return value
+    /// (perf probe -x, BCC trace).
+    Uprobe,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 3] = [Tool::Exec, Tool::Open, Tool::Syscalls];
+    pub const ALL: [Tool; 10] = [
+        Tool::Exec,
+        Tool::Open,
+        Tool::Syscalls,
+        Tool::Profile,
+        Tool::Tcp,
+        Tool::Blockio,
+        Tool::Runqlat,
+        Tool::Funclatency,
+        Tool::Funccount,
+        Tool::Uprobe,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Tool::Exec => "exec",
             Tool::Open => "open",
             Tool::Syscalls => "syscalls",
+            Tool::Profile => "profile",
+            Tool::Tcp => "tcp",
+            Tool::Blockio => "blockio",
+            Tool::Runqlat => "runqlat",
+            Tool::Funclatency => "funclatency",
+            Tool::Funccount => "funccount",
+            Tool::Uprobe => "uprobe",
         }
     }
 }
@@ -98,6 +131,41 @@ pub struct ToolArgs {
     /// `open`: report only opens that failed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failed_only: bool,
+    /// `profile`: samples per second per CPU (default 99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub frequency: Option<u32>,
+    /// `blockio`: also report every request as an event.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_request: bool,
+    /// `funclatency`, `funccount`: the kernel function; `uprobe`: the function's symbol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    /// `uprobe`: the binary or library, as a path inside the target's filesystem
+    /// (e.g. `/usr/lib/x86_64-linux-gnu/libc.so.6`) or a bare library name (`libc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    /// `uprobe`: how to record the first arguments, in order (at most 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    pub arg_types: Vec<ValueType>,
+    /// `uprobe`: how to record the return value (default `int`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_type: Option<ValueType>,
+}
+
+/// How a `uprobe` records an argument or return value.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// A signed integer.
+    Int,
+    /// A pointer, shown in hex.
+    Pointer,
+    /// A NUL-terminated string the value points to (up to 128 bytes kept).
+    String,
+    /// Not recorded.
+    None,
 }
 
 /// What to keep of a job's results.

@@ -15,6 +15,12 @@ pub enum SpecError {
         tool: Tool,
         accepted: &'static str,
     },
+    #[error("spec.args.{field}: the {tool} tool needs it ({hint})")]
+    MissingArgument {
+        field: &'static str,
+        tool: Tool,
+        hint: &'static str,
+    },
 }
 
 /// Validates the parts of a spec that the schema cannot.
@@ -24,28 +30,62 @@ pub fn validate_spec(spec: &TraceJobSpec) -> Result<(), SpecError> {
     {
         return Err(SpecError::ZeroDuration);
     }
-    let accepted = accepted_args(spec.tool);
+    let args = &spec.args;
+    let tool = spec.tool;
+    let accepted = accepted_args(tool);
     let given = [
-        ("syscalls", !spec.args.syscalls.is_empty()),
-        ("failedOnly", spec.args.failed_only),
+        ("syscalls", !args.syscalls.is_empty()),
+        ("failedOnly", args.failed_only),
+        ("frequency", args.frequency.is_some()),
+        ("perRequest", args.per_request),
+        ("function", args.function.is_some()),
+        ("binary", args.binary.is_some()),
+        ("argTypes", !args.arg_types.is_empty()),
+        ("returnType", args.return_type.is_some()),
     ];
     for (field, present) in given {
         if present && !accepted.split(", ").any(|name| name == field) {
             return Err(SpecError::ArgumentNotForTool {
                 field,
-                tool: spec.tool,
+                tool,
                 accepted,
             });
         }
+    }
+    if matches!(tool, Tool::Funclatency | Tool::Funccount | Tool::Uprobe)
+        && args.function.as_deref().is_none_or(str::is_empty)
+    {
+        let hint = if tool == Tool::Uprobe {
+            "the symbol to probe, e.g. readline"
+        } else {
+            "e.g. vfs_read"
+        };
+        return Err(SpecError::MissingArgument {
+            field: "function",
+            tool,
+            hint,
+        });
+    }
+    if tool == Tool::Uprobe && args.binary.as_deref().is_none_or(str::is_empty) {
+        let hint = "the binary or library that defines the function, e.g. /bin/bash or libc";
+        return Err(SpecError::MissingArgument {
+            field: "binary",
+            tool,
+            hint,
+        });
     }
     Ok(())
 }
 
 fn accepted_args(tool: Tool) -> &'static str {
     match tool {
-        Tool::Exec => "no arguments",
+        Tool::Exec | Tool::Tcp | Tool::Runqlat => "no arguments",
         Tool::Open => "failedOnly",
         Tool::Syscalls => "syscalls",
+        Tool::Profile => "frequency",
+        Tool::Blockio => "perRequest",
+        Tool::Funclatency | Tool::Funccount => "function",
+        Tool::Uprobe => "binary, function, argTypes, returnType",
     }
 }
 
@@ -74,6 +114,32 @@ mod tests {
             error.to_string(),
             "spec.args.syscalls: not an argument of the open tool (it takes: failedOnly)"
         );
+    }
+
+    #[test]
+    fn function_tools_need_their_function_and_uprobe_its_binary() {
+        let error = validate_spec(&spec(Tool::Funclatency, ToolArgs::default(), None)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "spec.args.function: the funclatency tool needs it (e.g. vfs_read)"
+        );
+        let args = ToolArgs {
+            function: Some("readline".into()),
+            ..ToolArgs::default()
+        };
+        let error = validate_spec(&spec(Tool::Uprobe, args, None)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.args.binary: the uprobe tool needs it"),
+            "{error}"
+        );
+        let args = ToolArgs {
+            function: Some("readline".into()),
+            binary: Some("/bin/bash".into()),
+            ..ToolArgs::default()
+        };
+        assert_eq!(validate_spec(&spec(Tool::Uprobe, args, None)), Ok(()));
     }
 
     #[test]

@@ -60,5 +60,11 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
             failed_only: args.failed_only,
         }),
         Tool::Syscalls => Box::new(syscalls::Syscalls::new(args)?),
+        other => {
+            return Err(EngineError::ToolUnavailable {
+                tool: other.name(),
+                reason: "not built into this engine yet".into(),
+            });
+        }
     })
 }
