@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// Paths below `programs/`, without `.bpf.c`.
-const PROGRAMS: [&str; 4] = ["exec", "open", "syscalls", "testing/rejected"];
+const PROGRAMS: &[&str] = &["exec", "open", "syscalls", "runqlat", "testing/rejected"];
 
 fn main() -> anyhow::Result<()> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
         "no clang found: run `make deps` (installs clang-19 and libbpf-dev) or set CLANG",
     )?;
     let strip = find_tool("LLVM_STRIP", &["llvm-strip-19", "llvm-strip"]);
-    for program in PROGRAMS {
+    for program in PROGRAMS.iter().copied() {
         let source = manifest_dir
             .join("programs")
             .join(format!("{program}.bpf.c"));

@@ -45,8 +45,9 @@ struct open_event {
 	char path[PATH_LEN];
 };
 
-/* Per-CPU value of the `syscall_stats` array, indexed by syscall number. */
-struct syscall_stats {
+/* A count with a log2 latency histogram: per syscall, per device, per function, or
+ * the run queue. */
+struct latency_stats {
 	__u64 count;
 	__u64 errors;
 	__u64 total_ns;

@@ -50,7 +50,7 @@ pub struct OpenEvent {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SyscallStats {
+pub struct LatencyStats {
     pub count: u64,
     pub errors: u64,
     pub total_ns: u64,
@@ -62,7 +62,7 @@ pub struct SyscallStats {
 // every bit pattern is a valid value, as aya's map and ring-buffer reads require.
 unsafe impl aya::Pod for TracejobConfig {}
 // SAFETY: as above.
-unsafe impl aya::Pod for SyscallStats {}
+unsafe impl aya::Pod for LatencyStats {}
 
 impl ExecEvent {
     /// Decodes a ring-buffer record, or None when it is too short to be one.

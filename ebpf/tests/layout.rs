@@ -10,7 +10,7 @@
 use std::mem::{offset_of, size_of};
 use std::process::Command;
 
-use tracejob_ebpf::layout::{ExecEvent, OpenEvent, SyscallStats, TracejobConfig};
+use tracejob_ebpf::layout::{ExecEvent, LatencyStats, OpenEvent, TracejobConfig};
 
 macro_rules! layout_asserts {
     ($c_name:literal, $rust:ty, [$($field:ident),* $(,)?]) => {{
@@ -71,8 +71,8 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
             ]
         ),
         layout_asserts!(
-            "syscall_stats",
-            SyscallStats,
+            "latency_stats",
+            LatencyStats,
             [count, errors, total_ns, max_ns, hist]
         ),
     ];

@@ -7,6 +7,7 @@ pub mod cgroup;
 mod error;
 mod histogram;
 mod job;
+pub mod latency;
 mod maps;
 pub mod probe;
 mod reader;

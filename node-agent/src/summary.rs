@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::aggregate::Counts;
-use crate::histogram::Bucket;
+use crate::latency::Latency;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -27,24 +27,29 @@ pub struct Summary {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ToolSummary {
-    Syscalls { syscalls: Vec<SyscallRow> },
-    Exec { execs: Vec<ExecRow> },
-    Open { opens: Vec<OpenRow> },
+    Syscalls {
+        syscalls: Vec<SyscallRow>,
+    },
+    Exec {
+        execs: Vec<ExecRow>,
+    },
+    Open {
+        opens: Vec<OpenRow>,
+    },
+    /// Waits from runnable to running.
+    Runqlat {
+        runqueue: Latency,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SyscallRow {
     pub name: String,
     pub nr: u32,
-    pub count: u64,
     pub errors: u64,
-    pub total_ns: u64,
-    pub avg_ns: u64,
-    pub max_ns: u64,
-    /// Upper bounds of the log2 buckets holding the 50th and 99th percentiles.
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub histogram: Vec<Bucket>,
+    /// Calls, and the latency of those that returned.
+    #[serde(flatten)]
+    pub latency: Latency,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

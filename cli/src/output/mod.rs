@@ -1,6 +1,7 @@
 //! Where results go: the terminal (table or JSON Lines) and, with --output, files.
 
 mod files;
+mod histogram;
 mod json;
 mod table;
 

@@ -5,7 +5,7 @@ use std::io::{BufWriter, Stdout, Write};
 use tracejob_node_agent::records::Event;
 use tracejob_node_agent::summary::{SyscallRow, ToolSummary};
 
-use super::{FinalSummary, Output};
+use super::{FinalSummary, Output, histogram};
 
 /// Rows of a per-key summary shown before pointing at the JSON output for the rest.
 const TOP_ROWS: usize = 20;
@@ -122,13 +122,16 @@ impl Output for TableOutput {
                 "PATH",
                 opens.iter().map(|r| (r.count, r.errors, r.path.as_str())),
             )?,
+            ToolSummary::Runqlat { runqueue } => {
+                histogram::print(out, "run-queue latency", runqueue)?
+            }
         }
         out.flush()
     }
 }
 
 fn syscalls_table(out: &mut impl Write, rows: &[SyscallRow]) -> std::io::Result<()> {
-    let total_ns: u64 = rows.iter().map(|r| r.total_ns).sum();
+    let total_ns: u64 = rows.iter().map(|r| r.latency.total_ns).sum();
     writeln!(
         out,
         "{:>6} {:>11} {:>11} {:>10} {:>8} {:>9} {:>9}  syscall",
@@ -139,26 +142,26 @@ fn syscalls_table(out: &mut impl Write, rows: &[SyscallRow]) -> std::io::Result<
         let share = if total_ns == 0 {
             0.0
         } else {
-            100.0 * row.total_ns as f64 / total_ns as f64
+            100.0 * row.latency.total_ns as f64 / total_ns as f64
         };
         writeln!(
             out,
             "{:>6.2} {:>11.6} {:>11} {:>10} {:>8} {:>9} {:>9}  {}",
             share,
-            row.total_ns as f64 / 1e9,
-            row.avg_ns / 1000,
-            row.count,
+            row.latency.total_ns as f64 / 1e9,
+            row.latency.avg_ns / 1000,
+            row.latency.count,
             if row.errors > 0 {
                 row.errors.to_string()
             } else {
                 String::new()
             },
-            micros(row.p50_ns),
-            micros(row.p99_ns),
+            micros(row.latency.p50_ns),
+            micros(row.latency.p99_ns),
             row.name
         )?;
     }
-    let calls: u64 = rows.iter().map(|r| r.count).sum();
+    let calls: u64 = rows.iter().map(|r| r.latency.count).sum();
     let errors: u64 = rows.iter().map(|r| r.errors).sum();
     writeln!(out, "{}", "-".repeat(6 + 12 + 12 + 11 + 9 + 10 + 10 + 10))?;
     writeln!(

@@ -57,6 +57,8 @@ pub enum Work {
     Open { path: CString, times: u32 },
     /// fork, execve(binary) and wait, this many times.
     Exec { binary: CString, times: u32 },
+    /// Sleep this many times for `micros`, pinned to `cpu` at a low priority (nice 5).
+    Sleeps { times: u32, micros: u32, cpu: usize },
 }
 
 impl Work {
@@ -125,6 +127,20 @@ unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
                 }
             }
         }
+        Work::Sleeps { times, micros, cpu } => {
+            // SAFETY: affinity and priority of ourselves; nanosleep is async-signal-safe.
+            unsafe {
+                pin_to_cpu(*cpu);
+                libc::setpriority(libc::PRIO_PROCESS, 0, 5);
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: i64::from(*micros) * 1000,
+                };
+                for _ in 0..*times {
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
+            }
+        }
         Work::Exec { binary, times } => {
             let argv = [binary.as_ptr(), std::ptr::null()];
             let envp = [std::ptr::null::<libc::c_char>()];
@@ -153,4 +169,45 @@ pub fn unique_path(tag: &str) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+unsafe fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; the calls only touch our own affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// A process spinning at a raised priority (nice -5) on `cpu`, killed when dropped.
+pub struct Hog(libc::pid_t);
+
+impl Hog {
+    pub fn on_cpu(cpu: usize) -> Self {
+        // SAFETY: the child only pins itself, raises its priority and spins.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                pin_to_cpu(cpu);
+                libc::setpriority(libc::PRIO_PROCESS, 0, -5);
+            }
+            loop {
+                std::hint::spin_loop();
+            }
+        }
+        Hog(pid)
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
+        }
+    }
 }
