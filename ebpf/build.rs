@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
         "no clang found: run `make deps` (installs clang-19 and libbpf-dev) or set CLANG",
     )?;
     let strip = find_tool("LLVM_STRIP", &["llvm-strip-19", "llvm-strip"]);
-    for program in PROGRAMS.iter().copied() {
+    for program in PROGRAMS {
         let source = manifest_dir
             .join("programs")
             .join(format!("{program}.bpf.c"));
