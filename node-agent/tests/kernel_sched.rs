@@ -22,7 +22,7 @@ fn a_sleeper_behind_a_busy_process_shows_run_queue_latency_and_outsiders_are_not
     let cgroup = TestCgroup::new();
     let job = Job::start(
         &JobConfig::new(Tool::Runqlat, ToolArgs::default()),
-        &[cgroup.target.clone()],
+        std::slice::from_ref(&cgroup.target),
     )
     .unwrap();
     let hog = Hog::on_cpu(0);
