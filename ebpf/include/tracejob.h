@@ -54,3 +54,18 @@ struct latency_stats {
 	__u64 max_ns;
 	__u64 hist[HIST_BUCKETS]; /* bucket i: latency in [2^(i-1), 2^i) ns; bucket 0: 0 ns */
 };
+
+/* One block I/O request, from issue to completion (blockio with perRequest). */
+struct block_event {
+	__u64 cgroup_id;
+	__u64 timestamp_ns;
+	__u64 latency_ns;
+	__u64 sector;
+	__u32 dev;    /* MKDEV(major, minor): major << 20 | minor */
+	__u32 bytes;
+	__u32 pid;    /* the process that submitted it */
+	__u32 op;     /* REQ_OP_*: 0 read, 1 write, 2 flush, 3 discard, ... */
+	__s32 error;  /* blk_status_t, 0 on success */
+	__u32 pad;
+	char comm[TASK_COMM_LEN];
+};

@@ -49,6 +49,22 @@ pub struct OpenEvent {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BlockEvent {
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    pub latency_ns: u64,
+    pub sector: u64,
+    pub dev: u32,
+    pub bytes: u32,
+    pub pid: u32,
+    pub op: u32,
+    pub error: i32,
+    pub pad: u32,
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LatencyStats {
     pub count: u64,
@@ -65,6 +81,13 @@ unsafe impl aya::Pod for TracejobConfig {}
 unsafe impl aya::Pod for LatencyStats {}
 
 impl ExecEvent {
+    /// Decodes a ring-buffer record, or None when it is too short to be one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        read_record(bytes)
+    }
+}
+
+impl BlockEvent {
     /// Decodes a ring-buffer record, or None when it is too short to be one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         read_record(bytes)

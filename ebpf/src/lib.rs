@@ -14,6 +14,8 @@ pub mod objects {
 
     pub static RUNQLAT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat.bpf.o"));
 
+    pub static BLOCKIO: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blockio.bpf.o"));
+
     /// A program the verifier refuses, for testing how refusals are reported.
     pub static REJECTED_FOR_TESTS: &[u8] =
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/testing_rejected.bpf.o"));

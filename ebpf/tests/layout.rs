@@ -10,7 +10,7 @@
 use std::mem::{offset_of, size_of};
 use std::process::Command;
 
-use tracejob_ebpf::layout::{ExecEvent, LatencyStats, OpenEvent, TracejobConfig};
+use tracejob_ebpf::layout::{BlockEvent, ExecEvent, LatencyStats, OpenEvent, TracejobConfig};
 
 macro_rules! layout_asserts {
     ($c_name:literal, $rust:ty, [$($field:ident),* $(,)?]) => {{
@@ -68,6 +68,23 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
                 mode,
                 comm,
                 path
+            ]
+        ),
+        layout_asserts!(
+            "block_event",
+            BlockEvent,
+            [
+                cgroup_id,
+                timestamp_ns,
+                latency_ns,
+                sector,
+                dev,
+                bytes,
+                pid,
+                op,
+                error,
+                pad,
+                comm
             ]
         ),
         layout_asserts!(

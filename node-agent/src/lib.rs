@@ -4,6 +4,7 @@
 
 mod aggregate;
 pub mod cgroup;
+mod devices;
 mod error;
 mod histogram;
 mod job;

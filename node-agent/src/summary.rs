@@ -40,6 +40,10 @@ pub enum ToolSummary {
     Runqlat {
         runqueue: Latency,
     },
+    /// Requests from issue to completion, per device.
+    Blockio {
+        devices: Vec<DeviceRow>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -85,4 +89,14 @@ impl OpenRow {
             errors: counts.errors,
         }
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeviceRow {
+    pub device: String,
+    pub major_minor: String,
+    /// Requests that completed with an error.
+    pub errors: u64,
+    #[serde(flatten)]
+    pub latency: Latency,
 }

@@ -5,7 +5,7 @@ use std::io::{BufWriter, Stdout, Write};
 use tracejob_node_agent::records::Event;
 use tracejob_node_agent::summary::{SyscallRow, ToolSummary};
 
-use super::{FinalSummary, Output, histogram};
+use super::{FinalSummary, Output, event_lines, histogram};
 
 /// Rows of a per-key summary shown before pointing at the JSON output for the rest.
 const TOP_ROWS: usize = 20;
@@ -27,57 +27,12 @@ impl TableOutput {
 
 impl Output for TableOutput {
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        let out = &mut self.out;
-        match event {
-            Event::Exec(exec) => {
-                if !self.header_printed {
-                    writeln!(
-                        out,
-                        "{:<8} {:<8} {:<6} {:<8} {:<16} ARGS",
-                        "PID", "PPID", "UID", "RET", "COMM"
-                    )?;
-                }
-                let mut args = exec.argv.join(" ");
-                if exec.argv_truncated {
-                    args.push_str(" ...");
-                }
-                let args = if exec.argv.first() == Some(&exec.filename) {
-                    args
-                } else {
-                    format!("{} [{}]", exec.filename, args)
-                };
-                writeln!(
-                    out,
-                    "{:<8} {:<8} {:<6} {:<8} {:<16} {}",
-                    exec.pid,
-                    exec.ppid,
-                    exec.uid,
-                    errno_or(exec.ret),
-                    exec.comm,
-                    args
-                )?;
-            }
-            Event::Open(open) => {
-                if !self.header_printed {
-                    writeln!(
-                        out,
-                        "{:<8} {:<16} {:<8} {:<28} PATH",
-                        "PID", "COMM", "FD", "FLAGS"
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "{:<8} {:<16} {:<8} {:<28} {}",
-                    open.pid,
-                    open.comm,
-                    errno_or(open.ret),
-                    open.flags,
-                    open.path
-                )?;
-            }
+        if !self.header_printed {
+            writeln!(self.out, "{}", event_lines::header(event))?;
+            self.header_printed = true;
         }
-        self.header_printed = true;
-        out.flush()
+        writeln!(self.out, "{}", event_lines::line(event))?;
+        self.out.flush()
     }
 
     fn summary(&mut self, final_summary: &FinalSummary<'_>) -> std::io::Result<()> {
@@ -124,6 +79,15 @@ impl Output for TableOutput {
             )?,
             ToolSummary::Runqlat { runqueue } => {
                 histogram::print(out, "run-queue latency", runqueue)?
+            }
+            ToolSummary::Blockio { devices } => {
+                for device in devices {
+                    let title = format!(
+                        "{} ({}), {} errors",
+                        device.device, device.major_minor, device.errors
+                    );
+                    histogram::print(out, &title, &device.latency)?;
+                }
             }
         }
         out.flush()
@@ -203,27 +167,4 @@ fn micros(ns: u64) -> String {
     } else {
         format!("{:.1}", ns as f64 / 1000.0)
     }
-}
-
-/// A file descriptor or result, or the errno name for a failure.
-fn errno_or(ret: i32) -> String {
-    if ret >= 0 {
-        return ret.to_string();
-    }
-    let name = match -ret {
-        libc::ENOENT => "ENOENT",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::EEXIST => "EEXIST",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EMFILE => "EMFILE",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::ELOOP => "ELOOP",
-        libc::EINVAL => "EINVAL",
-        libc::EROFS => "EROFS",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        _ => return ret.to_string(),
-    };
-    name.to_owned()
 }

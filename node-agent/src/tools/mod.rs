@@ -2,6 +2,7 @@
 //! records decode and how its summary is read. The job lifecycle around them
 //! (targets, the reader, lost-event accounting) is the same for all, in `job.rs`.
 
+mod blockio;
 mod exec;
 mod open;
 mod runqlat;
@@ -62,6 +63,9 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
         }),
         Tool::Syscalls => Box::new(syscalls::Syscalls::new(args)?),
         Tool::Runqlat => Box::new(runqlat::Runqlat),
+        Tool::Blockio => Box::new(blockio::Blockio {
+            per_request: args.per_request,
+        }),
         other => {
             return Err(EngineError::ToolUnavailable {
                 tool: other.name(),

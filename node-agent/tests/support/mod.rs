@@ -57,6 +57,9 @@ pub enum Work {
     Open { path: CString, times: u32 },
     /// fork, execve(binary) and wait, this many times.
     Exec { binary: CString, times: u32 },
+    /// pread(2) `times` blocks of 4 KiB from `fd` (opened with O_DIRECT) into `buffer`
+    /// (4 KiB-aligned), one after another.
+    DirectReads { fd: i32, buffer: usize, times: u32 },
     /// Sleep this many times for `micros`, pinned to `cpu` at a low priority (nice 5).
     Sleeps { times: u32, micros: u32, cpu: usize },
 }
@@ -124,6 +127,15 @@ unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
                 if fd >= 0 {
                     // SAFETY: our own fd.
                     unsafe { libc::close(fd) };
+                }
+            }
+        }
+        Work::DirectReads { fd, buffer, times } => {
+            for block in 0..*times {
+                let offset = i64::from(block) * 4096;
+                // SAFETY: the buffer is 4 KiB, aligned, and outlives the child.
+                if unsafe { libc::pread(*fd, *buffer as *mut libc::c_void, 4096, offset) } != 4096 {
+                    return 11;
                 }
             }
         }
