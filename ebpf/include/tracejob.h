@@ -69,3 +69,22 @@ struct block_event {
 	__u32 pad;
 	char comm[TASK_COMM_LEN];
 };
+
+/* One TCP connection, emitted when it closes (tcp). */
+struct tcp_event {
+	__u64 cgroup_id;    /* the socket's cgroup */
+	__u64 timestamp_ns;
+	__u64 duration_ns;  /* from the first state change seen to close */
+	__u64 rx_bytes;     /* payload received */
+	__u64 tx_bytes;     /* payload sent and acknowledged */
+	__u32 pid;          /* connect: the connecting process; accept: the one that closed */
+	__u16 family;       /* AF_INET or AF_INET6 */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 direction;     /* 1 connect (active open), 2 accept (passive open) */
+	__u8 established;   /* 1: it reached ESTABLISHED; 0: the handshake failed */
+	__u32 pad;
+	__u8 local_addr[16];  /* IPv4 in the first 4 bytes */
+	__u8 remote_addr[16];
+	char comm[TASK_COMM_LEN];
+};

@@ -65,6 +65,26 @@ pub struct BlockEvent {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TcpEvent {
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    pub duration_ns: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub pid: u32,
+    pub family: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub direction: u8,
+    pub established: u8,
+    pub pad: u32,
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LatencyStats {
     pub count: u64,
@@ -81,6 +101,13 @@ unsafe impl aya::Pod for TracejobConfig {}
 unsafe impl aya::Pod for LatencyStats {}
 
 impl ExecEvent {
+    /// Decodes a ring-buffer record, or None when it is too short to be one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        read_record(bytes)
+    }
+}
+
+impl TcpEvent {
     /// Decodes a ring-buffer record, or None when it is too short to be one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         read_record(bytes)

@@ -10,7 +10,9 @@
 use std::mem::{offset_of, size_of};
 use std::process::Command;
 
-use tracejob_ebpf::layout::{BlockEvent, ExecEvent, LatencyStats, OpenEvent, TracejobConfig};
+use tracejob_ebpf::layout::{
+    BlockEvent, ExecEvent, LatencyStats, OpenEvent, TcpEvent, TracejobConfig,
+};
 
 macro_rules! layout_asserts {
     ($c_name:literal, $rust:ty, [$($field:ident),* $(,)?]) => {{
@@ -29,7 +31,7 @@ macro_rules! layout_asserts {
 #[test]
 fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
     let mut source = String::from("typedef unsigned int __u32; typedef int __s32;\n");
-    source.push_str("typedef unsigned long long __u64; typedef unsigned char __u8;\n");
+    source.push_str("typedef unsigned long long __u64; typedef unsigned char __u8; typedef unsigned short __u16;\n");
     source.push_str("#include \"tracejob.h\"\n");
     let asserts = [
         layout_asserts!(
@@ -84,6 +86,27 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
                 op,
                 error,
                 pad,
+                comm
+            ]
+        ),
+        layout_asserts!(
+            "tcp_event",
+            TcpEvent,
+            [
+                cgroup_id,
+                timestamp_ns,
+                duration_ns,
+                rx_bytes,
+                tx_bytes,
+                pid,
+                family,
+                local_port,
+                remote_port,
+                direction,
+                established,
+                pad,
+                local_addr,
+                remote_addr,
                 comm
             ]
         ),

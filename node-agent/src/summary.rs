@@ -44,6 +44,11 @@ pub enum ToolSummary {
     Blockio {
         devices: Vec<DeviceRow>,
     },
+    /// Closed connections, by peer.
+    Tcp {
+        connections: u64,
+        peers: Vec<PeerRow>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -99,4 +104,17 @@ pub struct DeviceRow {
     pub errors: u64,
     #[serde(flatten)]
     pub latency: Latency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PeerRow {
+    /// `connect` (to the peer) or `accept` (from it).
+    pub direction: String,
+    /// `address:port` for connect, `address` for accept.
+    pub peer: String,
+    pub connections: u64,
+    /// Connections whose handshake never completed.
+    pub failed: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
 }

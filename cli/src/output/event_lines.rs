@@ -14,6 +14,10 @@ pub fn header(event: &Event) -> String {
             "{:<8} {:<16} {:<8} {:<28} PATH",
             "PID", "COMM", "FD", "FLAGS"
         ),
+        Event::Tcp(_) => format!(
+            "{:<8} {:<16} {:<8} {:<24} {:<24} {:>10} {:>10} {:>10}",
+            "PID", "COMM", "DIR", "LOCAL", "REMOTE", "RX_BYTES", "TX_BYTES", "DURATION"
+        ),
         Event::Block(_) => {
             format!(
                 "{:<8} {:<16} {:<10} {:<6} {:>12} {:>8} {:>10}",
@@ -48,6 +52,22 @@ pub fn line(event: &Event) -> String {
                 open.pid, open.comm, ret, open.flags, open.path
             )
         }
+        Event::Tcp(tcp) => format!(
+            "{:<8} {:<16} {:<8} {:<24} {:<24} {:>10} {:>10} {:>10}{}",
+            tcp.pid,
+            tcp.comm,
+            tcp.direction,
+            tcp.local,
+            tcp.remote,
+            tcp.rx_bytes,
+            tcp.tx_bytes,
+            human(tcp.duration_ns),
+            if tcp.established {
+                ""
+            } else {
+                " (never established)"
+            }
+        ),
         Event::Block(block) => format!(
             "{:<8} {:<16} {:<10} {:<6} {:>12} {:>8} {:>10}{}",
             block.pid,

@@ -80,6 +80,26 @@ impl Output for TableOutput {
             ToolSummary::Runqlat { runqueue } => {
                 histogram::print(out, "run-queue latency", runqueue)?
             }
+            ToolSummary::Tcp { connections, peers } => {
+                writeln!(out, "{connections} connections closed")?;
+                writeln!(
+                    out,
+                    "{:<8} {:<40} {:>8} {:>8} {:>12} {:>12}",
+                    "DIR", "PEER", "CONNS", "FAILED", "RX_BYTES", "TX_BYTES"
+                )?;
+                for row in peers.iter().take(TOP_ROWS) {
+                    writeln!(
+                        out,
+                        "{:<8} {:<40} {:>8} {:>8} {:>12} {:>12}",
+                        row.direction,
+                        row.peer,
+                        row.connections,
+                        row.failed,
+                        row.rx_bytes,
+                        row.tx_bytes
+                    )?;
+                }
+            }
             ToolSummary::Blockio { devices } => {
                 for device in devices {
                     let title = format!(

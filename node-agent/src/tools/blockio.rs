@@ -114,6 +114,7 @@ fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
         error: raw.error,
     };
     Some(Decoded {
+        bytes: (0, 0),
         key: record.device.clone(),
         failed: record.error != 0,
         event: Event::Block(record),

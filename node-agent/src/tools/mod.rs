@@ -7,6 +7,7 @@ mod exec;
 mod open;
 mod runqlat;
 mod syscalls;
+mod tcp;
 
 use aya::Ebpf;
 use tracejob_api::{Tool, ToolArgs};
@@ -23,6 +24,8 @@ pub struct Decoded {
     pub event: Event,
     pub key: String,
     pub failed: bool,
+    /// Bytes in and out the event stands for, summed per key (tcp), else (0, 0).
+    pub bytes: (u64, u64),
 }
 
 pub type Decoder = fn(&[u8], Clock) -> Option<Decoded>;
@@ -63,6 +66,7 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
         }),
         Tool::Syscalls => Box::new(syscalls::Syscalls::new(args)?),
         Tool::Runqlat => Box::new(runqlat::Runqlat),
+        Tool::Tcp => Box::new(tcp::Tcp),
         Tool::Blockio => Box::new(blockio::Blockio {
             per_request: args.per_request,
         }),

@@ -60,6 +60,12 @@ pub enum Work {
     /// pread(2) `times` blocks of 4 KiB from `fd` (opened with O_DIRECT) into `buffer`
     /// (4 KiB-aligned), one after another.
     DirectReads { fd: i32, buffer: usize, times: u32 },
+    /// `times` TCP connections to `addr`, each sending `send` bytes, then reading until EOF.
+    TcpClients {
+        addr: libc::sockaddr_in,
+        times: u32,
+        send: u32,
+    },
     /// Sleep this many times for `micros`, pinned to `cpu` at a low priority (nice 5).
     Sleeps { times: u32, micros: u32, cpu: usize },
 }
@@ -136,6 +142,34 @@ unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
                 // SAFETY: the buffer is 4 KiB, aligned, and outlives the child.
                 if unsafe { libc::pread(*fd, *buffer as *mut libc::c_void, 4096, offset) } != 4096 {
                     return 11;
+                }
+            }
+        }
+        Work::TcpClients { addr, times, send } => {
+            let payload = [b'x'; 1024];
+            let mut sink = [0u8; 1024];
+            for _ in 0..*times {
+                // SAFETY: socket calls on our own descriptors and stack buffers.
+                unsafe {
+                    let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                    if fd < 0
+                        || libc::connect(fd, (addr as *const libc::sockaddr_in).cast(), len) != 0
+                    {
+                        return 12;
+                    }
+                    let mut left = *send as usize;
+                    while left > 0 {
+                        let written =
+                            libc::write(fd, payload.as_ptr().cast(), left.min(payload.len()));
+                        if written <= 0 {
+                            return 13;
+                        }
+                        left -= written as usize;
+                    }
+                    libc::shutdown(fd, libc::SHUT_WR);
+                    while libc::read(fd, sink.as_mut_ptr().cast(), sink.len()) > 0 {}
+                    libc::close(fd);
                 }
             }
         }
