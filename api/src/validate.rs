@@ -19,10 +19,10 @@ pub enum SpecError {
 
 /// Validates the parts of a spec that the schema cannot.
 pub fn validate_spec(spec: &TraceJobSpec) -> Result<(), SpecError> {
-    if let Some(duration) = &spec.duration {
-        if parse_duration(duration)?.is_zero() {
-            return Err(SpecError::ZeroDuration);
-        }
+    if let Some(duration) = &spec.duration
+        && parse_duration(duration)?.is_zero()
+    {
+        return Err(SpecError::ZeroDuration);
     }
     let accepted = accepted_args(spec.tool);
     let given = [
