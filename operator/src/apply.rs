@@ -155,7 +155,14 @@ fn next_status(
         ),
     };
     cond::set(&mut next.conditions, agents_ready, generation, &time);
-    let degraded = if troubled.is_empty() {
+    let degraded = if targets.is_empty() {
+        Desired::new(
+            cond::DEGRADED,
+            false,
+            "NoTargets",
+            "no node has a target pod",
+        )
+    } else if troubled.is_empty() {
         Desired::new(
             cond::DEGRADED,
             false,

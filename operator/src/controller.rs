@@ -63,20 +63,25 @@ pub async fn check_crd(client: &Client) -> Result<(), CrdMissing> {
         .map_err(CrdMissing)
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller over every namespace (`None`) or one, until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
+    namespace: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
-        Api::<TraceJob>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    );
+    let (jobs, pods): (Api<TraceJob>, Api<Pod>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
+    let controller = Controller::new(jobs, watcher::Config::default().any_semantic());
     let store = controller.store();
     controller
         .watches(
-            Api::<Pod>::all(client),
+            pods,
             watcher::Config::default().any_semantic(),
             move |pod| {
                 let labels = pod.labels().clone();

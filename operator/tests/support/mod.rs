@@ -3,5 +3,6 @@
     reason = "each test target uses a different part of the support code"
 )]
 
+pub mod cluster;
 pub mod fixtures;
 pub mod mock;
