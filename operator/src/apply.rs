@@ -21,7 +21,20 @@ use crate::{finish, job_id, selector, summary, write};
 
 pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
-    let old = job.status.clone().unwrap_or_default();
+    let spec_changed = job
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .is_some_and(|seen| Some(seen) != job.metadata.generation);
+    let mut old = job.status.clone().unwrap_or_default();
+    if old.phase == Some(Phase::Failed) && spec_changed {
+        // The person acted on the Failed condition: try the new spec from the start.
+        old = TraceJobStatus {
+            conditions: old.conditions,
+            nodes: old.nodes,
+            ..TraceJobStatus::default()
+        };
+    }
     if old.phase.is_some_and(Phase::is_finished) {
         return finish::after_finished(job, ctx, &old, now).await;
     }
@@ -34,12 +47,10 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         return finish::complete(job, ctx, &old, now).await;
     }
     let targets = fetch_targets(job, ctx).await?;
-    let spec_changed =
-        old.observed_generation.is_some() && old.observed_generation != job.metadata.generation;
     let id = job_id(job)?;
     let fanout = fanout::drive(ctx, &id, &job.spec, &old.nodes, &targets, spec_changed).await;
     let next = next_status(job, &old, &targets, fanout, now);
-    write::status(job, ctx, &old, &next).await?;
+    write::status(job, ctx, &next).await?;
     announce(job, ctx, &old, &next).await;
     Ok(requeue(job, ctx, &next, now))
 }

@@ -43,7 +43,7 @@ pub async fn complete(
         generation,
         &Time(now),
     );
-    write::status(job, ctx, old, &next).await?;
+    write::status(job, ctx, &next).await?;
     write::event(job, ctx, false, "Completed", message).await;
     after_finished(job, ctx, &next, now).await
 }
@@ -66,7 +66,7 @@ pub async fn fail(
         job.metadata.generation,
         &Time(now),
     );
-    write::status(job, ctx, old, &next).await?;
+    write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, "InvalidSpec", problem).await;
     after_finished(job, ctx, &next, now).await
 }

@@ -9,14 +9,11 @@ use tracejob_api::{TraceJob, TraceJobStatus};
 use crate::context::Context;
 use crate::error::Error;
 
-/// Patches the status from `old` to `new`; nothing is sent when they are equal.
-pub async fn status(
-    job: &TraceJob,
-    ctx: &Context,
-    old: &TraceJobStatus,
-    new: &TraceJobStatus,
-) -> Result<(), Error> {
-    let diff = merge_patch(&serde_json::to_value(old)?, &serde_json::to_value(new)?);
+/// Patches the status from what the API server holds (`job.status`) to `new`; nothing is
+/// sent when they are equal.
+pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Result<(), Error> {
+    let old = job.status.clone().unwrap_or_default();
+    let diff = merge_patch(&serde_json::to_value(&old)?, &serde_json::to_value(new)?);
     let Some(diff) = diff else { return Ok(()) };
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
     let api: Api<TraceJob> = Api::namespaced(ctx.client.clone(), &namespace);

@@ -468,3 +468,47 @@ async fn a_finished_job_within_its_ttl_waits_for_it_without_a_request() {
     let debug = format!("{action:?}");
     assert!(debug.contains("requeue_after: Some("), "{debug}");
 }
+
+#[tokio::test]
+async fn fixing_the_spec_of_a_failed_job_runs_it() {
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    let (ctx, server) = context(&agents);
+    let failed = json!({
+        "phase": "Failed", "message": "spec.args.syscalls: not an argument of the open tool (it takes: failedOnly)",
+        "observedGeneration": 1, "completionTime": ago(30),
+        "conditions": [{"type": "Complete", "status": "False", "reason": "InvalidSpec", "message": "...",
+                        "lastTransitionTime": ago(30), "observedGeneration": 1}]
+    });
+    let mut job = job_json(
+        json!({"tool": "open", "selector": {"matchLabels": {"app": "web"}}}),
+        Some(failed),
+    );
+    job["metadata"]["generation"] = json!(2);
+    let answer = job.clone();
+    run(&job, ctx, server, |mut server| async move {
+        server
+            .expect("GET", PODS_PATH)
+            .await
+            .respond(pod_list(vec![pod(
+                "web-1",
+                "n1",
+                json!({"app": "web"}),
+                &[("server", "containerd://aaa")],
+            )]));
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        assert_eq!(
+            patch.body["status"].get("completionTime"),
+            Some(&Value::Null),
+            "the old completion time is removed"
+        );
+        let status = &patch.status_after(&answer);
+        assert_eq!(status["phase"], "Running");
+        assert_eq!(status["observedGeneration"], 2);
+        assert!(status.get("completionTime").is_none());
+        assert_eq!(condition(status, "Complete")["reason"], "InProgress");
+        patch.respond_with_status(&answer);
+        server.expect_event("Started").await;
+    })
+    .await;
+    assert!(agents.running("n1", NAME).is_some());
+}
