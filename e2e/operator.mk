@@ -1,5 +1,4 @@
 # Operator targets; the root Makefile includes this file.
-# `generate::` is a double-colon rule so other parts of the build can add their own generators.
 
 CARGO ?= cargo
 OPERATOR_CRD := crds/tracejob.io_tracejobs.yaml
@@ -19,7 +18,8 @@ generate-crds:
 	$(CARGO) run -q -p tracejob-operator --bin crdgen > $(OPERATOR_CRD).tmp
 	mv $(OPERATOR_CRD).tmp $(OPERATOR_CRD)
 
-generate:: generate-crds
+# Adds the CRD to the root Makefile's `generate` (a prerequisite only: the recipe is the root's).
+generate: generate-crds
 
 ## check-crds: fail if crds/ differs from what the types generate
 check-crds:
@@ -33,6 +33,6 @@ test-operator:
 test-operator-integration:
 	$(CARGO) test -p tracejob-operator --test apiserver -- --test-threads 1
 
-## ci-operator: what CI runs for the operator (installs, builds, starts and stops the control plane itself)
+## ci-operator: the operator's own CI (installs, builds, starts and stops the control plane itself)
 ci-operator:
 	bash e2e/ci-operator.sh

@@ -53,7 +53,7 @@ pub async fn cluster() -> Option<Cluster> {
 }
 
 async fn connect() -> Result<Cluster, String> {
-    let path = std::env::var("KUBECONFIG").map_err(|_| "KUBECONFIG is not set".to_owned())?;
+    let path = kubeconfig_path()?;
     let client = client_for(&PathBuf::from(&path)).await?;
     client
         .apiserver_version()
@@ -64,6 +64,26 @@ async fn connect() -> Result<Cluster, String> {
         client,
         kubeconfig: PathBuf::from(path),
     })
+}
+
+/// `$KUBECONFIG` when it names the test control plane, else the kubeconfig
+/// `e2e/control-plane.sh` writes (in `$TRACEJOB_CP_DIR`, default /tmp/tracejob-control-plane).
+fn kubeconfig_path() -> Result<String, String> {
+    if let Ok(path) = std::env::var("KUBECONFIG")
+        && Kubeconfig::read_from(&path).is_ok_and(|k| k.current_context.as_deref() == Some(CONTEXT))
+    {
+        return Ok(path);
+    }
+    let dir = std::env::var("TRACEJOB_CP_DIR")
+        .unwrap_or_else(|_| "/tmp/tracejob-control-plane".to_owned());
+    let path = format!("{dir}/kubeconfig");
+    if std::path::Path::new(&path).exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no local control plane: neither KUBECONFIG nor {path} names one"
+        ))
+    }
 }
 
 /// A client from a kubeconfig written by the control-plane script.
