@@ -16,7 +16,7 @@ use crate::targets::Targets;
 pub struct Fanout {
     /// One row per node the job runs on, tried to run on, or ran on.
     pub rows: Vec<NodeStatus>,
-    /// Current results of the nodes running the job.
+    /// Current results of the nodes running the job, and final ones of nodes it left.
     pub live: Vec<NodeResult>,
 }
 
@@ -93,14 +93,21 @@ pub async fn drive(
             NodePhase::Running | NodePhase::Unavailable => {
                 ctx.forget_applied(&job.uid, &previous.node);
                 match stop_one(ctx, job, previous).await {
-                    Ok((row, _)) => out.rows.push(row),
+                    Ok((row, result)) => {
+                        out.rows.push(row);
+                        out.live.push(result);
+                    }
                     Err(error) => {
                         out.rows
                             .push(failed_row(&previous.node, 0, Some(previous), &error))
                     }
                 }
             }
-            NodePhase::Stopped => out.rows.push(previous.clone()),
+            NodePhase::Stopped => {
+                let (row, result) = kept_results(ctx, job, previous).await;
+                out.rows.push(row);
+                out.live.extend(result);
+            }
             NodePhase::NoAgent | NodePhase::Rejected => {}
         }
     }
@@ -173,8 +180,9 @@ pub async fn stop_one(
     Ok((stopped, result))
 }
 
-/// Stops the job on every node that may run it. Every node is tried; the first failure is
-/// returned so the caller retries (stopping is idempotent).
+/// Stops the job on every node that may run it, and collects the final results of every
+/// node that ran it. Every node is tried; the first failure is returned so the caller
+/// retries (stopping is idempotent).
 pub async fn stop_all(
     ctx: &Context,
     job: &JobId,
@@ -184,11 +192,15 @@ pub async fn stop_all(
     let mut finals = Vec::new();
     let mut first_error = None;
     for row in rows {
-        if !matches!(row.phase, NodePhase::Running | NodePhase::Unavailable) {
-            if row.phase == NodePhase::Stopped {
-                out_rows.push(row.clone());
+        match row.phase {
+            NodePhase::Running | NodePhase::Unavailable => {}
+            NodePhase::Stopped => {
+                let (row, result) = kept_results(ctx, job, row).await;
+                out_rows.push(row);
+                finals.extend(result);
+                continue;
             }
-            continue;
+            NodePhase::NoAgent | NodePhase::Rejected => continue,
         }
         match stop_one(ctx, job, row).await {
             Ok((stopped, result)) => {
@@ -208,6 +220,34 @@ pub async fn stop_all(
     match first_error {
         Some(error) => Err(error),
         None => Ok((out_rows, finals)),
+    }
+}
+
+/// The final results an agent keeps for a job it stopped, so the summary still has them; if
+/// it lost them (it restarted), the row says so.
+async fn kept_results(
+    ctx: &Context,
+    job: &JobId,
+    row: &NodeStatus,
+) -> (NodeStatus, Option<NodeResult>) {
+    let mut row = row.clone();
+    match ctx.agents.results(&row.node, job).await {
+        Ok(result) => (row, Some(result)),
+        Err(error) => {
+            let message = format!("final per-key results are no longer available: {error}");
+            row.message = Some(crate::conditions::truncate(&message));
+            (row, None)
+        }
+    }
+}
+
+/// Tells every agent that ran the job to drop what it kept; best effort (an agent that
+/// cannot be reached drops it when it restarts).
+pub async fn forget_all(ctx: &Context, job: &JobId, rows: &[NodeStatus]) {
+    for row in rows {
+        if let Err(error) = ctx.agents.forget(&row.node, job).await {
+            tracing::info!(node = %row.node, %error, "could not tell the agent to forget the job");
+        }
     }
 }
 

@@ -155,7 +155,9 @@ pub async fn after_finished(
 pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let status = job.status.clone().unwrap_or_default();
     let still_running = status.phase.is_some_and(|p| !p.is_finished());
-    fanout::stop_all(ctx, &job_id(job)?, &status.nodes).await?;
+    let id = job_id(job)?;
+    let (rows, _) = fanout::stop_all(ctx, &id, &status.nodes).await?;
+    fanout::forget_all(ctx, &id, &rows).await;
     ctx.metrics
         .forget_job(&job.namespace().unwrap_or_default(), &job.name_any());
     if still_running {

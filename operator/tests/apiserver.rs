@@ -325,6 +325,10 @@ async fn deleting_a_job_stops_it_on_every_agent_before_it_is_gone() {
         .filter(|c| matches!(c, AgentCall::Stop { .. }))
         .count();
     assert_eq!(stops, 2);
+    assert!(
+        agents.known_jobs().is_empty(),
+        "every agent forgot the deleted job"
+    );
     operator.stop().await;
 }
 
@@ -558,8 +562,11 @@ async fn the_operator_works_with_only_the_permissions_its_rbac_grants() {
         "{calls:?}"
     );
     assert!(
-        matches!(calls.last(), Some(AgentCall::Stop { .. })),
-        "{calls:?}"
+        matches!(
+            calls[1..],
+            [AgentCall::Stop { .. }, AgentCall::Forget { .. }]
+        ),
+        "stopped when the duration elapsed, forgotten when the TTL deleted the job: {calls:?}"
     );
     operator.stop().await;
 }

@@ -334,12 +334,23 @@ async fn deleting_a_running_job_stops_it_on_every_agent_before_the_finalizer_is_
         patch.respond(answer);
     })
     .await;
+    let calls = agents.calls();
     assert_eq!(
-        agents.calls().last(),
-        Some(&AgentCall::Stop {
-            node: "n1".into(),
-            job: NAME.into()
-        })
+        calls[calls.len() - 2..],
+        [
+            AgentCall::Stop {
+                node: "n1".into(),
+                job: NAME.into()
+            },
+            AgentCall::Forget {
+                node: "n1".into(),
+                job: NAME.into()
+            },
+        ]
+    );
+    assert!(
+        agents.known_jobs().is_empty(),
+        "the agent forgot the deleted job"
     );
 }
 
@@ -362,6 +373,18 @@ async fn a_selector_change_while_running_moves_the_trace_to_the_new_pods() {
         )
         .await
         .unwrap();
+    agents.set_result("n1", syscalls_result(5, 0));
+    agents.set_result(
+        "n2",
+        NodeResult {
+            rows: vec![SummaryRow {
+                key: "read".into(),
+                count: 3,
+                ..SummaryRow::default()
+            }],
+            ..NodeResult::default()
+        },
+    );
     let (ctx, server) = context(&agents);
     let status = json!({
         "phase": "Running", "startTime": ago(10), "observedGeneration": 1,
@@ -396,6 +419,18 @@ async fn a_selector_change_while_running_moves_the_trace_to_the_new_pods() {
             "the counts of a node that left are kept"
         );
         assert_eq!(row("n2")["phase"], "Running");
+        let keys: Vec<&str> = status["summary"]["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            ["openat", "read"],
+            "the summary keeps the final results of the node the job left"
+        );
+
         patch.respond_with_status(&answer);
     })
     .await;

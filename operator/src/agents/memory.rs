@@ -27,13 +27,18 @@ pub enum AgentCall {
         node: String,
         job: String,
     },
+    Forget {
+        node: String,
+        job: String,
+    },
 }
 
-/// A job as one simulated agent runs it.
+/// A job as one simulated agent runs (or ran) it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunningJob {
     pub spec: TraceJobSpec,
     pub targets: Vec<ContainerTarget>,
+    pub stopped: bool,
 }
 
 #[derive(Debug, Default)]
@@ -99,12 +104,23 @@ impl InMemoryAgents {
         self.lock()
             .running
             .iter()
-            .find(|((n, j), _)| n == node && j.ends_with(&format!("/{job}")))
+            .find(|((n, j), r)| n == node && j.ends_with(&format!("/{job}")) && !r.stopped)
             .map(|(_, running)| running.clone())
     }
 
     /// `(node, namespace/name)` of every running job.
     pub fn running_jobs(&self) -> Vec<(String, String)> {
+        let state = self.lock();
+        state
+            .running
+            .iter()
+            .filter(|(_, r)| !r.stopped)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// `(node, namespace/name)` of every job an agent still knows, running or stopped.
+    pub fn known_jobs(&self) -> Vec<(String, String)> {
         self.lock().running.keys().cloned().collect()
     }
 
@@ -155,6 +171,7 @@ impl AgentPool for InMemoryAgents {
         let running = RunningJob {
             spec: spec.clone(),
             targets: targets.to_vec(),
+            stopped: false,
         };
         state.running.insert(key(node, job), running);
         Ok(())
@@ -202,9 +219,23 @@ impl AgentPool for InMemoryAgents {
             node: node.to_owned(),
             job: job.name.clone(),
         });
-        match state.running.remove(&key(node, job)) {
-            Some(_) => Ok(state.results.get(node).cloned().unwrap_or_default()),
+        match state.running.get_mut(&key(node, job)) {
+            Some(running) => {
+                running.stopped = true;
+                Ok(state.results.get(node).cloned().unwrap_or_default())
+            }
             None => Ok(NodeResult::default()),
         }
+    }
+
+    async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError> {
+        let mut state = self.lock();
+        Self::check(&state, node)?;
+        state.calls.push(AgentCall::Forget {
+            node: node.to_owned(),
+            job: job.name.clone(),
+        });
+        state.running.remove(&key(node, job));
+        Ok(())
     }
 }

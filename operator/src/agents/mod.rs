@@ -55,7 +55,8 @@ pub enum AgentError {
 #[async_trait]
 pub trait AgentPool: Send + Sync + 'static {
     /// Starts the job on the node's agent, tracing these containers. Idempotent: if the job
-    /// already runs there, its spec and targets are replaced.
+    /// already runs there (or was stopped there and not yet forgotten), it continues with this
+    /// spec and these targets, and its counts keep adding up.
     async fn start(
         &self,
         node: &str,
@@ -73,10 +74,15 @@ pub trait AgentPool: Send + Sync + 'static {
         targets: &[ContainerTarget],
     ) -> Result<(), AgentError>;
 
-    /// The results so far.
+    /// The results so far; for a stopped job, its final results (until it is forgotten).
+    /// [`AgentError::NotRunning`] if the agent does not know the job.
     async fn results(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError>;
 
-    /// Stops the job on the node and returns its final results. Stopping a job the agent
-    /// does not run is not an error: it returns an empty result.
+    /// Stops the job on the node and returns its final results, which the agent keeps until
+    /// [`AgentPool::forget`]. Stopping a stopped job returns the same results; stopping a job
+    /// the agent does not know returns an empty result.
     async fn stop(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError>;
+
+    /// Drops everything the agent keeps of a stopped job (its TraceJob is being deleted).
+    async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError>;
 }
