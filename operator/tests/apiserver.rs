@@ -6,6 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::wait::conditions;
@@ -569,4 +570,146 @@ async fn the_operator_works_with_only_the_permissions_its_rbac_grants() {
         "stopped when the duration elapsed, forgotten when the TTL deleted the job: {calls:?}"
     );
     operator.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_counted_as_a_transition() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = &cluster.client;
+    let ns = namespace(client, "expired").await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let stale = serde_json::from_value(json!({
+        "metadata": {"name": "tracejob-operator"},
+        "spec": {"holderIdentity": "crashed-replica", "leaseDurationSeconds": 15, "leaseTransitions": 3,
+                 "renewTime": "2026-01-01T00:00:00.000000Z", "acquireTime": "2026-01-01T00:00:00.000000Z"}
+    }))
+    .unwrap();
+    leases.create(&PostParams::default(), &stale).await.unwrap();
+    let lock = LeaseLock::new(
+        client.clone(),
+        &ns,
+        "tracejob-operator",
+        "replica-b",
+        Duration::from_secs(15),
+    );
+    assert!(
+        lock.try_acquire().await.unwrap(),
+        "a lease not renewed for its duration is free"
+    );
+    let spec = leases.get("tracejob-operator").await.unwrap().spec.unwrap();
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
+    assert_eq!(spec.lease_transitions, Some(4));
+}
+
+#[tokio::test]
+async fn the_operator_binary_leads_reconciles_serves_metrics_and_releases_its_lease_on_sigterm() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = &cluster.client;
+    let ns = namespace(client, "binary").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::env::temp_dir().join(format!("{ns}-operator.log"));
+    let mut operator = tokio::process::Command::new(env!("CARGO_BIN_EXE_tracejob-operator"))
+        .env("KUBECONFIG", &cluster.kubeconfig)
+        .args([
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--watch-namespace",
+            &ns,
+        ])
+        .args([
+            "--lease-namespace",
+            &ns,
+            "--identity",
+            "binary-test",
+            "--poll-seconds",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the operator binary starts");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let holder = |who: Option<&'static str>| {
+        move |lease: Option<&Lease>| {
+            lease
+                .and_then(|l| l.spec.as_ref())
+                .map(|s| s.holder_identity.as_deref())
+                == Some(who)
+        }
+    };
+    wait_for(
+        leases.clone(),
+        "tracejob-operator",
+        holder(Some("binary-test")),
+    )
+    .await;
+
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let api = create_job(
+        client,
+        &ns,
+        "via-binary",
+        json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}}),
+    )
+    .await;
+    wait_for_job(
+        &api,
+        "via-binary",
+        &format!("Running (operator log: {})", log.display()),
+        |j| phase(j) == Some(Phase::Running),
+    )
+    .await;
+    let metrics = http_get(port, "/metrics").await;
+    assert!(metrics.contains("tracejob_leader 1"), "{metrics}");
+    assert!(metrics.contains("tracejob_reconciles_total"), "{metrics}");
+    assert!(http_get(port, "/readyz").await.starts_with("HTTP/1.1 200"));
+
+    let pid = i32::try_from(operator.id().expect("a running process")).unwrap();
+    // SAFETY: sending a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let exit = tokio::time::timeout(WAIT, operator.wait())
+        .await
+        .expect("the operator exits on SIGTERM")
+        .unwrap();
+    assert!(
+        exit.success(),
+        "exit {exit:?}; log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    wait_for(leases, "tracejob-operator", holder(None)).await;
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the operator serves HTTP");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("the request is sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("a response");
+    response
 }
