@@ -713,3 +713,68 @@ async fn http_get(port: u16, path: &str) -> String {
         .expect("a response");
     response
 }
+
+#[tokio::test]
+async fn a_huge_result_leaves_the_stored_status_small() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = &cluster.client;
+    let ns = namespace(client, "bounded").await;
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    let rows: Vec<SummaryRow> = (0..100_000u64)
+        .map(|i| SummaryRow {
+            key: format!("/var/lib/app/data/file-{i:06}.bin"),
+            count: i + 1,
+            errors: i % 7,
+            latency_us_log2: vec![1; 64],
+        })
+        .collect();
+    let total: u64 = rows.iter().map(|r| r.count).sum();
+    agents.set_result(
+        "node-a",
+        NodeResult {
+            probe: None,
+            events: total,
+            lost: 0,
+            rows,
+        },
+    );
+    let operator = Operator::start(client, &agents, &ns);
+    let api = create_job(
+        client,
+        &ns,
+        "huge",
+        json!({"tool": "open", "selector": {"matchLabels": {"app": "web"}}}),
+    )
+    .await;
+    let job = wait_for_job(&api, "huge", "a summary", |j| {
+        j.status.as_ref().is_some_and(|s| s.summary.is_some())
+    })
+    .await;
+    let status = job.status.unwrap();
+    let bytes = serde_json::to_vec(&status).unwrap().len();
+    assert!(bytes < 16 * 1024, "the status is {bytes} bytes");
+    let summary = status.summary.unwrap();
+    assert_eq!(summary.top.len(), tracejob_api::status::MAX_SUMMARY_ROWS);
+    assert_eq!(
+        summary.other_keys,
+        100_000 - tracejob_api::status::MAX_SUMMARY_ROWS as u64
+    );
+    let kept: u64 = summary.top.iter().map(|r| r.count).sum();
+    assert_eq!(
+        kept + summary.other_count,
+        total,
+        "nothing is silently dropped from the counts"
+    );
+    operator.stop().await;
+}
