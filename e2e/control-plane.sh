@@ -153,13 +153,16 @@ wait_for() { # what seconds command...
 }
 
 up() {
-    if [ -f "$STATE/kube-apiserver.pid" ] && kill -0 "$(cat "$STATE/kube-apiserver.pid")" 2>/dev/null; then
+    if [ -f "$STATE/kubeconfig" ] && kubectl --kubeconfig "$STATE/kubeconfig" get --raw /readyz >/dev/null 2>&1; then
         log "already up"
         echo "export KUBECONFIG=$STATE/kubeconfig"
         return 0
     fi
     install_packages
     build_apiserver
+    # Leftovers of a run that died: stop them so nothing stale answers on our ports.
+    stop_pid kube-apiserver
+    stop_pid etcd
     rm -rf "$STATE" && mkdir -p "$STATE"
     make_certs
     local admin_token operator_token
@@ -195,14 +198,17 @@ up() {
     echo "export KUBECONFIG=$STATE/kubeconfig"
 }
 
+# Running, and not a zombie waiting for a parent that does not reap.
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+
 stop_pid() { # name
     local f=$STATE/$1.pid pid i
     [ -f "$f" ] || return 0
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         kill "$pid"
-        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then kill -KILL "$pid"; fi
     fi
     rm -f "$f"
 }
