@@ -260,6 +260,16 @@ fn in_progress_message(job: &TraceJob) -> String {
 
 /// Events for the transitions a person cares about.
 async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &TraceJobStatus) {
+    if old.phase != next.phase {
+        let from = old.phase.map_or("new", Phase::as_str);
+        let to = next.phase.map_or("none", Phase::as_str);
+        tracing::info!(
+            from,
+            to,
+            message = next.message.as_deref().unwrap_or(""),
+            "phase changed"
+        );
+    }
     if old.phase != Some(Phase::Running) && next.phase == Some(Phase::Running) {
         let message = next.message.clone().unwrap_or_default();
         write::event(job, ctx, false, "Started", message).await;

@@ -49,18 +49,23 @@ pub fn error_policy(job: Arc<TraceJob>, error: &Error, ctx: Arc<Context>) -> Act
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot list TraceJobs ({0}); is the CRD installed? Install it with `kubectl apply -f crds/tracejob.io_tracejobs.yaml`"
-)]
-pub struct CrdMissing(#[source] kube::Error);
+pub enum StartupError {
+    #[error(
+        "the TraceJob CRD is not installed in this cluster; install it with `kubectl apply -f crds/tracejob.io_tracejobs.yaml`"
+    )]
+    CrdMissing,
+    #[error("cannot list TraceJobs: {0}")]
+    CannotList(#[source] kube::Error),
+}
 
-/// Fails fast with a hint when the TraceJob CRD is not installed.
-pub async fn check_crd(client: &Client) -> Result<(), CrdMissing> {
+/// Fails fast with a hint when the TraceJob CRD is not installed (or not readable).
+pub async fn check_crd(client: &Client) -> Result<(), StartupError> {
     let api: Api<TraceJob> = Api::all(client.clone());
-    api.list(&ListParams::default().limit(1))
-        .await
-        .map(|_| ())
-        .map_err(CrdMissing)
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(StartupError::CrdMissing),
+        Err(error) => Err(StartupError::CannotList(error)),
+    }
 }
 
 /// Runs the controller over every namespace (`None`) or one, until `shutdown` resolves.

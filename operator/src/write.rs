@@ -73,6 +73,12 @@ pub async fn event(job: &TraceJob, ctx: &Context, warning: bool, reason: &str, n
         action: "Reconcile".to_owned(),
         secondary: None,
     };
+    tracing::info!(
+        reason,
+        warning,
+        note = event.note.as_deref().unwrap_or(""),
+        "event"
+    );
     if let Err(error) = ctx.recorder.publish(&event, &job.object_ref(&())).await {
         tracing::warn!(%error, reason, "failed to publish an event");
     }
