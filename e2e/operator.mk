@@ -31,7 +31,7 @@ test-operator:
 
 ## test-operator-integration: the operator against the local kube-apiserver (make cluster-up first)
 test-operator-integration:
-	$(CARGO) test -p tracejob-operator --test apiserver -- --test-threads 1
+	$(CARGO) test -p tracejob-operator --test apiserver
 
 ## ci-operator: the operator's own CI (installs, builds, starts and stops the control plane itself)
 ci-operator:
