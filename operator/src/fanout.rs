@@ -49,26 +49,19 @@ pub async fn drive(
     spec_changed: bool,
 ) -> Fanout {
     let mut out = Fanout::default();
-    for (node, containers) in &targets.by_node {
+    // Every node at once: one slow or unreachable agent must not hold up the others.
+    let per_node = targets.by_node.iter().map(|(node, containers)| async move {
         let previous = old_rows.iter().find(|r| &r.node == node);
         let was_running = previous.is_some_and(|r| r.phase == NodePhase::Running);
         let pods = u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX);
-        let outcome = match ensure(
-            ctx,
-            node,
-            job,
-            spec,
-            containers,
-            was_running && !spec_changed,
-        )
-        .await
-        {
+        let same_spec = was_running && !spec_changed;
+        let outcome = match ensure(ctx, node, job, spec, containers, same_spec).await {
             Ok(()) => results(ctx, node, job, spec, containers).await,
             Err(e) => Err(e),
         };
         match outcome {
             Ok(result) => {
-                out.rows.push(NodeStatus {
+                let row = NodeStatus {
                     node: node.clone(),
                     pods,
                     phase: NodePhase::Running,
@@ -76,14 +69,18 @@ pub async fn drive(
                     events: result.events,
                     lost: result.lost,
                     message: None,
-                });
-                out.live.push(result);
+                };
+                (row, Some(result))
             }
             Err(error) => {
                 ctx.forget_applied(&job.uid, node);
-                out.rows.push(failed_row(node, pods, previous, &error));
+                (failed_row(node, pods, previous, &error), None)
             }
         }
+    });
+    for (row, result) in futures::future::join_all(per_node).await {
+        out.rows.push(row);
+        out.live.extend(result);
     }
     for previous in old_rows
         .iter()
