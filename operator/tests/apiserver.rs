@@ -694,6 +694,7 @@ async fn the_operator_binary_leads_reconciles_serves_metrics_and_releases_its_le
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     wait_for(leases, "tracejob-operator", holder(None)).await;
+    let _ = std::fs::remove_file(&log);
 }
 
 async fn http_get(port: u16, path: &str) -> String {
