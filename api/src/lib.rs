@@ -7,7 +7,7 @@
 mod duration;
 mod manifest;
 mod spec;
-mod status;
+pub mod status;
 pub mod validate;
 
 pub use duration::{DurationError, parse_duration};
@@ -15,4 +15,4 @@ pub use manifest::{ManifestError, parse_manifest};
 pub use spec::{
     OutputSpec, SecretRef, StorageSpec, Tool, ToolArgs, TraceJob, TraceJobSpec, ValueType,
 };
-pub use status::TraceJobStatus;
+pub use status::{Artifact, NodePhase, NodeStatus, Phase, Summary, SummaryRow, TraceJobStatus};

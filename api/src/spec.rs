@@ -17,10 +17,12 @@ use crate::status::TraceJobStatus;
     kind = "TraceJob",
     namespaced,
     shortname = "tj",
+    doc = "A declarative eBPF trace of the pods a selector names, with a bounded summary in its status.",
     status = "TraceJobStatus",
     printcolumn = r#"{"name":"Tool","type":"string","jsonPath":".spec.tool"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Pods","type":"integer","jsonPath":".status.matchedPods"}"#,
+    printcolumn = r#"{"name":"Nodes","type":"integer","jsonPath":".status.matchedNodes"}"#,
     printcolumn = r#"{"name":"Events","type":"integer","jsonPath":".status.events"}"#,
     printcolumn = r#"{"name":"Lost","type":"integer","jsonPath":".status.lost"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#

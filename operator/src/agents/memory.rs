@@ -1,0 +1,241 @@
+//! An in-process [`AgentPool`]: records what the controller asked of each node and answers
+//! with results the caller sets. The controller's tests drive it; the operator binary uses it
+//! until the gRPC agents exist (it traces nothing).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use tracejob_api::TraceJobSpec;
+
+use super::{AgentError, AgentPool, ContainerTarget, JobId, NodeResult};
+
+/// A call the controller made, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentCall {
+    Start {
+        node: String,
+        job: String,
+        containers: Vec<String>,
+    },
+    UpdateTargets {
+        node: String,
+        job: String,
+        containers: Vec<String>,
+    },
+    Stop {
+        node: String,
+        job: String,
+    },
+    Forget {
+        node: String,
+        job: String,
+    },
+}
+
+/// A job as one simulated agent runs (or ran) it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningJob {
+    pub spec: TraceJobSpec,
+    pub targets: Vec<ContainerTarget>,
+    pub stopped: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// `None`: every node has an agent.
+    nodes: Option<BTreeSet<String>>,
+    unavailable: BTreeSet<String>,
+    running: BTreeMap<(String, String), RunningJob>,
+    results: BTreeMap<String, NodeResult>,
+    calls: Vec<AgentCall>,
+}
+
+#[derive(Debug, Default)]
+pub struct InMemoryAgents {
+    state: Mutex<State>,
+}
+
+impl InMemoryAgents {
+    /// An agent on every node.
+    pub fn on_every_node() -> Self {
+        Self::default()
+    }
+
+    /// Agents only on these nodes.
+    pub fn on_nodes(nodes: &[&str]) -> Self {
+        let agents = Self::default();
+        agents.lock().nodes = Some(nodes.iter().map(|n| n.to_string()).collect());
+        agents
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What every job on `node` reports from now on.
+    pub fn set_result(&self, node: &str, result: NodeResult) {
+        self.lock().results.insert(node.to_owned(), result);
+    }
+
+    /// Makes the node's agent stop answering (or answer again).
+    pub fn set_unavailable(&self, node: &str, unavailable: bool) {
+        let mut state = self.lock();
+        if unavailable {
+            state.unavailable.insert(node.to_owned());
+        } else {
+            state.unavailable.remove(node);
+        }
+    }
+
+    /// Forgets every running job, as an agent restart would.
+    pub fn restart_agents(&self) {
+        self.lock().running.clear();
+    }
+
+    pub fn calls(&self) -> Vec<AgentCall> {
+        self.lock().calls.clone()
+    }
+
+    /// The job named `job` (any namespace) on `node`, if it runs there.
+    pub fn running(&self, node: &str, job: &str) -> Option<RunningJob> {
+        self.lock()
+            .running
+            .iter()
+            .find(|((n, j), r)| n == node && j.ends_with(&format!("/{job}")) && !r.stopped)
+            .map(|(_, running)| running.clone())
+    }
+
+    /// `(node, namespace/name)` of every running job.
+    pub fn running_jobs(&self) -> Vec<(String, String)> {
+        let state = self.lock();
+        state
+            .running
+            .iter()
+            .filter(|(_, r)| !r.stopped)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// `(node, namespace/name)` of every job an agent still knows, running or stopped.
+    pub fn known_jobs(&self) -> Vec<(String, String)> {
+        self.lock().running.keys().cloned().collect()
+    }
+
+    fn check(state: &State, node: &str) -> Result<(), AgentError> {
+        if state
+            .nodes
+            .as_ref()
+            .is_some_and(|nodes| !nodes.contains(node))
+        {
+            return Err(AgentError::NoAgent {
+                node: node.to_owned(),
+            });
+        }
+        if state.unavailable.contains(node) {
+            return Err(AgentError::Unavailable {
+                node: node.to_owned(),
+                message: "connection refused".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn key(node: &str, job: &JobId) -> (String, String) {
+    (node.to_owned(), format!("{}/{}", job.namespace, job.name))
+}
+
+fn ids(targets: &[ContainerTarget]) -> Vec<String> {
+    targets.iter().map(|t| t.container_id.clone()).collect()
+}
+
+#[async_trait]
+impl AgentPool for InMemoryAgents {
+    async fn start(
+        &self,
+        node: &str,
+        job: &JobId,
+        spec: &TraceJobSpec,
+        targets: &[ContainerTarget],
+    ) -> Result<(), AgentError> {
+        let mut state = self.lock();
+        Self::check(&state, node)?;
+        state.calls.push(AgentCall::Start {
+            node: node.to_owned(),
+            job: job.name.clone(),
+            containers: ids(targets),
+        });
+        let running = RunningJob {
+            spec: spec.clone(),
+            targets: targets.to_vec(),
+            stopped: false,
+        };
+        state.running.insert(key(node, job), running);
+        Ok(())
+    }
+
+    async fn update_targets(
+        &self,
+        node: &str,
+        job: &JobId,
+        targets: &[ContainerTarget],
+    ) -> Result<(), AgentError> {
+        let mut state = self.lock();
+        Self::check(&state, node)?;
+        state.calls.push(AgentCall::UpdateTargets {
+            node: node.to_owned(),
+            job: job.name.clone(),
+            containers: ids(targets),
+        });
+        match state.running.get_mut(&key(node, job)) {
+            Some(running) => {
+                running.targets = targets.to_vec();
+                Ok(())
+            }
+            None => Err(AgentError::NotRunning {
+                node: node.to_owned(),
+            }),
+        }
+    }
+
+    async fn results(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError> {
+        let state = self.lock();
+        Self::check(&state, node)?;
+        if !state.running.contains_key(&key(node, job)) {
+            return Err(AgentError::NotRunning {
+                node: node.to_owned(),
+            });
+        }
+        Ok(state.results.get(node).cloned().unwrap_or_default())
+    }
+
+    async fn stop(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError> {
+        let mut state = self.lock();
+        Self::check(&state, node)?;
+        state.calls.push(AgentCall::Stop {
+            node: node.to_owned(),
+            job: job.name.clone(),
+        });
+        match state.running.get_mut(&key(node, job)) {
+            Some(running) => {
+                running.stopped = true;
+                Ok(state.results.get(node).cloned().unwrap_or_default())
+            }
+            None => Ok(NodeResult::default()),
+        }
+    }
+
+    async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError> {
+        let mut state = self.lock();
+        Self::check(&state, node)?;
+        state.calls.push(AgentCall::Forget {
+            node: node.to_owned(),
+            job: job.name.clone(),
+        });
+        state.running.remove(&key(node, job));
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! The Apply half of reconciliation: a job that is not finished.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Action;
+use tracejob_api::validate::validate_spec;
+use tracejob_api::{NodePhase, Phase, TraceJob, TraceJobStatus, parse_duration};
+
+use crate::conditions::{self as cond, Desired};
+use crate::context::Context;
+use crate::error::Error;
+use crate::fanout::{self, Fanout};
+use crate::targets::{self, Targets};
+use crate::{finish, job_id, selector, summary, write};
+
+pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
+    let now = Timestamp::now();
+    let spec_changed = job
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        .is_some_and(|seen| Some(seen) != job.metadata.generation);
+    let mut old = job.status.clone().unwrap_or_default();
+    if old.phase == Some(Phase::Failed) && spec_changed {
+        // The person acted on the Failed condition: try the new spec from the start.
+        old = TraceJobStatus {
+            conditions: old.conditions,
+            nodes: old.nodes,
+            ..TraceJobStatus::default()
+        };
+    }
+    if old.phase.is_some_and(Phase::is_finished) {
+        return finish::after_finished(job, ctx, &old, now).await;
+    }
+    if let Err(problem) = check_spec(job) {
+        return finish::fail(job, ctx, &old, problem, now).await;
+    }
+    if let Some(end) = end_time(job, &old)
+        && end <= now
+    {
+        return finish::complete(job, ctx, &old, now).await;
+    }
+    let targets = fetch_targets(job, ctx).await?;
+    let id = job_id(job)?;
+    let fanout = fanout::drive(ctx, &id, &job.spec, &old.nodes, &targets, spec_changed).await;
+    let next = next_status(job, &old, &targets, fanout, now);
+    write::status(job, ctx, &next).await?;
+    announce(job, ctx, &old, &next).await;
+    Ok(requeue(job, ctx, &next, now))
+}
+
+/// What the schema could not reject.
+fn check_spec(job: &TraceJob) -> Result<(), String> {
+    validate_spec(&job.spec).map_err(|e| e.to_string())?;
+    selector::to_query(job.spec.selector.as_ref()).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// When a job with a duration ends (it counts from the first start on a node).
+pub fn end_time(job: &TraceJob, status: &TraceJobStatus) -> Option<Timestamp> {
+    let start = status.start_time.as_ref()?.0;
+    let duration = parse_duration(job.spec.duration.as_deref()?).ok()?;
+    let duration = SignedDuration::try_from(duration).ok()?;
+    start.checked_add(duration).ok()
+}
+
+async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> {
+    let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
+    let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pods = pods.list(&ListParams::default().labels(&query)).await?;
+    let eligible = if job.spec.node_selector.is_empty() {
+        None
+    } else {
+        let query: Vec<String> = job
+            .spec
+            .node_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let nodes: Api<Node> = Api::all(ctx.client.clone());
+        let nodes = nodes
+            .list(&ListParams::default().labels(&query.join(",")))
+            .await?;
+        Some(
+            nodes
+                .items
+                .iter()
+                .map(ResourceExt::name_any)
+                .collect::<BTreeSet<_>>(),
+        )
+    };
+    Ok(targets::resolve(&pods.items, &job.spec, eligible.as_ref()))
+}
+
+fn next_status(
+    job: &TraceJob,
+    old: &TraceJobStatus,
+    targets: &Targets,
+    fanout: Fanout,
+    now: Timestamp,
+) -> TraceJobStatus {
+    let generation = job.metadata.generation;
+    let time = Time(now);
+    let mut next = old.clone();
+    next.observed_generation = generation;
+    let running = fanout.running();
+    let phase = if running > 0 || old.phase == Some(Phase::Running) {
+        Phase::Running
+    } else {
+        Phase::Pending
+    };
+    if phase == Phase::Running && next.start_time.is_none() {
+        next.start_time = Some(time.clone());
+    }
+    next.phase = Some(phase);
+    next.matched_pods = Some(u32::try_from(targets.pods()).unwrap_or(u32::MAX));
+    next.matched_nodes = Some(u32::try_from(running).unwrap_or(u32::MAX));
+    next.events = Some(fanout.rows.iter().map(|r| r.events).sum());
+    next.lost = Some(fanout.rows.iter().map(|r| r.lost).sum());
+    if let Some(merged) = summary::merge(fanout.live.iter().map(|r| r.rows.as_slice())) {
+        next.summary = Some(merged);
+    }
+
+    let targeted = targeted_condition(job, targets);
+    next.message = Some(match (phase, targets.is_empty()) {
+        (_, true) => targeted.message.clone(),
+        (Phase::Pending, false) => "waiting for the agents to start the trace".to_owned(),
+        _ => format!("tracing {} pods on {running} nodes", targets.pods()),
+    });
+    cond::set(&mut next.conditions, targeted, generation, &time);
+    let troubled: Vec<String> = fanout
+        .troubled()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r.node,
+                r.message.as_deref().unwrap_or(r.phase.as_str())
+            )
+        })
+        .collect();
+    let agents_ready = match (targets.by_node.len(), troubled.len()) {
+        (0, _) => Desired::new(
+            cond::AGENTS_READY,
+            false,
+            "NoTargets",
+            "no node has a target pod",
+        ),
+        (nodes, 0) => Desired::new(
+            cond::AGENTS_READY,
+            true,
+            "AgentsRunning",
+            format!("the trace runs on all {nodes} target nodes"),
+        ),
+        (nodes, bad) => Desired::new(
+            cond::AGENTS_READY,
+            false,
+            "AgentsNotReady",
+            format!("{bad} of {nodes} target nodes are not running the trace"),
+        ),
+    };
+    cond::set(&mut next.conditions, agents_ready, generation, &time);
+    let degraded = if targets.is_empty() {
+        Desired::new(
+            cond::DEGRADED,
+            false,
+            "NoTargets",
+            "no node has a target pod",
+        )
+    } else if troubled.is_empty() {
+        Desired::new(
+            cond::DEGRADED,
+            false,
+            "AllNodesRunning",
+            "every target node runs the trace",
+        )
+    } else {
+        Desired::new(
+            cond::DEGRADED,
+            true,
+            degraded_reason(&fanout),
+            troubled.join("; "),
+        )
+    };
+    cond::set(&mut next.conditions, degraded, generation, &time);
+    cond::set(
+        &mut next.conditions,
+        Desired::new(
+            cond::COMPLETE,
+            false,
+            "InProgress",
+            in_progress_message(job),
+        ),
+        generation,
+        &time,
+    );
+    let mut rows = fanout.rows;
+    next.omitted_nodes = summary::bound_nodes(&mut rows);
+    next.nodes = rows;
+    next
+}
+
+fn targeted_condition(job: &TraceJob, targets: &Targets) -> Desired {
+    if targets.is_empty() {
+        let namespace = job.namespace().unwrap_or_default();
+        let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
+        let selector = if query.is_empty() {
+            "(every pod)".to_owned()
+        } else {
+            query
+        };
+        let mut message =
+            format!("no Running pod in namespace {namespace} matches selector {selector}");
+        if !job.spec.containers.is_empty() {
+            message.push_str(&format!(
+                " with a running container named {}",
+                job.spec.containers.join(" or ")
+            ));
+        }
+        if !job.spec.node_selector.is_empty() {
+            message.push_str(" on a node matching spec.nodeSelector");
+        }
+        Desired::new(cond::TARGETED, false, "NoPodsMatched", message)
+    } else {
+        Desired::new(
+            cond::TARGETED,
+            true,
+            "PodsMatched",
+            format!(
+                "{} pods on {} nodes match",
+                targets.pods(),
+                targets.by_node.len()
+            ),
+        )
+    }
+}
+
+fn degraded_reason(fanout: &Fanout) -> &'static str {
+    let phases: BTreeSet<NodePhase> = fanout.troubled().map(|r| r.phase).collect();
+    match phases.into_iter().collect::<Vec<_>>().as_slice() {
+        [NodePhase::NoAgent] => "AgentMissing",
+        [NodePhase::Unavailable] => "AgentUnavailable",
+        [NodePhase::Rejected] => "AgentRejected",
+        _ => "AgentsFailing",
+    }
+}
+
+fn in_progress_message(job: &TraceJob) -> String {
+    match &job.spec.duration {
+        Some(duration) => format!("tracing for {duration}"),
+        None => "tracing until the TraceJob is deleted".to_owned(),
+    }
+}
+
+/// Events for the transitions a person cares about.
+async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &TraceJobStatus) {
+    if old.phase != next.phase {
+        let from = old.phase.map_or("new", Phase::as_str);
+        let to = next.phase.map_or("none", Phase::as_str);
+        tracing::info!(
+            from,
+            to,
+            message = next.message.as_deref().unwrap_or(""),
+            "phase changed"
+        );
+    }
+    if old.phase != Some(Phase::Running) && next.phase == Some(Phase::Running) {
+        let message = next.message.clone().unwrap_or_default();
+        write::event(job, ctx, false, "Started", message).await;
+    }
+    for (type_, reason, warning) in [
+        (cond::TARGETED, "NoPodsMatched", true),
+        (cond::DEGRADED, "Degraded", true),
+    ] {
+        let was = cond::find(&old.conditions, type_).map(|c| (c.status.clone(), c.reason.clone()));
+        let now = cond::find(&next.conditions, type_)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()));
+        let Some((status, now_reason, message)) = now else {
+            continue;
+        };
+        let bad = (type_ == cond::TARGETED && status == "False")
+            || (type_ == cond::DEGRADED && status == "True");
+        if bad && was != Some((status, now_reason)) {
+            write::event(job, ctx, warning, reason, message).await;
+        }
+    }
+}
+
+fn requeue(job: &TraceJob, ctx: &Context, next: &TraceJobStatus, now: Timestamp) -> Action {
+    let poll = ctx.settings.poll_interval;
+    let until_end = end_time(job, next)
+        .and_then(|end| Duration::try_from(end.duration_since(now)).ok())
+        .map(|d| d.max(Duration::from_millis(100)));
+    Action::requeue(until_end.map_or(poll, |d| d.min(poll)))
+}

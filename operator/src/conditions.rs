@@ -1,0 +1,123 @@
+//! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use tracejob_api::status::MAX_MESSAGE_BYTES;
+
+pub const TARGETED: &str = "Targeted";
+pub const AGENTS_READY: &str = "AgentsReady";
+pub const COMPLETE: &str = "Complete";
+pub const DEGRADED: &str = "Degraded";
+
+/// The desired state of one condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Desired {
+    pub fn new(
+        type_: &'static str,
+        status: bool,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Desired {
+            type_,
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Sets a condition, keeping its `lastTransitionTime` unless its status flips, so that
+/// writing the same state twice changes nothing.
+pub fn set(conditions: &mut Vec<Condition>, desired: Desired, generation: Option<i64>, now: &Time) {
+    let status = if desired.status { "True" } else { "False" }.to_owned();
+    let message = truncate(&desired.message);
+    match conditions.iter_mut().find(|c| c.type_ == desired.type_) {
+        Some(existing) => {
+            if existing.status != status {
+                existing.last_transition_time = now.clone();
+            }
+            existing.status = status;
+            existing.reason = desired.reason.to_owned();
+            existing.message = message;
+            existing.observed_generation = generation;
+        }
+        None => conditions.push(Condition {
+            type_: desired.type_.to_owned(),
+            status,
+            reason: desired.reason.to_owned(),
+            message,
+            observed_generation: generation,
+            last_transition_time: now.clone(),
+        }),
+    }
+}
+
+/// The condition of that type, if set.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Cuts a message to the status's size bound, on a character boundary.
+pub fn truncate(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message.to_owned();
+    }
+    let mut end = MAX_MESSAGE_BYTES - 3;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &message[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).expect("a valid time"))
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_flips() {
+        let mut conditions = Vec::new();
+        set(
+            &mut conditions,
+            Desired::new(TARGETED, false, "NoPodsMatched", "none"),
+            Some(1),
+            &at(10),
+        );
+        set(
+            &mut conditions,
+            Desired::new(TARGETED, false, "NoPodsMatched", "still none"),
+            Some(1),
+            &at(20),
+        );
+        assert_eq!(conditions[0].last_transition_time, at(10));
+        assert_eq!(conditions[0].message, "still none");
+        set(
+            &mut conditions,
+            Desired::new(TARGETED, true, "PodsMatched", "2 pods"),
+            Some(2),
+            &at(30),
+        );
+        assert_eq!(conditions[0].last_transition_time, at(30));
+        assert_eq!(conditions[0].observed_generation, Some(2));
+        assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn long_messages_are_cut_to_the_bound() {
+        let long = "é".repeat(2000);
+        let cut = truncate(&long);
+        assert!(cut.len() <= MAX_MESSAGE_BYTES && cut.ends_with("..."));
+    }
+}

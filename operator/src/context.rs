@@ -1,0 +1,95 @@
+//! What every reconciliation shares: the client, the event recorder, the metrics, the agents.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::agents::AgentPool;
+use crate::metrics::Metrics;
+
+/// Tunables of the controller.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often a running job's results are pulled from its agents into the status.
+    pub poll_interval: Duration,
+    /// The name events are reported under.
+    pub reporter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            poll_interval: Duration::from_secs(10),
+            reporter: "tracejob-operator".to_owned(),
+        }
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub agents: Arc<dyn AgentPool>,
+    pub settings: Settings,
+    /// The targets last handed to each (job uid, node), so unchanged targets are not resent.
+    applied: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        agents: Arc<dyn AgentPool>,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: settings.reporter.clone(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            agents,
+            settings,
+            applied: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn applied_digest(&self, uid: &str, node: &str) -> Option<u64> {
+        self.applied_map()
+            .get(&(uid.to_owned(), node.to_owned()))
+            .copied()
+    }
+
+    pub(crate) fn remember_applied(&self, uid: &str, node: &str, digest: u64) {
+        self.applied_map()
+            .insert((uid.to_owned(), node.to_owned()), digest);
+    }
+
+    pub(crate) fn forget_applied(&self, uid: &str, node: &str) {
+        self.applied_map()
+            .remove(&(uid.to_owned(), node.to_owned()));
+    }
+
+    pub(crate) fn forget_job(&self, uid: &str) {
+        self.applied_map().retain(|(job, _), _| job != uid);
+    }
+
+    fn applied_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), u64>> {
+        self.applied
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

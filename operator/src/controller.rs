@@ -1,0 +1,113 @@
+//! The controller: `reconcile` and `error_policy`, and the watches that drive them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use tracejob_api::TraceJob;
+use tracing::{Instrument, info_span, warn};
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::{apply, finish, selector};
+
+/// The finalizer that keeps a TraceJob until every agent stopped it.
+pub const FINALIZER: &str = "tracejob.io/stop-agents";
+
+/// Reconciles one TraceJob: finalizer first, then apply or clean up.
+pub async fn reconcile(job: Arc<TraceJob>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
+    let span = info_span!("reconcile", namespace = %namespace, name = %job.name_any());
+    async {
+        let _timer = ctx.metrics.reconcile_started();
+        let api: Api<TraceJob> = Api::namespaced(ctx.client.clone(), &namespace);
+        finalizer(&api, FINALIZER, job, |event| async {
+            match event {
+                Event::Apply(job) => apply::apply(&job, &ctx).await,
+                Event::Cleanup(job) => finish::cleanup(&job, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Counts the failure and retries after a short pause.
+pub fn error_policy(job: Arc<TraceJob>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(namespace = ?job.namespace(), name = %job.name_any(), %error, "reconcile failed");
+    ctx.metrics.reconcile_failed(error.metric_label());
+    Action::requeue(Duration::from_secs(5))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "the TraceJob CRD is not installed in this cluster; install it with `kubectl apply -f crds/tracejob.io_tracejobs.yaml`"
+    )]
+    CrdMissing,
+    #[error("cannot list TraceJobs: {0}")]
+    CannotList(#[source] kube::Error),
+}
+
+/// Fails fast with a hint when the TraceJob CRD is not installed (or not readable).
+pub async fn check_crd(client: &Client) -> Result<(), StartupError> {
+    let api: Api<TraceJob> = Api::all(client.clone());
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(StartupError::CrdMissing),
+        Err(error) => Err(StartupError::CannotList(error)),
+    }
+}
+
+/// Runs the controller over every namespace (`None`) or one, until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let (jobs, pods): (Api<TraceJob>, Api<Pod>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
+    let controller = Controller::new(jobs, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    controller
+        .watches(
+            pods,
+            watcher::Config::default().any_semantic(),
+            move |pod| {
+                let labels = pod.labels().clone();
+                let namespace = pod.namespace();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|job| {
+                        job.namespace() == namespace
+                            && selector::matches(job.spec.selector.as_ref(), &labels)
+                    })
+                    .map(|job| ObjectRef::from_obj(&*job))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "reconcile loop reported");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,277 @@
+//! Driving the agents: start the job where targets appeared, update where they changed,
+//! stop where they left, and read back each node's results.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
+
+use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
+use crate::context::Context;
+use crate::error::Error;
+use crate::targets::Targets;
+
+/// What the agents said this round.
+#[derive(Debug, Default)]
+pub struct Fanout {
+    /// One row per node the job runs on, tried to run on, or ran on.
+    pub rows: Vec<NodeStatus>,
+    /// Current results of the nodes running the job, and final ones of nodes it left.
+    pub live: Vec<NodeResult>,
+}
+
+impl Fanout {
+    /// Target nodes whose agent is not running the job, with why.
+    pub fn troubled(&self) -> impl Iterator<Item = &NodeStatus> {
+        self.rows.iter().filter(|r| {
+            matches!(
+                r.phase,
+                NodePhase::NoAgent | NodePhase::Unavailable | NodePhase::Rejected
+            )
+        })
+    }
+
+    pub fn running(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.phase == NodePhase::Running)
+            .count()
+    }
+}
+
+/// Brings every node in line with `targets`; `spec_changed` restarts the job where it runs.
+pub async fn drive(
+    ctx: &Context,
+    job: &JobId,
+    spec: &TraceJobSpec,
+    old_rows: &[NodeStatus],
+    targets: &Targets,
+    spec_changed: bool,
+) -> Fanout {
+    let mut out = Fanout::default();
+    // Every node at once: one slow or unreachable agent must not hold up the others.
+    let per_node = targets.by_node.iter().map(|(node, containers)| async move {
+        let previous = old_rows.iter().find(|r| &r.node == node);
+        let was_running = previous.is_some_and(|r| r.phase == NodePhase::Running);
+        let pods = u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX);
+        let same_spec = was_running && !spec_changed;
+        let outcome = match ensure(ctx, node, job, spec, containers, same_spec).await {
+            Ok(()) => results(ctx, node, job, spec, containers).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(result) => {
+                let row = NodeStatus {
+                    node: node.clone(),
+                    pods,
+                    phase: NodePhase::Running,
+                    probe: result.probe.clone(),
+                    events: result.events,
+                    lost: result.lost,
+                    message: None,
+                };
+                (row, Some(result))
+            }
+            Err(error) => {
+                ctx.forget_applied(&job.uid, node);
+                (failed_row(node, pods, previous, &error), None)
+            }
+        }
+    });
+    for (row, result) in futures::future::join_all(per_node).await {
+        out.rows.push(row);
+        out.live.extend(result);
+    }
+    for previous in old_rows
+        .iter()
+        .filter(|r| !targets.by_node.contains_key(&r.node))
+    {
+        match previous.phase {
+            NodePhase::Running | NodePhase::Unavailable => {
+                ctx.forget_applied(&job.uid, &previous.node);
+                match stop_one(ctx, job, previous).await {
+                    Ok((row, result)) => {
+                        out.rows.push(row);
+                        out.live.push(result);
+                    }
+                    Err(error) => {
+                        out.rows
+                            .push(failed_row(&previous.node, 0, Some(previous), &error))
+                    }
+                }
+            }
+            NodePhase::Stopped => {
+                let (row, result) = kept_results(ctx, job, previous).await;
+                out.rows.push(row);
+                out.live.extend(result);
+            }
+            NodePhase::NoAgent | NodePhase::Rejected => {}
+        }
+    }
+    out
+}
+
+async fn ensure(
+    ctx: &Context,
+    node: &str,
+    job: &JobId,
+    spec: &TraceJobSpec,
+    containers: &[ContainerTarget],
+    running_same_spec: bool,
+) -> Result<(), AgentError> {
+    let digest = digest(containers);
+    if running_same_spec {
+        if ctx.applied_digest(&job.uid, node) == Some(digest) {
+            return Ok(());
+        }
+        match ctx.agents.update_targets(node, job, containers).await {
+            Err(AgentError::NotRunning { .. }) => {
+                ctx.agents.start(node, job, spec, containers).await?
+            }
+            other => other?,
+        }
+    } else {
+        ctx.agents.start(node, job, spec, containers).await?;
+    }
+    ctx.remember_applied(&job.uid, node, digest);
+    Ok(())
+}
+
+/// Reads a node's results; an agent that lost the job (it restarted) gets it again.
+async fn results(
+    ctx: &Context,
+    node: &str,
+    job: &JobId,
+    spec: &TraceJobSpec,
+    containers: &[ContainerTarget],
+) -> Result<NodeResult, AgentError> {
+    match ctx.agents.results(node, job).await {
+        Err(AgentError::NotRunning { .. }) => {
+            ctx.agents.start(node, job, spec, containers).await?;
+            ctx.remember_applied(&job.uid, node, digest(containers));
+            ctx.agents.results(node, job).await
+        }
+        other => other,
+    }
+}
+
+/// Stops the job on the node of `row`; the returned row is `Stopped` with final counts.
+pub async fn stop_one(
+    ctx: &Context,
+    job: &JobId,
+    row: &NodeStatus,
+) -> Result<(NodeStatus, NodeResult), AgentError> {
+    let result = match ctx.agents.stop(&row.node, job).await {
+        Ok(result) => result,
+        Err(AgentError::NoAgent { .. } | AgentError::NotRunning { .. }) => NodeResult::default(),
+        Err(error) => return Err(error),
+    };
+    let stopped = NodeStatus {
+        phase: NodePhase::Stopped,
+        events: row.events.max(result.events),
+        lost: row.lost.max(result.lost),
+        probe: result.probe.clone().or_else(|| row.probe.clone()),
+        message: None,
+        ..row.clone()
+    };
+    Ok((stopped, result))
+}
+
+/// Stops the job on every node that may run it, and collects the final results of every
+/// node that ran it. Every node is tried; the first failure is returned so the caller
+/// retries (stopping is idempotent).
+pub async fn stop_all(
+    ctx: &Context,
+    job: &JobId,
+    rows: &[NodeStatus],
+) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
+    let mut out_rows = Vec::new();
+    let mut finals = Vec::new();
+    let mut first_error = None;
+    for row in rows {
+        match row.phase {
+            NodePhase::Running | NodePhase::Unavailable => {}
+            NodePhase::Stopped => {
+                let (row, result) = kept_results(ctx, job, row).await;
+                out_rows.push(row);
+                finals.extend(result);
+                continue;
+            }
+            NodePhase::NoAgent | NodePhase::Rejected => continue,
+        }
+        match stop_one(ctx, job, row).await {
+            Ok((stopped, result)) => {
+                out_rows.push(stopped);
+                finals.push(result);
+            }
+            Err(source) => {
+                out_rows.push(failed_row(&row.node, row.pods, Some(row), &source));
+                first_error.get_or_insert(Error::Stop {
+                    node: row.node.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    ctx.forget_job(&job.uid);
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok((out_rows, finals)),
+    }
+}
+
+/// The final results an agent keeps for a job it stopped, so the summary still has them; if
+/// it lost them (it restarted), the row says so.
+async fn kept_results(
+    ctx: &Context,
+    job: &JobId,
+    row: &NodeStatus,
+) -> (NodeStatus, Option<NodeResult>) {
+    let mut row = row.clone();
+    match ctx.agents.results(&row.node, job).await {
+        Ok(result) => (row, Some(result)),
+        Err(error) => {
+            let message = format!("final per-key results are no longer available: {error}");
+            row.message = Some(crate::conditions::truncate(&message));
+            (row, None)
+        }
+    }
+}
+
+/// Tells every agent that ran the job to drop what it kept; best effort (an agent that
+/// cannot be reached drops it when it restarts).
+pub async fn forget_all(ctx: &Context, job: &JobId, rows: &[NodeStatus]) {
+    for row in rows {
+        if let Err(error) = ctx.agents.forget(&row.node, job).await {
+            tracing::info!(node = %row.node, %error, "could not tell the agent to forget the job");
+        }
+    }
+}
+
+fn failed_row(
+    node: &str,
+    pods: u32,
+    previous: Option<&NodeStatus>,
+    error: &AgentError,
+) -> NodeStatus {
+    let phase = match error {
+        AgentError::NoAgent { .. } => NodePhase::NoAgent,
+        AgentError::Rejected { .. } => NodePhase::Rejected,
+        AgentError::Unavailable { .. } | AgentError::NotRunning { .. } => NodePhase::Unavailable,
+    };
+    NodeStatus {
+        node: node.to_owned(),
+        pods,
+        phase,
+        probe: previous.and_then(|r| r.probe.clone()),
+        events: previous.map_or(0, |r| r.events),
+        lost: previous.map_or(0, |r| r.lost),
+        message: Some(crate::conditions::truncate(&error.to_string())),
+    }
+}
+
+fn digest(containers: &[ContainerTarget]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    containers.hash(&mut hasher);
+    hasher.finish()
+}

@@ -1,0 +1,174 @@
+//! The end of a job: its duration elapsed, its spec cannot run, it was deleted, or its
+//! time-to-live after finishing is up.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Preconditions};
+use kube::runtime::controller::Action;
+use tracejob_api::{Phase, TraceJob, TraceJobStatus};
+
+use crate::conditions::{self as cond, Desired};
+use crate::context::Context;
+use crate::error::Error;
+use crate::{fanout, job_id, summary, write};
+
+/// The duration elapsed: stop every agent, merge the final results, Succeeded.
+pub async fn complete(
+    job: &TraceJob,
+    ctx: &Context,
+    old: &TraceJobStatus,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let (rows, finals) = fanout::stop_all(ctx, &job_id(job)?, &old.nodes).await?;
+    let mut next = finished(job, old, rows, now);
+    if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
+        next.summary = Some(merged);
+    }
+    next.phase = Some(Phase::Succeeded);
+    let message = format!(
+        "traced for {} on {} nodes: {} events, {} lost",
+        job.spec.duration.as_deref().unwrap_or("?"),
+        next.nodes.len(),
+        next.events.unwrap_or(0),
+        next.lost.unwrap_or(0)
+    );
+    next.message = Some(message.clone());
+    let generation = job.metadata.generation;
+    cond::set(
+        &mut next.conditions,
+        Desired::new(cond::COMPLETE, true, "DurationElapsed", message.clone()),
+        generation,
+        &Time(now),
+    );
+    write::status(job, ctx, &next).await?;
+    write::event(job, ctx, false, "Completed", message).await;
+    after_finished(job, ctx, &next, now).await
+}
+
+/// The spec cannot run as written: stop wherever it ran, Failed, with the reason.
+pub async fn fail(
+    job: &TraceJob,
+    ctx: &Context,
+    old: &TraceJobStatus,
+    problem: String,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &old.nodes).await?;
+    let mut next = finished(job, old, rows, now);
+    next.phase = Some(Phase::Failed);
+    next.message = Some(cond::truncate(&problem));
+    cond::set(
+        &mut next.conditions,
+        Desired::new(cond::COMPLETE, false, "InvalidSpec", problem.clone()),
+        job.metadata.generation,
+        &Time(now),
+    );
+    write::status(job, ctx, &next).await?;
+    write::event(job, ctx, true, "InvalidSpec", problem).await;
+    after_finished(job, ctx, &next, now).await
+}
+
+/// The status of a job that just finished, with the given (stopped) node rows.
+fn finished(
+    job: &TraceJob,
+    old: &TraceJobStatus,
+    mut rows: Vec<tracejob_api::NodeStatus>,
+    now: Timestamp,
+) -> TraceJobStatus {
+    let generation = job.metadata.generation;
+    let time = Time(now);
+    let mut next = old.clone();
+    next.observed_generation = generation;
+    next.completion_time = Some(time.clone());
+    next.events = Some(rows.iter().map(|r| r.events).sum());
+    next.lost = Some(rows.iter().map(|r| r.lost).sum());
+    next.matched_nodes = Some(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+    next.omitted_nodes = summary::bound_nodes(&mut rows);
+    next.nodes = rows;
+    cond::set(
+        &mut next.conditions,
+        Desired::new(
+            cond::AGENTS_READY,
+            false,
+            "Stopped",
+            "the trace is stopped on every node",
+        ),
+        generation,
+        &time,
+    );
+    cond::set(
+        &mut next.conditions,
+        Desired::new(
+            cond::DEGRADED,
+            false,
+            "Stopped",
+            "the trace is stopped on every node",
+        ),
+        generation,
+        &time,
+    );
+    next
+}
+
+/// A finished job waits for its `ttlSecondsAfterFinished`, then is deleted.
+pub async fn after_finished(
+    job: &TraceJob,
+    ctx: &Context,
+    status: &TraceJobStatus,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let Some(ttl) = job.spec.ttl_seconds_after_finished else {
+        return Ok(Action::await_change());
+    };
+    let finished_at = status.completion_time.as_ref().map_or(now, |t| t.0);
+    let expiry = finished_at
+        .checked_add(SignedDuration::from_secs(ttl.max(0)))
+        .unwrap_or(Timestamp::MAX);
+    if expiry > now {
+        let wait = Duration::try_from(expiry.duration_since(now)).unwrap_or(Duration::from_secs(1));
+        return Ok(Action::requeue(wait.max(Duration::from_millis(100))));
+    }
+    let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
+    let api: Api<TraceJob> = Api::namespaced(ctx.client.clone(), &namespace);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: job.uid(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    tracing::info!(
+        ttl,
+        "deleting the finished job: its ttlSecondsAfterFinished is up"
+    );
+    match api.delete(&job.name_any(), &params).await {
+        Ok(_) => Ok(Action::await_change()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Action::await_change()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The job is being deleted: stop it on every agent before the finalizer goes.
+pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
+    let status = job.status.clone().unwrap_or_default();
+    let still_running = status.phase.is_some_and(|p| !p.is_finished());
+    let id = job_id(job)?;
+    let (rows, _) = fanout::stop_all(ctx, &id, &status.nodes).await?;
+    fanout::forget_all(ctx, &id, &rows).await;
+    ctx.metrics
+        .forget_job(&job.namespace().unwrap_or_default(), &job.name_any());
+    if still_running {
+        write::event(
+            job,
+            ctx,
+            false,
+            "Stopped",
+            "deleted: the trace is stopped on every node".to_owned(),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}

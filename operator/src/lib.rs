@@ -1,0 +1,35 @@
+//! The TraceJob operator: watches `TraceJob`s, resolves their selectors to running
+//! containers on nodes, drives the node agents and writes a bounded status.
+
+pub mod agents;
+mod apply;
+pub mod conditions;
+pub mod context;
+pub mod controller;
+pub mod crd;
+pub mod error;
+mod fanout;
+mod finish;
+pub mod leader;
+pub mod metrics;
+pub mod selector;
+pub mod server;
+pub mod summary;
+pub mod targets;
+mod write;
+
+pub use context::{Context, Settings};
+pub use controller::{FINALIZER, error_policy, reconcile};
+pub use error::Error;
+
+use kube::ResourceExt;
+use tracejob_api::TraceJob;
+
+/// The agents' key for a job.
+pub(crate) fn job_id(job: &TraceJob) -> Result<agents::JobId, Error> {
+    Ok(agents::JobId {
+        namespace: job.namespace().ok_or(Error::MissingField("namespace"))?,
+        name: job.name_any(),
+        uid: job.uid().ok_or(Error::MissingField("uid"))?,
+    })
+}

@@ -1,0 +1,8 @@
+#![allow(
+    dead_code,
+    reason = "each test target uses a different part of the support code"
+)]
+
+pub mod cluster;
+pub mod fixtures;
+pub mod mock;
