@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// Paths below `programs/`, without `.bpf.c`.
-const PROGRAMS: [&str; 4] = ["exec", "open", "syscalls", "testing/rejected"];
+const PROGRAMS: [&str; 5] = ["exec", "open", "syscalls", "profile", "testing/rejected"];
 
 fn main() -> anyhow::Result<()> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);

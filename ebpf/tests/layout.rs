@@ -10,7 +10,9 @@
 use std::mem::{offset_of, size_of};
 use std::process::Command;
 
-use tracejob_ebpf::layout::{ExecEvent, OpenEvent, SyscallStats, TracejobConfig};
+use tracejob_ebpf::layout::{
+    ExecEvent, OpenEvent, ProfileKey, ProfileProcess, SyscallStats, TracejobConfig,
+};
 
 macro_rules! layout_asserts {
     ($c_name:literal, $rust:ty, [$($field:ident),* $(,)?]) => {{
@@ -75,6 +77,12 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
             SyscallStats,
             [count, errors, total_ns, max_ns, hist]
         ),
+        layout_asserts!(
+            "profile_key",
+            ProfileKey,
+            [pid, tgid, user_stack_id, kernel_stack_id, comm]
+        ),
+        layout_asserts!("profile_process", ProfileProcess, [tgid, reserved]),
     ];
     for line in asserts.iter().flatten() {
         source.push_str(line);
