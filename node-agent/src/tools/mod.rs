@@ -4,6 +4,7 @@
 
 mod exec;
 mod open;
+mod profile;
 mod syscalls;
 
 use aya::Ebpf;
@@ -60,6 +61,7 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
             failed_only: args.failed_only,
         }),
         Tool::Syscalls => Box::new(syscalls::Syscalls::new(args)?),
+        Tool::Profile => Box::new(profile::Profile::new(args)),
         other => {
             return Err(EngineError::ToolUnavailable {
                 tool: other.name(),

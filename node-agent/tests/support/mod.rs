@@ -57,6 +57,8 @@ pub enum Work {
     Open { path: CString, times: u32 },
     /// fork, execve(binary) and wait, this many times.
     Exec { binary: CString, times: u32 },
+    /// Call this function (it must stay async-signal-safe).
+    Call(fn()),
 }
 
 impl Work {
@@ -141,6 +143,7 @@ unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
                 }
             }
         }
+        Work::Call(function) => function(),
     }
     0
 }
