@@ -3,6 +3,7 @@
 mod files;
 mod json;
 mod table;
+mod table_profile;
 
 use serde::Serialize;
 use tracejob_node_agent::records::Event;

@@ -122,6 +122,12 @@ impl Output for TableOutput {
                 "PATH",
                 opens.iter().map(|r| (r.count, r.errors, r.path.as_str())),
             )?,
+            ToolSummary::Profile {
+                samples,
+                frequency_hz,
+                functions,
+                ..
+            } => super::table_profile::write(out, *samples, *frequency_hz, functions)?,
         }
         out.flush()
     }

@@ -146,7 +146,7 @@ mod tests {
     fn this_process_maps_its_own_test_binary_as_executable() {
         let mut files = OpenFiles::new();
         let maps = ProcessMaps::read(std::process::id(), &mut files).unwrap();
-        let here = this_process_maps_its_own_test_binary_as_executable as usize as u64;
+        let here = this_process_maps_its_own_test_binary_as_executable as *const () as u64;
         let (file, offset) = maps.find(here).expect("this function is in a mapped file");
         assert!(offset > 0);
         let exe = std::fs::read_link("/proc/self/exe").unwrap();

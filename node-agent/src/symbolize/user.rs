@@ -14,6 +14,9 @@ use blazesym::symbolize::{Input, Symbolizer};
 
 use super::process::{MappedFile, OpenFiles, ProcessMaps};
 
+/// A file and the (index in the request, offset in the file) pairs to look up in it.
+type Wanted<'a> = (&'a Arc<MappedFile>, Vec<(usize, u64)>);
+
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     files: OpenFiles,
@@ -45,8 +48,7 @@ impl ProcessTable {
             return addresses.iter().map(|a| format!("{a:#x}")).collect();
         };
         let mut names: Vec<Option<String>> = vec![None; addresses.len()];
-        let mut by_file: HashMap<*const MappedFile, (&Arc<MappedFile>, Vec<(usize, u64)>)> =
-            HashMap::new();
+        let mut by_file: HashMap<*const MappedFile, Wanted<'_>> = HashMap::new();
         for (index, address) in addresses.iter().enumerate() {
             if let Some((file, offset)) = maps.find(*address) {
                 by_file
@@ -96,7 +98,7 @@ mod tests {
     fn a_function_of_this_test_binary_resolves_to_its_name() {
         let mut table = ProcessTable::default();
         let symbolizer = Symbolizer::new();
-        let address = a_function_with_a_recognisable_name as usize as u64;
+        let address = a_function_with_a_recognisable_name as *const () as u64;
         let names = table.resolve(&symbolizer, std::process::id(), &[address + 1, 8]);
         assert!(
             names[0].ends_with("a_function_with_a_recognisable_name"),
