@@ -6,9 +6,6 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Paths below `programs/`, without `.bpf.c`.
-const PROGRAMS: [&str; 5] = ["exec", "open", "syscalls", "profile", "testing/rejected"];
-
 fn main() -> anyhow::Result<()> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -19,7 +16,8 @@ fn main() -> anyhow::Result<()> {
         "no clang found: run `make deps` (installs clang-19 and libbpf-dev) or set CLANG",
     )?;
     let strip = find_tool("LLVM_STRIP", &["llvm-strip-19", "llvm-strip"]);
-    for program in PROGRAMS {
+    // Every `programs/*.bpf.c` and `programs/testing/*.bpf.c`, named by its path below programs/.
+    for program in program_names(&manifest_dir.join("programs"))? {
         let source = manifest_dir
             .join("programs")
             .join(format!("{program}.bpf.c"));
@@ -31,6 +29,22 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn program_names(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (subdir, prefix) in [(dir.to_owned(), ""), (dir.join("testing"), "testing/")] {
+        for entry in
+            std::fs::read_dir(&subdir).with_context(|| format!("read {}", subdir.display()))?
+        {
+            let file_name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file_name.strip_suffix(".bpf.c") {
+                names.push(format!("{prefix}{stem}"));
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 fn compile(clang: &str, include: &Path, source: &Path, object: &Path) -> anyhow::Result<()> {

@@ -63,12 +63,68 @@ static __always_inline bool is_target(void)
 	return false;
 }
 
+/* The same check for a cgroup other than the current task's (a woken task, a
+ * socket's owner): walks its ancestors at the levels that hold targets. */
+static __always_inline bool cgroup_is_target(struct cgroup *cgrp)
+{
+	struct tracejob_config *cfg = get_config();
+	if (!cfg)
+		return false;
+	if (cfg->trace_all)
+		return true;
+	if (!cgrp)
+		return false;
+	int depth = BPF_CORE_READ(cgrp, level);
+	__u32 mask = cfg->level_mask;
+	for (int level = 0; level < MAX_CGROUP_LEVELS; level++) {
+		if (!(mask & (1u << level)) || level > depth)
+			continue;
+		struct cgroup *ancestor = NULL;
+		bpf_core_read(&ancestor, sizeof(ancestor), &cgrp->ancestors[level]);
+		if (!ancestor)
+			continue;
+		__u64 id = BPF_CORE_READ(ancestor, kn, id);
+		if (bpf_map_lookup_elem(&target_cgroups, &id))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool task_is_target(struct task_struct *task)
+{
+	return cgroup_is_target(BPF_CORE_READ(task, cgroups, dfl_cgrp));
+}
+
 static __always_inline void count_lost(void)
 {
 	__u32 zero = 0;
 	__u64 *lost = bpf_map_lookup_elem(&lost_events, &zero);
 	if (lost)
 		*lost += 1;
+}
+
+/* bucket = number of significant bits of v, capped at the last bucket:
+ * bucket i holds [2^(i-1), 2^i) */
+static __always_inline __u32 log2_bucket(__u64 v)
+{
+	__u32 bucket = 0;
+	if (v >> 32) { v >>= 32; bucket += 32; }
+	if (v >> 16) { v >>= 16; bucket += 16; }
+	if (v >> 8) { v >>= 8; bucket += 8; }
+	if (v >> 4) { v >>= 4; bucket += 4; }
+	if (v >> 2) { v >>= 2; bucket += 2; }
+	if (v >> 1) { v >>= 1; bucket += 1; }
+	bucket += v;
+	return bucket < HIST_BUCKETS ? bucket : HIST_BUCKETS - 1;
+}
+
+/* Adds one timed sample to a per-CPU latency_stats entry (the count is the caller's). */
+static __always_inline void record_latency(struct latency_stats *stats, __u64 ns)
+{
+	stats->total_ns += ns;
+	if (ns > stats->max_ns)
+		stats->max_ns = ns;
+	stats->hist[log2_bucket(ns)] += 1;
 }
 
 /* Waking user space per event costs 2-3x on syscall-heavy workloads: wake it only

@@ -45,13 +45,48 @@ struct open_event {
 	char path[PATH_LEN];
 };
 
-/* Per-CPU value of the `syscall_stats` array, indexed by syscall number. */
-struct syscall_stats {
+/* A count with a log2 latency histogram: per syscall, per device, per function, or
+ * the run queue. */
+struct latency_stats {
 	__u64 count;
 	__u64 errors;
 	__u64 total_ns;
 	__u64 max_ns;
 	__u64 hist[HIST_BUCKETS]; /* bucket i: latency in [2^(i-1), 2^i) ns; bucket 0: 0 ns */
+};
+
+/* One block I/O request, from issue to completion (blockio with perRequest). */
+struct block_event {
+	__u64 cgroup_id;
+	__u64 timestamp_ns;
+	__u64 latency_ns;
+	__u64 sector;
+	__u32 dev;    /* MKDEV(major, minor): major << 20 | minor */
+	__u32 bytes;
+	__u32 pid;    /* the process that submitted it */
+	__u32 op;     /* REQ_OP_*: 0 read, 1 write, 2 flush, 3 discard, ... */
+	__s32 error;  /* blk_status_t, 0 on success */
+	__u32 pad;
+	char comm[TASK_COMM_LEN];
+};
+
+/* One TCP connection, emitted when it closes (tcp). */
+struct tcp_event {
+	__u64 cgroup_id;    /* the socket's cgroup */
+	__u64 timestamp_ns;
+	__u64 duration_ns;  /* from the first state change seen to close */
+	__u64 rx_bytes;     /* payload received */
+	__u64 tx_bytes;     /* payload sent and acknowledged */
+	__u32 pid;          /* connect: the connecting process; accept: the one that closed */
+	__u16 family;       /* AF_INET or AF_INET6 */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 direction;     /* 1 connect (active open), 2 accept (passive open) */
+	__u8 established;   /* 1: it reached ESTABLISHED; 0: the handshake failed */
+	__u32 pad;
+	__u8 local_addr[16];  /* IPv4 in the first 4 bytes */
+	__u8 remote_addr[16];
+	char comm[TASK_COMM_LEN];
 };
 
 #define PROFILE_STACK_DEPTH 127 /* PERF_MAX_STACK_DEPTH */

@@ -27,22 +27,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MAX_SYSCALLS);
 	__type(key, __u32);
-	__type(value, struct syscall_stats);
+	__type(value, struct latency_stats);
 } syscall_stats SEC(".maps");
-
-static __always_inline __u32 log2_bucket(__u64 v)
-{
-	__u32 bucket = 0;
-	/* bucket = number of significant bits, capped at the last bucket */
-	if (v >> 32) { v >>= 32; bucket += 32; }
-	if (v >> 16) { v >>= 16; bucket += 16; }
-	if (v >> 8) { v >>= 8; bucket += 8; }
-	if (v >> 4) { v >>= 4; bucket += 4; }
-	if (v >> 2) { v >>= 2; bucket += 2; }
-	if (v >> 1) { v >>= 1; bucket += 1; }
-	bucket += v;
-	return bucket < HIST_BUCKETS ? bucket : HIST_BUCKETS - 1;
-}
 
 static __always_inline bool selected(__u32 nr)
 {
@@ -59,7 +45,7 @@ static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const uns
 		return 0;
 	/* these never return: counted here, as there is no exit to count them at */
 	if (nr == NR_exit || nr == NR_exit_group) {
-		struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
+		struct latency_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
 		if (stats)
 			stats->count += 1;
 		return 0;
@@ -85,16 +71,13 @@ static __always_inline int on_sys_exit(long id, long ret)
 	__u32 nr = id;
 	if (id < 0 || nr >= MAX_SYSCALLS)
 		return 0;
-	struct syscall_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
+	struct latency_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
 	if (!stats)
 		return 0;
 	stats->count += 1;
 	if (ret < 0 && ret >= -4095)
 		stats->errors += 1;
-	stats->total_ns += latency;
-	if (latency > stats->max_ns)
-		stats->max_ns = latency;
-	stats->hist[log2_bucket(latency)] += 1;
+	record_latency(stats, latency);
 	return 0;
 }
 

@@ -50,8 +50,44 @@ pub struct OpenEvent {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BlockEvent {
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    pub latency_ns: u64,
+    pub sector: u64,
+    pub dev: u32,
+    pub bytes: u32,
+    pub pid: u32,
+    pub op: u32,
+    pub error: i32,
+    pub pad: u32,
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TcpEvent {
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    pub duration_ns: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub pid: u32,
+    pub family: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub direction: u8,
+    pub established: u8,
+    pub pad: u32,
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SyscallStats {
+pub struct LatencyStats {
     pub count: u64,
     pub errors: u64,
     pub total_ns: u64,
@@ -80,11 +116,25 @@ pub struct ProfileProcess {
 // every bit pattern is a valid value, as aya's map and ring-buffer reads require.
 unsafe impl aya::Pod for TracejobConfig {}
 // SAFETY: as above.
-unsafe impl aya::Pod for SyscallStats {}
+unsafe impl aya::Pod for LatencyStats {}
 // SAFETY: as above.
 unsafe impl aya::Pod for ProfileKey {}
 
 impl ExecEvent {
+    /// Decodes a ring-buffer record, or None when it is too short to be one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        read_record(bytes)
+    }
+}
+
+impl TcpEvent {
+    /// Decodes a ring-buffer record, or None when it is too short to be one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        read_record(bytes)
+    }
+}
+
+impl BlockEvent {
     /// Decodes a ring-buffer record, or None when it is too short to be one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         read_record(bytes)

@@ -13,6 +13,12 @@ pub mod objects {
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscalls.bpf.o"));
     pub static PROFILE: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/profile.bpf.o"));
 
+    pub static RUNQLAT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat.bpf.o"));
+
+    pub static BLOCKIO: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/blockio.bpf.o"));
+
+    pub static TCP: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcp.bpf.o"));
+
     /// A program the verifier refuses, for testing how refusals are reported.
     pub static REJECTED_FOR_TESTS: &[u8] =
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/testing_rejected.bpf.o"));

@@ -11,7 +11,8 @@ use std::mem::{offset_of, size_of};
 use std::process::Command;
 
 use tracejob_ebpf::layout::{
-    ExecEvent, OpenEvent, ProfileKey, ProfileProcess, SyscallStats, TracejobConfig,
+    BlockEvent, ExecEvent, LatencyStats, OpenEvent, ProfileKey, ProfileProcess, TcpEvent,
+    TracejobConfig,
 };
 
 macro_rules! layout_asserts {
@@ -31,7 +32,7 @@ macro_rules! layout_asserts {
 #[test]
 fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
     let mut source = String::from("typedef unsigned int __u32; typedef int __s32;\n");
-    source.push_str("typedef unsigned long long __u64; typedef unsigned char __u8;\n");
+    source.push_str("typedef unsigned long long __u64; typedef unsigned char __u8; typedef unsigned short __u16;\n");
     source.push_str("#include \"tracejob.h\"\n");
     let asserts = [
         layout_asserts!(
@@ -73,8 +74,46 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
             ]
         ),
         layout_asserts!(
-            "syscall_stats",
-            SyscallStats,
+            "block_event",
+            BlockEvent,
+            [
+                cgroup_id,
+                timestamp_ns,
+                latency_ns,
+                sector,
+                dev,
+                bytes,
+                pid,
+                op,
+                error,
+                pad,
+                comm
+            ]
+        ),
+        layout_asserts!(
+            "tcp_event",
+            TcpEvent,
+            [
+                cgroup_id,
+                timestamp_ns,
+                duration_ns,
+                rx_bytes,
+                tx_bytes,
+                pid,
+                family,
+                local_port,
+                remote_port,
+                direction,
+                established,
+                pad,
+                local_addr,
+                remote_addr,
+                comm
+            ]
+        ),
+        layout_asserts!(
+            "latency_stats",
+            LatencyStats,
             [count, errors, total_ns, max_ns, hist]
         ),
         layout_asserts!(

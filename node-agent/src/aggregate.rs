@@ -9,6 +9,9 @@ use serde::Serialize;
 pub struct Counts {
     pub count: u64,
     pub errors: u64,
+    /// Bytes the counted events carried in and out (tcp), else 0.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -27,7 +30,7 @@ impl KeyedCounts {
         }
     }
 
-    pub fn add(&mut self, key: &str, failed: bool) {
+    pub fn add(&mut self, key: &str, failed: bool, (bytes_in, bytes_out): (u64, u64)) {
         let room = self.rows.len() < self.max_keys;
         let counts = if let Some(counts) = self.rows.get_mut(key) {
             counts
@@ -38,6 +41,8 @@ impl KeyedCounts {
         };
         counts.count += 1;
         counts.errors += u64::from(failed);
+        counts.bytes_in += bytes_in;
+        counts.bytes_out += bytes_out;
     }
 
     /// Rows by descending count (ties by key), then the overflow row if any.
@@ -63,7 +68,7 @@ mod tests {
     fn counts_are_sorted_by_frequency_then_name() {
         let mut counts = KeyedCounts::new(10);
         for key in ["b", "a", "b", "c", "a", "b"] {
-            counts.add(key, key == "c");
+            counts.add(key, key == "c", (0, 0));
         }
         let rows = counts.sorted();
         let keys: Vec<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
@@ -72,7 +77,8 @@ mod tests {
             rows[2].1,
             Counts {
                 count: 1,
-                errors: 1
+                errors: 1,
+                ..Counts::default()
             }
         );
     }
@@ -81,7 +87,7 @@ mod tests {
     fn keys_past_the_bound_are_counted_in_one_overflow_row() {
         let mut counts = KeyedCounts::new(2);
         for key in ["a", "b", "c", "d", "a"] {
-            counts.add(key, false);
+            counts.add(key, false, (0, 0));
         }
         let rows = counts.sorted();
         assert_eq!(rows.len(), 3);

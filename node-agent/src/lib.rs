@@ -5,9 +5,11 @@
 mod aggregate;
 pub mod artifacts;
 pub mod cgroup;
+mod devices;
 mod error;
 mod histogram;
 mod job;
+pub mod latency;
 mod maps;
 pub mod probe;
 mod reader;

@@ -100,7 +100,7 @@ fn drain(
             state.malformed.fetch_add(1, Ordering::Relaxed);
             continue;
         };
-        counts.add(&decoded.key, decoded.failed);
+        counts.add(&decoded.key, decoded.failed, decoded.bytes);
         state.events.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = sink
             && let Err(TrySendError::Full(_)) = sink.try_send(decoded.event)

@@ -9,6 +9,8 @@ use tracejob_ebpf::layout::{ExecEvent, OpenEvent, c_string};
 pub enum Event {
     Exec(ExecRecord),
     Open(OpenRecord),
+    Block(BlockRecord),
+    Tcp(TcpRecord),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -40,6 +42,44 @@ pub struct OpenRecord {
     pub flags: String,
     /// The new file descriptor, or -errno.
     pub ret: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockRecord {
+    pub timestamp_ns: u64,
+    pub cgroup_id: u64,
+    /// The disk's name (`vda`), or `major:minor` when /sys does not know it.
+    pub device: String,
+    pub op: &'static str,
+    pub sector: u64,
+    pub bytes: u32,
+    /// From issue to the device until completion.
+    pub latency_ns: u64,
+    /// The process that submitted the request.
+    pub pid: u32,
+    pub comm: String,
+    /// The block layer's status: 0 on success.
+    pub error: i32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TcpRecord {
+    /// When the connection closed.
+    pub timestamp_ns: u64,
+    pub cgroup_id: u64,
+    /// `connect` (this side opened it) or `accept`.
+    pub direction: &'static str,
+    /// False when the handshake never completed (refused, timed out, reset).
+    pub established: bool,
+    pub local: String,
+    pub remote: String,
+    pub duration_ns: u64,
+    /// Payload bytes received, and sent and acknowledged.
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// connect: the connecting process; accept: the process that closed the socket.
+    pub pid: u32,
+    pub comm: String,
 }
 
 /// Converts the kernel's monotonic timestamps to wall-clock time.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::aggregate::Counts;
-use crate::histogram::Bucket;
+use crate::latency::Latency;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -36,6 +36,19 @@ pub enum ToolSummary {
     Open {
         opens: Vec<OpenRow>,
     },
+    /// Waits from runnable to running.
+    Runqlat {
+        runqueue: Latency,
+    },
+    /// Requests from issue to completion, per device.
+    Blockio {
+        devices: Vec<DeviceRow>,
+    },
+    /// Closed connections, by peer.
+    Tcp {
+        connections: u64,
+        peers: Vec<PeerRow>,
+    },
     Profile {
         samples: u64,
         frequency_hz: u32,
@@ -50,15 +63,10 @@ pub enum ToolSummary {
 pub struct SyscallRow {
     pub name: String,
     pub nr: u32,
-    pub count: u64,
     pub errors: u64,
-    pub total_ns: u64,
-    pub avg_ns: u64,
-    pub max_ns: u64,
-    /// Upper bounds of the log2 buckets holding the 50th and 99th percentiles.
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub histogram: Vec<Bucket>,
+    /// Calls, and the latency of those that returned.
+    #[serde(flatten)]
+    pub latency: Latency,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -111,4 +119,27 @@ impl OpenRow {
             errors: counts.errors,
         }
     }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeviceRow {
+    pub device: String,
+    pub major_minor: String,
+    /// Requests that completed with an error.
+    pub errors: u64,
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PeerRow {
+    /// `connect` (to the peer) or `accept` (from it).
+    pub direction: String,
+    /// `address:port` for connect, `address` for accept.
+    pub peer: String,
+    pub connections: u64,
+    /// Connections whose handshake never completed.
+    pub failed: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
 }

@@ -44,7 +44,7 @@ fn opens_of_a_unique_path_are_seen_exactly_with_errno_for_a_missing_one() {
         .try_iter()
         .filter_map(|e| match e {
             Event::Open(open) => Some(open),
-            Event::Exec(_) => None,
+            _ => None,
         })
         .collect();
     let of_present: Vec<_> = opens.iter().filter(|o| o.path == present).collect();
@@ -124,7 +124,7 @@ fn execs_of_a_binary_are_seen_exactly_with_filename_and_parent() {
         .try_iter()
         .filter_map(|e| match e {
             Event::Exec(exec) => Some(exec),
-            Event::Open(_) => None,
+            _ => None,
         })
         .collect();
     let of_true: Vec<_> = execs.iter().filter(|e| e.filename == "/bin/true").collect();

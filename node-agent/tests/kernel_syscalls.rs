@@ -28,7 +28,7 @@ fn row<'a>(summary: &'a Summary, name: &str) -> Option<&'a SyscallRow> {
 }
 
 fn getppid_count(summary: &Summary) -> u64 {
-    row(summary, "getppid").map_or(0, |row| row.count)
+    row(summary, "getppid").map_or(0, |row| row.latency.count)
 }
 
 #[test]
@@ -45,11 +45,16 @@ fn getppid_calls_in_the_target_cgroup_are_counted_exactly_and_outside_ones_not_a
     let getppid = row(&summary, "getppid").expect("getppid row");
     assert_eq!(getppid.errors, 0);
     assert_eq!(
-        getppid.histogram.iter().map(|b| b.count).sum::<u64>(),
+        getppid
+            .latency
+            .histogram
+            .iter()
+            .map(|b| b.count)
+            .sum::<u64>(),
         1000,
         "every call timed"
     );
-    assert!(getppid.max_ns > 0 && getppid.p99_ns >= getppid.p50_ns);
+    assert!(getppid.latency.max_ns > 0 && getppid.latency.p99_ns >= getppid.latency.p50_ns);
     assert_eq!(summary.lost, 0);
 }
 
@@ -80,7 +85,11 @@ fn failed_syscalls_are_counted_as_errors() {
     run(Some(&cgroup), &Work::open(&missing, 25));
     let summary = job.stop().expect("stop");
     let openat = row(&summary, "openat").expect("openat row");
-    assert_eq!((openat.count, openat.errors), (25, 25), "{summary:#?}");
+    assert_eq!(
+        (openat.latency.count, openat.errors),
+        (25, 25),
+        "{summary:#?}"
+    );
 }
 
 #[test]

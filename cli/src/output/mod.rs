@@ -1,6 +1,8 @@
 //! Where results go: the terminal (table or JSON Lines) and, with --output, files.
 
+mod event_lines;
 mod files;
+mod histogram;
 mod json;
 mod table;
 mod table_profile;

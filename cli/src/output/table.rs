@@ -5,7 +5,7 @@ use std::io::{BufWriter, Stdout, Write};
 use tracejob_node_agent::records::Event;
 use tracejob_node_agent::summary::{SyscallRow, ToolSummary};
 
-use super::{FinalSummary, Output};
+use super::{FinalSummary, Output, event_lines, histogram};
 
 /// Rows of a per-key summary shown before pointing at the JSON output for the rest.
 const TOP_ROWS: usize = 20;
@@ -27,57 +27,12 @@ impl TableOutput {
 
 impl Output for TableOutput {
     fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        let out = &mut self.out;
-        match event {
-            Event::Exec(exec) => {
-                if !self.header_printed {
-                    writeln!(
-                        out,
-                        "{:<8} {:<8} {:<6} {:<8} {:<16} ARGS",
-                        "PID", "PPID", "UID", "RET", "COMM"
-                    )?;
-                }
-                let mut args = exec.argv.join(" ");
-                if exec.argv_truncated {
-                    args.push_str(" ...");
-                }
-                let args = if exec.argv.first() == Some(&exec.filename) {
-                    args
-                } else {
-                    format!("{} [{}]", exec.filename, args)
-                };
-                writeln!(
-                    out,
-                    "{:<8} {:<8} {:<6} {:<8} {:<16} {}",
-                    exec.pid,
-                    exec.ppid,
-                    exec.uid,
-                    errno_or(exec.ret),
-                    exec.comm,
-                    args
-                )?;
-            }
-            Event::Open(open) => {
-                if !self.header_printed {
-                    writeln!(
-                        out,
-                        "{:<8} {:<16} {:<8} {:<28} PATH",
-                        "PID", "COMM", "FD", "FLAGS"
-                    )?;
-                }
-                writeln!(
-                    out,
-                    "{:<8} {:<16} {:<8} {:<28} {}",
-                    open.pid,
-                    open.comm,
-                    errno_or(open.ret),
-                    open.flags,
-                    open.path
-                )?;
-            }
+        if !self.header_printed {
+            writeln!(self.out, "{}", event_lines::header(event))?;
+            self.header_printed = true;
         }
-        self.header_printed = true;
-        out.flush()
+        writeln!(self.out, "{}", event_lines::line(event))?;
+        self.out.flush()
     }
 
     fn summary(&mut self, final_summary: &FinalSummary<'_>) -> std::io::Result<()> {
@@ -122,6 +77,38 @@ impl Output for TableOutput {
                 "PATH",
                 opens.iter().map(|r| (r.count, r.errors, r.path.as_str())),
             )?,
+            ToolSummary::Runqlat { runqueue } => {
+                histogram::print(out, "run-queue latency", runqueue)?
+            }
+            ToolSummary::Tcp { connections, peers } => {
+                writeln!(out, "{connections} connections closed")?;
+                writeln!(
+                    out,
+                    "{:<8} {:<40} {:>8} {:>8} {:>12} {:>12}",
+                    "DIR", "PEER", "CONNS", "FAILED", "RX_BYTES", "TX_BYTES"
+                )?;
+                for row in peers.iter().take(TOP_ROWS) {
+                    writeln!(
+                        out,
+                        "{:<8} {:<40} {:>8} {:>8} {:>12} {:>12}",
+                        row.direction,
+                        row.peer,
+                        row.connections,
+                        row.failed,
+                        row.rx_bytes,
+                        row.tx_bytes
+                    )?;
+                }
+            }
+            ToolSummary::Blockio { devices } => {
+                for device in devices {
+                    let title = format!(
+                        "{} ({}), {} errors",
+                        device.device, device.major_minor, device.errors
+                    );
+                    histogram::print(out, &title, &device.latency)?;
+                }
+            }
             ToolSummary::Profile {
                 samples,
                 frequency_hz,
@@ -134,7 +121,7 @@ impl Output for TableOutput {
 }
 
 fn syscalls_table(out: &mut impl Write, rows: &[SyscallRow]) -> std::io::Result<()> {
-    let total_ns: u64 = rows.iter().map(|r| r.total_ns).sum();
+    let total_ns: u64 = rows.iter().map(|r| r.latency.total_ns).sum();
     writeln!(
         out,
         "{:>6} {:>11} {:>11} {:>10} {:>8} {:>9} {:>9}  syscall",
@@ -145,26 +132,26 @@ fn syscalls_table(out: &mut impl Write, rows: &[SyscallRow]) -> std::io::Result<
         let share = if total_ns == 0 {
             0.0
         } else {
-            100.0 * row.total_ns as f64 / total_ns as f64
+            100.0 * row.latency.total_ns as f64 / total_ns as f64
         };
         writeln!(
             out,
             "{:>6.2} {:>11.6} {:>11} {:>10} {:>8} {:>9} {:>9}  {}",
             share,
-            row.total_ns as f64 / 1e9,
-            row.avg_ns / 1000,
-            row.count,
+            row.latency.total_ns as f64 / 1e9,
+            row.latency.avg_ns / 1000,
+            row.latency.count,
             if row.errors > 0 {
                 row.errors.to_string()
             } else {
                 String::new()
             },
-            micros(row.p50_ns),
-            micros(row.p99_ns),
+            micros(row.latency.p50_ns),
+            micros(row.latency.p99_ns),
             row.name
         )?;
     }
-    let calls: u64 = rows.iter().map(|r| r.count).sum();
+    let calls: u64 = rows.iter().map(|r| r.latency.count).sum();
     let errors: u64 = rows.iter().map(|r| r.errors).sum();
     writeln!(out, "{}", "-".repeat(6 + 12 + 12 + 11 + 9 + 10 + 10 + 10))?;
     writeln!(
@@ -206,27 +193,4 @@ fn micros(ns: u64) -> String {
     } else {
         format!("{:.1}", ns as f64 / 1000.0)
     }
-}
-
-/// A file descriptor or result, or the errno name for a failure.
-fn errno_or(ret: i32) -> String {
-    if ret >= 0 {
-        return ret.to_string();
-    }
-    let name = match -ret {
-        libc::ENOENT => "ENOENT",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::EEXIST => "EEXIST",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EMFILE => "EMFILE",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::ELOOP => "ELOOP",
-        libc::EINVAL => "EINVAL",
-        libc::EROFS => "EROFS",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        _ => return ret.to_string(),
-    };
-    name.to_owned()
 }

@@ -54,6 +54,7 @@ impl ToolDriver for Exec {
 fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
     let record = ExecRecord::decode(&ExecEvent::from_bytes(bytes)?, clock);
     Some(Decoded {
+        bytes: (0, 0),
         key: record.filename.clone(),
         failed: record.ret < 0,
         event: Event::Exec(record),

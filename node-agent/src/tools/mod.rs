@@ -2,10 +2,13 @@
 //! records decode and how its summary is read. The job lifecycle around them
 //! (targets, the reader, lost-event accounting) is the same for all, in `job.rs`.
 
+mod blockio;
 mod exec;
 mod open;
 mod profile;
+mod runqlat;
 mod syscalls;
+mod tcp;
 
 use aya::Ebpf;
 use tracejob_api::{Tool, ToolArgs};
@@ -22,6 +25,8 @@ pub struct Decoded {
     pub event: Event,
     pub key: String,
     pub failed: bool,
+    /// Bytes in and out the event stands for, summed per key (tcp), else (0, 0).
+    pub bytes: (u64, u64),
 }
 
 pub type Decoder = fn(&[u8], Clock) -> Option<Decoded>;
@@ -61,6 +66,11 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
             failed_only: args.failed_only,
         }),
         Tool::Syscalls => Box::new(syscalls::Syscalls::new(args)?),
+        Tool::Runqlat => Box::new(runqlat::Runqlat),
+        Tool::Tcp => Box::new(tcp::Tcp),
+        Tool::Blockio => Box::new(blockio::Blockio {
+            per_request: args.per_request,
+        }),
         Tool::Profile => Box::new(profile::Profile::new(args)),
         other => {
             return Err(EngineError::ToolUnavailable {

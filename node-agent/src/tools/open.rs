@@ -60,6 +60,7 @@ impl ToolDriver for Open {
 fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
     let record = OpenRecord::decode(&OpenEvent::from_bytes(bytes)?, clock);
     Some(Decoded {
+        bytes: (0, 0),
         key: record.path.clone(),
         failed: record.ret < 0,
         event: Event::Open(record),

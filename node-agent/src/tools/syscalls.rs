@@ -3,12 +3,12 @@
 use aya::Ebpf;
 use aya::maps::{Array, PerCpuArray};
 use tracejob_api::ToolArgs;
-use tracejob_ebpf::layout::{MAX_SYSCALLS, SyscallStats};
+use tracejob_ebpf::layout::{LatencyStats, MAX_SYSCALLS};
 
 use super::ToolDriver;
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
-use crate::histogram;
+use crate::latency::{self, Latency};
 use crate::maps::{map_mut, map_ref};
 use crate::probe::{self, ProbeKind};
 use crate::summary::{SyscallRow, ToolSummary};
@@ -77,47 +77,36 @@ impl ToolDriver for Syscalls {
     ) -> Result<(u64, ToolSummary), EngineError> {
         let rows = read_stats(ebpf)?;
         Ok((
-            rows.iter().map(|row| row.count).sum(),
+            rows.iter().map(|row| row.latency.count).sum(),
             ToolSummary::Syscalls { syscalls: rows },
         ))
     }
 }
 
 fn read_stats(ebpf: &Ebpf) -> Result<Vec<SyscallRow>, EngineError> {
-    let map: PerCpuArray<_, SyscallStats> = map_ref(ebpf, "syscall_stats")?;
+    let map: PerCpuArray<_, LatencyStats> = map_ref(ebpf, "syscall_stats")?;
     let mut rows = Vec::new();
     for nr in 0..MAX_SYSCALLS {
         let per_cpu = map.get(&nr, 0).map_err(|source| EngineError::Map {
             action: "read syscall statistics",
             source,
         })?;
-        let mut total = SyscallStats::default();
-        for stats in per_cpu.iter() {
-            total.count += stats.count;
-            total.errors += stats.errors;
-            total.total_ns += stats.total_ns;
-            total.max_ns = total.max_ns.max(stats.max_ns);
-            for (sum, bucket) in total.hist.iter_mut().zip(stats.hist) {
-                *sum += bucket;
-            }
+        let total = latency::sum(per_cpu.iter());
+        if total.count > 0 {
+            let latency = Latency::from_stats(&total);
+            rows.push(SyscallRow {
+                name: syscall_names::name(nr),
+                nr,
+                errors: total.errors,
+                latency,
+            });
         }
-        if total.count == 0 {
-            continue;
-        }
-        let timed: u64 = total.hist.iter().sum();
-        rows.push(SyscallRow {
-            name: syscall_names::name(nr),
-            nr,
-            count: total.count,
-            errors: total.errors,
-            total_ns: total.total_ns,
-            avg_ns: total.total_ns.checked_div(timed).unwrap_or(0),
-            max_ns: total.max_ns,
-            p50_ns: histogram::quantile_bound(&total.hist, 0.5),
-            p99_ns: histogram::quantile_bound(&total.hist, 0.99),
-            histogram: histogram::non_empty(&total.hist),
-        });
     }
-    rows.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(b.count.cmp(&a.count)));
+    rows.sort_by(|a, b| {
+        b.latency
+            .total_ns
+            .cmp(&a.latency.total_ns)
+            .then(b.latency.count.cmp(&a.latency.count))
+    });
     Ok(rows)
 }

@@ -57,6 +57,17 @@ pub enum Work {
     Open { path: CString, times: u32 },
     /// fork, execve(binary) and wait, this many times.
     Exec { binary: CString, times: u32 },
+    /// pread(2) `times` blocks of 4 KiB from `fd` (opened with O_DIRECT) into `buffer`
+    /// (4 KiB-aligned), one after another.
+    DirectReads { fd: i32, buffer: usize, times: u32 },
+    /// `times` TCP connections to `addr`, each sending `send` bytes, then reading until EOF.
+    TcpClients {
+        addr: libc::sockaddr_in,
+        times: u32,
+        send: u32,
+    },
+    /// Sleep this many times for `micros`, pinned to `cpu` at a low priority (nice 5).
+    Sleeps { times: u32, micros: u32, cpu: usize },
     /// Call this function (it must stay async-signal-safe).
     Call(fn()),
 }
@@ -127,6 +138,57 @@ unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
                 }
             }
         }
+        Work::DirectReads { fd, buffer, times } => {
+            for block in 0..*times {
+                let offset = i64::from(block) * 4096;
+                // SAFETY: the buffer is 4 KiB, aligned, and outlives the child.
+                if unsafe { libc::pread(*fd, *buffer as *mut libc::c_void, 4096, offset) } != 4096 {
+                    return 11;
+                }
+            }
+        }
+        Work::TcpClients { addr, times, send } => {
+            let payload = [b'x'; 1024];
+            let mut sink = [0u8; 1024];
+            for _ in 0..*times {
+                // SAFETY: socket calls on our own descriptors and stack buffers.
+                unsafe {
+                    let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                    if fd < 0
+                        || libc::connect(fd, (addr as *const libc::sockaddr_in).cast(), len) != 0
+                    {
+                        return 12;
+                    }
+                    let mut left = *send as usize;
+                    while left > 0 {
+                        let written =
+                            libc::write(fd, payload.as_ptr().cast(), left.min(payload.len()));
+                        if written <= 0 {
+                            return 13;
+                        }
+                        left -= written as usize;
+                    }
+                    libc::shutdown(fd, libc::SHUT_WR);
+                    while libc::read(fd, sink.as_mut_ptr().cast(), sink.len()) > 0 {}
+                    libc::close(fd);
+                }
+            }
+        }
+        Work::Sleeps { times, micros, cpu } => {
+            // SAFETY: affinity and priority of ourselves; nanosleep is async-signal-safe.
+            unsafe {
+                pin_to_cpu(*cpu);
+                libc::setpriority(libc::PRIO_PROCESS, 0, 5);
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: i64::from(*micros) * 1000,
+                };
+                for _ in 0..*times {
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
+            }
+        }
         Work::Exec { binary, times } => {
             let argv = [binary.as_ptr(), std::ptr::null()];
             let envp = [std::ptr::null::<libc::c_char>()];
@@ -156,4 +218,45 @@ pub fn unique_path(tag: &str) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+unsafe fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; the calls only touch our own affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// A process spinning at a raised priority (nice -5) on `cpu`, killed when dropped.
+pub struct Hog(libc::pid_t);
+
+impl Hog {
+    pub fn on_cpu(cpu: usize) -> Self {
+        // SAFETY: the child only pins itself, raises its priority and spins.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                pin_to_cpu(cpu);
+                libc::setpriority(libc::PRIO_PROCESS, 0, -5);
+            }
+            loop {
+                std::hint::spin_loop();
+            }
+        }
+        Hog(pid)
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
+        }
+    }
 }

@@ -1,0 +1,85 @@
+//! Counts with log2 latency histograms, as the kernel keeps them per CPU
+//! (`struct latency_stats`), summed and summarised.
+
+use serde::Serialize;
+use tracejob_ebpf::layout::LatencyStats;
+
+use crate::histogram::{self, Bucket};
+
+/// A latency distribution as every summary reports it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub total_ns: u64,
+    /// Mean over the calls that were timed.
+    pub avg_ns: u64,
+    pub max_ns: u64,
+    /// Upper bounds of the log2 buckets holding the 50th and 99th percentiles.
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub histogram: Vec<Bucket>,
+}
+
+/// Adds up the per-CPU copies of one entry.
+pub fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a LatencyStats>) -> LatencyStats {
+    let mut total = LatencyStats::default();
+    for stats in per_cpu {
+        total.count += stats.count;
+        total.errors += stats.errors;
+        total.total_ns += stats.total_ns;
+        total.max_ns = total.max_ns.max(stats.max_ns);
+        for (sum, bucket) in total.hist.iter_mut().zip(stats.hist) {
+            *sum += bucket;
+        }
+    }
+    total
+}
+
+impl Latency {
+    pub fn from_stats(stats: &LatencyStats) -> Self {
+        let timed: u64 = stats.hist.iter().sum();
+        Latency {
+            count: stats.count,
+            total_ns: stats.total_ns,
+            avg_ns: stats.total_ns.checked_div(timed).unwrap_or(0),
+            max_ns: stats.max_ns,
+            p50_ns: histogram::quantile_bound(&stats.hist, 0.5),
+            p99_ns: histogram::quantile_bound(&stats.hist, 0.99),
+            histogram: histogram::non_empty(&stats.hist),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_cpu_copies_add_up_and_the_max_is_the_largest() {
+        let mut a = LatencyStats {
+            count: 2,
+            errors: 1,
+            total_ns: 300,
+            max_ns: 200,
+            ..LatencyStats::default()
+        };
+        a.hist[7] = 1;
+        a.hist[8] = 1;
+        let mut b = LatencyStats {
+            count: 1,
+            total_ns: 1000,
+            max_ns: 1000,
+            ..LatencyStats::default()
+        };
+        b.hist[10] = 1;
+        let total = sum([&a, &b]);
+        assert_eq!(
+            (total.count, total.errors, total.total_ns, total.max_ns),
+            (3, 1, 1300, 1000)
+        );
+        let latency = Latency::from_stats(&total);
+        assert_eq!(latency.avg_ns, 433);
+        assert_eq!(latency.p50_ns, 256);
+        assert_eq!(latency.histogram.len(), 3);
+    }
+}
