@@ -88,3 +88,23 @@ struct tcp_event {
 	__u8 remote_addr[16];
 	char comm[TASK_COMM_LEN];
 };
+
+#define PROFILE_STACK_DEPTH 127 /* PERF_MAX_STACK_DEPTH */
+
+/* Key of the `profile_counts` hash map: one on-CPU stack of one thread. Stack ids
+ * index `profile_stacks`; a negative id means no stack (-EFAULT: a kernel thread has
+ * no user stack; a user-mode sample may have no kernel stack). */
+struct profile_key {
+	__u32 pid;  /* thread id */
+	__u32 tgid; /* process id */
+	__s32 user_stack_id;
+	__s32 kernel_stack_id;
+	char comm[TASK_COMM_LEN];
+};
+
+/* Ring-buffer record: a process was sampled for the first time (or after an exec),
+ * so user space reads its memory maps while it still exists. */
+struct profile_process {
+	__u32 tgid;
+	__u32 reserved;
+};

@@ -8,6 +8,7 @@ pub const EXEC_ARG_LEN: usize = 64;
 pub const HIST_BUCKETS: usize = 32;
 pub const MAX_SYSCALLS: u32 = 512;
 pub const MAX_CGROUP_LEVELS: u32 = 16;
+pub const PROFILE_STACK_DEPTH: usize = 127;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -94,11 +95,30 @@ pub struct LatencyStats {
     pub hist: [u64; HIST_BUCKETS],
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProfileKey {
+    pub pid: u32,
+    pub tgid: u32,
+    pub user_stack_id: i32,
+    pub kernel_stack_id: i32,
+    pub comm: [u8; TASK_COMM_LEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileProcess {
+    pub tgid: u32,
+    pub reserved: u32,
+}
+
 // SAFETY: plain integer and byte-array structs with no padding holes that matter:
 // every bit pattern is a valid value, as aya's map and ring-buffer reads require.
 unsafe impl aya::Pod for TracejobConfig {}
 // SAFETY: as above.
 unsafe impl aya::Pod for LatencyStats {}
+// SAFETY: as above.
+unsafe impl aya::Pod for ProfileKey {}
 
 impl ExecEvent {
     /// Decodes a ring-buffer record, or None when it is too short to be one.
@@ -122,6 +142,13 @@ impl BlockEvent {
 }
 
 impl OpenEvent {
+    /// Decodes a ring-buffer record, or None when it is too short to be one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        read_record(bytes)
+    }
+}
+
+impl ProfileProcess {
     /// Decodes a ring-buffer record, or None when it is too short to be one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         read_record(bytes)

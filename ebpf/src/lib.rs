@@ -11,6 +11,7 @@ pub mod objects {
     pub static OPEN: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/open.bpf.o"));
     pub static SYSCALLS: &[u8] =
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscalls.bpf.o"));
+    pub static PROFILE: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/profile.bpf.o"));
 
     pub static RUNQLAT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat.bpf.o"));
 

@@ -11,7 +11,8 @@ use std::mem::{offset_of, size_of};
 use std::process::Command;
 
 use tracejob_ebpf::layout::{
-    BlockEvent, ExecEvent, LatencyStats, OpenEvent, TcpEvent, TracejobConfig,
+    BlockEvent, ExecEvent, LatencyStats, OpenEvent, ProfileKey, ProfileProcess, TcpEvent,
+    TracejobConfig,
 };
 
 macro_rules! layout_asserts {
@@ -115,6 +116,12 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
             LatencyStats,
             [count, errors, total_ns, max_ns, hist]
         ),
+        layout_asserts!(
+            "profile_key",
+            ProfileKey,
+            [pid, tgid, user_stack_id, kernel_stack_id, comm]
+        ),
+        layout_asserts!("profile_process", ProfileProcess, [tgid, reserved]),
     ];
     for line in asserts.iter().flatten() {
         source.push_str(line);

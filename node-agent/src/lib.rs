@@ -3,6 +3,7 @@
 //! `tracejob run` drives it directly; the node agent drives it for the operator.
 
 mod aggregate;
+pub mod artifacts;
 pub mod cgroup;
 mod devices;
 mod error;
@@ -13,12 +14,15 @@ mod maps;
 pub mod probe;
 mod reader;
 pub mod records;
+mod stacks;
 pub mod summary;
+mod symbolize;
 mod syscall_names;
 mod syscall_table;
 mod tools;
 
 pub use aggregate::Counts;
+pub use artifacts::Artifact;
 pub use error::EngineError;
 pub use histogram::Bucket;
 pub use job::{Job, JobConfig};

@@ -49,6 +49,14 @@ pub enum ToolSummary {
         connections: u64,
         peers: Vec<PeerRow>,
     },
+    Profile {
+        samples: u64,
+        frequency_hz: u32,
+        /// The most sampled functions, by self samples.
+        functions: Vec<FunctionRow>,
+        /// Every distinct stack, most sampled first (also the `profile.folded` artifact).
+        stacks: Vec<FoldedStack>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -74,6 +82,23 @@ pub struct OpenRow {
     pub path: String,
     pub count: u64,
     pub errors: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FunctionRow {
+    pub function: String,
+    pub kernel: bool,
+    /// Samples taken while this function was running.
+    pub self_samples: u64,
+    /// Samples with this function anywhere on the stack.
+    pub total_samples: u64,
+}
+
+/// `comm;outermost;...;sampled` (kernel frames end in `_[k]`) and its sample count.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FoldedStack {
+    pub stack: String,
+    pub count: u64,
 }
 
 impl ExecRow {

@@ -1,4 +1,5 @@
-//! --output DIR: events.jsonl as events arrive, summary.json at the end.
+//! --output DIR: events.jsonl as events arrive, summary.json and the tool's artifacts
+//! (e.g. profile.folded and profile.svg) at the end.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -13,7 +14,7 @@ use super::{FinalSummary, Output, event_line};
 pub struct FilesOutput {
     tool: String,
     events: BufWriter<File>,
-    summary_path: std::path::PathBuf,
+    dir: std::path::PathBuf,
 }
 
 impl FilesOutput {
@@ -26,7 +27,7 @@ impl FilesOutput {
         Ok(FilesOutput {
             tool: tool.to_owned(),
             events: BufWriter::new(events),
-            summary_path: dir.join("summary.json"),
+            dir: dir.to_owned(),
         })
     }
 }
@@ -38,9 +39,13 @@ impl Output for FilesOutput {
 
     fn summary(&mut self, summary: &FinalSummary<'_>) -> std::io::Result<()> {
         self.events.flush()?;
-        let mut file = BufWriter::new(File::create(&self.summary_path)?);
+        let mut file = BufWriter::new(File::create(self.dir.join("summary.json"))?);
         serde_json::to_writer_pretty(&mut file, summary)?;
         writeln!(file)?;
-        file.flush()
+        file.flush()?;
+        for artifact in summary.summary.artifacts() {
+            std::fs::write(self.dir.join(&artifact.name), &artifact.bytes)?;
+        }
+        Ok(())
     }
 }

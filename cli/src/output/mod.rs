@@ -5,6 +5,7 @@ mod files;
 mod histogram;
 mod json;
 mod table;
+mod table_profile;
 
 use serde::Serialize;
 use tracejob_node_agent::records::Event;

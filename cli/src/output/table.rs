@@ -109,6 +109,12 @@ impl Output for TableOutput {
                     histogram::print(out, &title, &device.latency)?;
                 }
             }
+            ToolSummary::Profile {
+                samples,
+                frequency_hz,
+                functions,
+                ..
+            } => super::table_profile::write(out, *samples, *frequency_hz, functions)?,
         }
         out.flush()
     }

@@ -5,6 +5,7 @@
 mod blockio;
 mod exec;
 mod open;
+mod profile;
 mod runqlat;
 mod syscalls;
 mod tcp;
@@ -70,6 +71,7 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
         Tool::Blockio => Box::new(blockio::Blockio {
             per_request: args.per_request,
         }),
+        Tool::Profile => Box::new(profile::Profile::new(args)),
         other => {
             return Err(EngineError::ToolUnavailable {
                 tool: other.name(),

@@ -68,6 +68,8 @@ pub enum Work {
     },
     /// Sleep this many times for `micros`, pinned to `cpu` at a low priority (nice 5).
     Sleeps { times: u32, micros: u32, cpu: usize },
+    /// Call this function (it must stay async-signal-safe).
+    Call(fn()),
 }
 
 impl Work {
@@ -203,6 +205,7 @@ unsafe fn child(procs_fd: Option<i32>, work: &Work) -> i32 {
                 }
             }
         }
+        Work::Call(function) => function(),
     }
     0
 }
