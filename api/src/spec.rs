@@ -160,8 +160,10 @@ pub struct ToolArgs {
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ValueType {
-    /// A signed integer.
+    /// A C `int`: 32-bit signed.
     Int,
+    /// A C `long` or `ssize_t`: 64-bit signed.
+    Long,
     /// A pointer, shown in hex.
     Pointer,
     /// A NUL-terminated string the value points to (up to 128 bytes kept).

@@ -108,3 +108,27 @@ struct profile_process {
 	__u32 tgid;
 	__u32 reserved;
 };
+
+#define UPROBE_ARGS 4
+#define UPROBE_STRING_LEN 128
+
+/* Value types of uprobe arguments and return values (ValueType in the API). */
+#define VALUE_NONE 0
+#define VALUE_INT 1
+#define VALUE_POINTER 2
+#define VALUE_STRING 3
+#define VALUE_LONG 4
+
+/* One call of a user-space function, emitted when it returns (uprobe). */
+struct call_event {
+	__u64 cgroup_id;
+	__u64 timestamp_ns;
+	__u64 latency_ns;
+	__u64 args[UPROBE_ARGS];
+	__s64 ret;
+	__u32 pid;
+	__u32 tid;
+	char comm[TASK_COMM_LEN];
+	char arg_strings[UPROBE_ARGS][UPROBE_STRING_LEN]; /* for VALUE_STRING arguments */
+	char ret_string[UPROBE_STRING_LEN];               /* for a VALUE_STRING return value */
+};

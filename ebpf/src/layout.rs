@@ -9,6 +9,15 @@ pub const HIST_BUCKETS: usize = 32;
 pub const MAX_SYSCALLS: u32 = 512;
 pub const MAX_CGROUP_LEVELS: u32 = 16;
 pub const PROFILE_STACK_DEPTH: usize = 127;
+pub const UPROBE_ARGS: usize = 4;
+pub const UPROBE_STRING_LEN: usize = 128;
+
+/// Value types of uprobe arguments and return values.
+pub const VALUE_NONE: u32 = 0;
+pub const VALUE_INT: u32 = 1;
+pub const VALUE_POINTER: u32 = 2;
+pub const VALUE_STRING: u32 = 3;
+pub const VALUE_LONG: u32 = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -86,6 +95,21 @@ pub struct TcpEvent {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CallEvent {
+    pub cgroup_id: u64,
+    pub timestamp_ns: u64,
+    pub latency_ns: u64,
+    pub args: [u64; UPROBE_ARGS],
+    pub ret: i64,
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: [u8; TASK_COMM_LEN],
+    pub arg_strings: [[u8; UPROBE_STRING_LEN]; UPROBE_ARGS],
+    pub ret_string: [u8; UPROBE_STRING_LEN],
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LatencyStats {
     pub count: u64,
@@ -121,6 +145,13 @@ unsafe impl aya::Pod for LatencyStats {}
 unsafe impl aya::Pod for ProfileKey {}
 
 impl ExecEvent {
+    /// Decodes a ring-buffer record, or None when it is too short to be one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        read_record(bytes)
+    }
+}
+
+impl CallEvent {
     /// Decodes a ring-buffer record, or None when it is too short to be one.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         read_record(bytes)

@@ -19,6 +19,8 @@ pub mod objects {
 
     pub static TCP: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tcp.bpf.o"));
 
+    pub static UPROBE: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uprobe.bpf.o"));
+
     /// A program the verifier refuses, for testing how refusals are reported.
     pub static REJECTED_FOR_TESTS: &[u8] =
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/testing_rejected.bpf.o"));

@@ -11,8 +11,8 @@ use std::mem::{offset_of, size_of};
 use std::process::Command;
 
 use tracejob_ebpf::layout::{
-    BlockEvent, ExecEvent, LatencyStats, OpenEvent, ProfileKey, ProfileProcess, TcpEvent,
-    TracejobConfig,
+    BlockEvent, CallEvent, ExecEvent, LatencyStats, OpenEvent, ProfileKey, ProfileProcess,
+    TcpEvent, TracejobConfig,
 };
 
 macro_rules! layout_asserts {
@@ -32,7 +32,7 @@ macro_rules! layout_asserts {
 #[test]
 fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
     let mut source = String::from("typedef unsigned int __u32; typedef int __s32;\n");
-    source.push_str("typedef unsigned long long __u64; typedef unsigned char __u8; typedef unsigned short __u16;\n");
+    source.push_str("typedef unsigned long long __u64; typedef unsigned char __u8; typedef unsigned short __u16; typedef long long __s64;\n");
     source.push_str("#include \"tracejob.h\"\n");
     let asserts = [
         layout_asserts!(
@@ -109,6 +109,22 @@ fn rust_mirrors_match_the_c_layouts_of_the_shared_header() {
                 local_addr,
                 remote_addr,
                 comm
+            ]
+        ),
+        layout_asserts!(
+            "call_event",
+            CallEvent,
+            [
+                cgroup_id,
+                timestamp_ns,
+                latency_ns,
+                args,
+                ret,
+                pid,
+                tid,
+                comm,
+                arg_strings,
+                ret_string
             ]
         ),
         layout_asserts!(

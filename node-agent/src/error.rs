@@ -36,6 +36,8 @@ pub enum EngineError {
     },
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    #[error("spec.args.{field}: {reason}")]
+    BadArgument { field: &'static str, reason: String },
     #[error("the {tool} tool cannot run here: {reason}")]
     ToolUnavailable { tool: &'static str, reason: String },
     #[error("the ring-buffer reader thread failed: {0}")]

@@ -70,7 +70,7 @@ pub struct Job {
 impl Job {
     /// Loads and attaches the tool's programs, scoped to `targets`.
     pub fn start(config: &JobConfig, targets: &[CgroupTarget]) -> Result<Self, EngineError> {
-        let driver = tools::driver(config.tool, &config.args)?;
+        let driver = tools::driver(config.tool, &config.args, targets)?;
         if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
             return Err(EngineError::NoBtf);
         }

@@ -4,6 +4,7 @@
 
 mod aggregate;
 pub mod artifacts;
+mod binaries;
 pub mod cgroup;
 mod devices;
 mod error;

@@ -74,7 +74,7 @@ fn run(
     loop {
         // Read the flag before draining: whatever was submitted before stop is drained below.
         let stopping = state.stop.load(Ordering::Acquire);
-        drain(&mut ring, decode, sink.as_ref(), state, clock);
+        drain(&mut ring, &decode, sink.as_ref(), state, clock);
         if stopping {
             return;
         }
@@ -85,7 +85,7 @@ fn run(
 
 fn drain(
     ring: &mut RingBuf<MapData>,
-    decode: Decoder,
+    decode: &Decoder,
     sink: Option<&SyncSender<Event>>,
     state: &ReaderState,
     clock: Clock,

@@ -57,6 +57,10 @@ pub enum ToolSummary {
         /// Every distinct stack, most sampled first (also the `profile.folded` artifact).
         stacks: Vec<FoldedStack>,
     },
+    /// Calls of a probed function (uprobe; funclatency and funccount where the kernel allows).
+    Calls {
+        functions: Vec<CallRow>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -142,4 +146,13 @@ pub struct PeerRow {
     pub failed: u64,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CallRow {
+    pub function: String,
+    /// The binary or library (uprobe), or `kernel`.
+    pub binary: String,
+    #[serde(flatten)]
+    pub latency: Latency,
 }

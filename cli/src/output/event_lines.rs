@@ -1,6 +1,6 @@
 //! One readable line per event, with a header naming the columns.
 
-use tracejob_node_agent::records::Event;
+use tracejob_node_agent::records::{Event, Value};
 
 use super::histogram::human;
 
@@ -17,6 +17,10 @@ pub fn header(event: &Event) -> String {
         Event::Tcp(_) => format!(
             "{:<8} {:<16} {:<8} {:<24} {:<24} {:>10} {:>10} {:>10}",
             "PID", "COMM", "DIR", "LOCAL", "REMOTE", "RX_BYTES", "TX_BYTES", "DURATION"
+        ),
+        Event::Call(_) => format!(
+            "{:<8} {:<16} {:>10}  CALL = RESULT",
+            "PID", "COMM", "LATENCY"
         ),
         Event::Block(_) => {
             format!(
@@ -68,6 +72,19 @@ pub fn line(event: &Event) -> String {
                 " (never established)"
             }
         ),
+        Event::Call(call) => {
+            let args: Vec<String> = call.args.iter().map(show).collect();
+            let ret = call.ret.as_ref().map(show).unwrap_or_default();
+            format!(
+                "{:<8} {:<16} {:>10}  {}({}) = {}",
+                call.pid,
+                call.comm,
+                human(call.latency_ns),
+                call.function,
+                args.join(", "),
+                ret
+            )
+        }
         Event::Block(block) => format!(
             "{:<8} {:<16} {:<10} {:<6} {:>12} {:>8} {:>10}{}",
             block.pid,
@@ -83,6 +100,16 @@ pub fn line(event: &Event) -> String {
                 String::new()
             }
         ),
+    }
+}
+
+/// A recorded value as C would print it: numbers bare, strings quoted.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Int(number) => number.to_string(),
+        Value::Text(text) if text.starts_with("0x") => text.clone(),
+        Value::Text(text) => format!("{text:?}"),
+        Value::Null => "NULL".to_owned(),
     }
 }
 

@@ -115,6 +115,12 @@ impl Output for TableOutput {
                 functions,
                 ..
             } => super::table_profile::write(out, *samples, *frequency_hz, functions)?,
+            ToolSummary::Calls { functions } => {
+                for function in functions {
+                    let title = format!("{} in {}", function.function, function.binary);
+                    histogram::print(out, &title, &function.latency)?;
+                }
+            }
         }
         out.flush()
     }

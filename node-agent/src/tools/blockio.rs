@@ -1,5 +1,7 @@
 //! `blockio`: block I/O latency per device, and every request on demand.
 
+use std::sync::Arc;
+
 use aya::Ebpf;
 use aya::maps::PerCpuHashMap;
 use tracejob_ebpf::layout::{BlockEvent, LatencyStats, c_string};
@@ -61,7 +63,7 @@ impl ToolDriver for Blockio {
     }
 
     fn decoder(&self) -> Option<Decoder> {
-        self.per_request.then_some(decode as Decoder)
+        self.per_request.then(|| Arc::new(decode) as Decoder)
     }
 
     fn summarise(

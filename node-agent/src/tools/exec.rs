@@ -1,5 +1,7 @@
 //! `exec`: every execve/execveat of the targets.
 
+use std::sync::Arc;
+
 use aya::Ebpf;
 use tracejob_ebpf::layout::ExecEvent;
 
@@ -29,7 +31,7 @@ impl ToolDriver for Exec {
     }
 
     fn decoder(&self) -> Option<Decoder> {
-        Some(decode)
+        Some(Arc::new(decode))
     }
 
     fn summarise(

@@ -9,11 +9,15 @@ mod profile;
 mod runqlat;
 mod syscalls;
 mod tcp;
+mod uprobe;
+
+use std::sync::Arc;
 
 use aya::Ebpf;
 use tracejob_api::{Tool, ToolArgs};
 
 use crate::aggregate::KeyedCounts;
+use crate::cgroup::CgroupTarget;
 use crate::error::EngineError;
 use crate::probe::ProbeKind;
 use crate::records::{Clock, Event};
@@ -29,7 +33,8 @@ pub struct Decoded {
     pub bytes: (u64, u64),
 }
 
-pub type Decoder = fn(&[u8], Clock) -> Option<Decoded>;
+/// Decodes one ring-buffer record; shared with the reader thread.
+pub type Decoder = Arc<dyn Fn(&[u8], Clock) -> Option<Decoded> + Send + Sync>;
 
 pub trait ToolDriver: Send + std::fmt::Debug {
     /// The compiled object.
@@ -58,8 +63,12 @@ pub trait ToolDriver: Send + std::fmt::Debug {
     ) -> Result<(u64, ToolSummary), EngineError>;
 }
 
-/// The driver for `tool`, with its arguments checked.
-pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, EngineError> {
+/// The driver for `tool`, with its arguments checked against the targets it starts with.
+pub fn driver(
+    tool: Tool,
+    args: &ToolArgs,
+    targets: &[CgroupTarget],
+) -> Result<Box<dyn ToolDriver>, EngineError> {
     Ok(match tool {
         Tool::Exec => Box::new(exec::Exec),
         Tool::Open => Box::new(open::Open {
@@ -72,6 +81,7 @@ pub fn driver(tool: Tool, args: &ToolArgs) -> Result<Box<dyn ToolDriver>, Engine
             per_request: args.per_request,
         }),
         Tool::Profile => Box::new(profile::Profile::new(args)),
+        Tool::Uprobe => Box::new(uprobe::Uprobe::new(args, targets)?),
         other => {
             return Err(EngineError::ToolUnavailable {
                 tool: other.name(),

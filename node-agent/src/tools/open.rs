@@ -1,5 +1,7 @@
 //! `open`: every open/openat/openat2 of the targets.
 
+use std::sync::Arc;
+
 use aya::Ebpf;
 use tracejob_ebpf::layout::OpenEvent;
 
@@ -35,7 +37,7 @@ impl ToolDriver for Open {
     }
 
     fn decoder(&self) -> Option<Decoder> {
-        Some(decode)
+        Some(Arc::new(decode))
     }
 
     fn summarise(

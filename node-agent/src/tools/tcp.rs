@@ -2,6 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use std::sync::Arc;
+
 use aya::Ebpf;
 use tracejob_ebpf::layout::{TcpEvent, c_string};
 
@@ -42,7 +44,7 @@ impl ToolDriver for Tcp {
     }
 
     fn decoder(&self) -> Option<Decoder> {
-        Some(decode)
+        Some(Arc::new(decode))
     }
 
     fn summarise(

@@ -1,0 +1,220 @@
+//! The uprobe tool on the real kernel: each line typed into an interactive bash (on a
+//! pseudo-terminal) is seen as readline's return value, and each getaddrinfo call of a
+//! program with its host name argument; calls outside the cgroup are not.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that panics names the failing line"
+)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{TestCgroup, kernel_tests_can_run};
+use tracejob_api::{Tool, ToolArgs, ValueType};
+use tracejob_node_agent::records::{CallRecord, Event, Value};
+use tracejob_node_agent::summary::ToolSummary;
+use tracejob_node_agent::{Job, JobConfig};
+
+fn uprobe_job(
+    cgroup: &TestCgroup,
+    binary: &str,
+    function: &str,
+    args: Vec<ValueType>,
+    ret: ValueType,
+) -> Job {
+    let args = ToolArgs {
+        binary: Some(binary.into()),
+        function: Some(function.into()),
+        arg_types: args,
+        return_type: Some(ret),
+        ..ToolArgs::default()
+    };
+    Job::start(
+        &JobConfig::new(Tool::Uprobe, args),
+        std::slice::from_ref(&cgroup.target),
+    )
+    .unwrap()
+}
+
+/// Makes `command` start inside `cgroup` (None: where the test runs).
+fn in_cgroup(command: &mut Command, cgroup: Option<&TestCgroup>) {
+    let Some(cgroup) = cgroup else { return };
+    let mut procs = std::fs::File::options()
+        .write(true)
+        .open(cgroup.path().join("cgroup.procs"))
+        .unwrap();
+    // SAFETY: only write(2) on an fd opened before the fork.
+    unsafe { command.pre_exec(move || procs.write_all(b"0")) };
+}
+
+fn calls(events: &std::sync::mpsc::Receiver<Event>) -> Vec<CallRecord> {
+    events
+        .try_iter()
+        .filter_map(|e| match e {
+            Event::Call(call) => Some(call),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_line_typed_into_an_interactive_bash_is_seen_as_readlines_result() {
+    if !kernel_tests_can_run("uprobe readline") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let mut job = uprobe_job(&cgroup, "/bin/bash", "readline", vec![], ValueType::String);
+    let events = job.take_events().unwrap();
+
+    let (mut master, slave) = {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty fills two fds; the other arguments may be null.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty failed");
+        // SAFETY: fresh fds we own.
+        unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                OwnedFd::from_raw_fd(slave),
+            )
+        }
+    };
+    let mut bash = Command::new("/bin/bash");
+    bash.args(["--norc", "--noprofile", "-i"])
+        .env("TERM", "dumb")
+        .env("PS1", "$ ")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    in_cgroup(&mut bash, Some(&cgroup));
+    // SAFETY: setsid and ioctl on the inherited terminal, between fork and exec.
+    unsafe {
+        bash.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = bash.spawn().unwrap();
+    // Our copies of the terminal's slave side must go, or the master never sees EOF.
+    drop(bash);
+    let reader = {
+        let mut master = master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut screen = Vec::new();
+            let _ = master.read_to_end(&mut screen); // EIO once bash is gone
+            screen
+        })
+    };
+    master.write_all(b"echo one\necho two\nexit\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "bash did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(master);
+    let summary = job.stop().unwrap();
+    let screen = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+
+    let lines: Vec<Value> = calls(&events)
+        .into_iter()
+        .filter_map(|call| call.ret)
+        .collect();
+    let expected = ["echo one", "echo two", "exit"].map(|line| Value::Text(line.to_owned()));
+    assert_eq!(lines, expected, "terminal showed: {screen}");
+    let ToolSummary::Calls { functions } = &summary.details else {
+        panic!("not a calls summary")
+    };
+    assert_eq!(functions[0].function, "readline");
+    assert_eq!(functions[0].latency.count, 3);
+}
+
+#[test]
+fn every_getaddrinfo_call_is_counted_with_its_host_name_and_outside_calls_are_not() {
+    if !kernel_tests_can_run("uprobe getaddrinfo") {
+        return;
+    }
+    const LOOKUPS: usize = 4;
+    let cgroup = TestCgroup::new();
+    let mut job = uprobe_job(
+        &cgroup,
+        "libc",
+        "getaddrinfo",
+        vec![ValueType::String],
+        ValueType::Int,
+    );
+    let events = job.take_events().unwrap();
+    let lookup = |cgroup: Option<&TestCgroup>, host: &str| {
+        let mut getent = Command::new("getent");
+        getent.args(["ahosts", host]).stdout(Stdio::null());
+        in_cgroup(&mut getent, cgroup);
+        assert!(getent.status().unwrap().success());
+    };
+    for _ in 0..LOOKUPS {
+        lookup(Some(&cgroup), "localhost");
+    }
+    lookup(None, "localhost");
+    let summary = job.stop().unwrap();
+
+    let seen = calls(&events);
+    assert_eq!(seen.len(), LOOKUPS, "{seen:#?}");
+    assert!(
+        seen.iter()
+            .all(|c| c.args == [Value::Text("localhost".into())] && c.ret == Some(Value::Int(0)))
+    );
+    assert!(seen.iter().all(|c| c.comm == "getent" && c.latency_ns > 0));
+    let ToolSummary::Calls { functions } = &summary.details else {
+        panic!("not a calls summary")
+    };
+    assert_eq!(functions[0].latency.count, LOOKUPS as u64);
+    assert_eq!(summary.events, LOOKUPS as u64);
+}
+
+#[test]
+fn a_symbol_the_binary_lacks_is_refused_naming_function_and_binary() {
+    if !kernel_tests_can_run("uprobe missing symbol") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let args = ToolArgs {
+        binary: Some("/bin/bash".into()),
+        function: Some("no_such_function_here".into()),
+        ..ToolArgs::default()
+    };
+    let error = Job::start(
+        &JobConfig::new(Tool::Uprobe, args),
+        std::slice::from_ref(&cgroup.target),
+    )
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("spec.args.function: cannot probe no_such_function_here in /bin/bash"),
+        "{message}"
+    );
+    let args = ToolArgs {
+        binary: Some("libnothing".into()),
+        function: Some("f".into()),
+        ..ToolArgs::default()
+    };
+    let error = Job::start(&JobConfig::new(Tool::Uprobe, args), &[]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("spec.args.binary: libnothing not found"),
+        "{error}"
+    );
+}
