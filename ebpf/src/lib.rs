@@ -21,6 +21,9 @@ pub mod objects {
 
     pub static UPROBE: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/uprobe.bpf.o"));
 
+    pub static FUNCLATENCY: &[u8] =
+        include_bytes_aligned!(concat!(env!("OUT_DIR"), "/funclatency.bpf.o"));
+
     /// A program the verifier refuses, for testing how refusals are reported.
     pub static REJECTED_FOR_TESTS: &[u8] =
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/testing_rejected.bpf.o"));

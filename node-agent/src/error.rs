@@ -62,13 +62,14 @@ fn did_you_mean(suggestions: &[&str]) -> String {
 
 impl EngineError {
     /// True when the job cannot run because of the kernel or the privileges it was given,
-    /// rather than because of its spec.
+    /// rather than because of its spec (the agent's FailedPrecondition, not InvalidArgument).
     pub fn is_environment(&self) -> bool {
         matches!(
             self,
             EngineError::NoBtf
                 | EngineError::NotPermitted { .. }
                 | EngineError::NoAttachPoint { .. }
+                | EngineError::ToolUnavailable { .. }
         )
     }
 }

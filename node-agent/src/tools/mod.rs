@@ -4,6 +4,7 @@
 
 mod blockio;
 mod exec;
+mod funclatency;
 mod open;
 mod profile;
 mod runqlat;
@@ -82,11 +83,15 @@ pub fn driver(
         }),
         Tool::Profile => Box::new(profile::Profile::new(args)),
         Tool::Uprobe => Box::new(uprobe::Uprobe::new(args, targets)?),
-        other => {
-            return Err(EngineError::ToolUnavailable {
-                tool: other.name(),
-                reason: "not built into this engine yet".into(),
-            });
-        }
+        Tool::Funclatency => Box::new(funclatency::Funclatency::new(
+            "funclatency",
+            args.function.as_deref(),
+            false,
+        )?),
+        Tool::Funccount => Box::new(funclatency::Funclatency::new(
+            "funccount",
+            args.function.as_deref(),
+            true,
+        )?),
     })
 }
