@@ -1,10 +1,14 @@
 //! Counts with log2 latency histograms, as the kernel keeps them per CPU
 //! (`struct latency_stats`), summed and summarised.
 
+use aya::Ebpf;
+use aya::maps::PerCpuArray;
 use serde::Serialize;
 use tracejob_ebpf::layout::LatencyStats;
 
+use crate::error::EngineError;
 use crate::histogram::{self, Bucket};
+use crate::maps::map_ref;
 
 /// A latency distribution as every summary reports it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -33,6 +37,16 @@ pub fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a LatencyStats>) -> LatencySt
         }
     }
     total
+}
+
+/// Reads a one-entry per-CPU `latency_stats` array map (one histogram per job).
+pub fn read_single(ebpf: &Ebpf, map: &'static str) -> Result<Latency, EngineError> {
+    let array: PerCpuArray<_, LatencyStats> = map_ref(ebpf, map)?;
+    let per_cpu = array.get(&0, 0).map_err(|source| EngineError::Map {
+        action: "read a latency histogram",
+        source,
+    })?;
+    Ok(Latency::from_stats(&sum(per_cpu.iter())))
 }
 
 impl Latency {

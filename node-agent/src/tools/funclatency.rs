@@ -2,16 +2,13 @@
 //! fentry/fexit where the kernel allows them, else kprobe/kretprobe. A kernel that
 //! allows neither gets an error that says so and names the nearest tools that work.
 
-use aya::maps::PerCpuArray;
 use aya::programs::{FEntry, FExit, KProbe, ProgramError};
 use aya::{Btf, Ebpf};
-use tracejob_ebpf::layout::LatencyStats;
 
 use super::ToolDriver;
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
-use crate::latency::{self, Latency};
-use crate::maps::map_ref;
+use crate::latency::{self};
 use crate::probe::{self, ProbeKind};
 use crate::summary::{CallRow, ToolSummary};
 
@@ -138,12 +135,7 @@ impl ToolDriver for Funclatency {
         _: &KeyedCounts,
         _: u64,
     ) -> Result<(u64, ToolSummary), EngineError> {
-        let map: PerCpuArray<_, LatencyStats> = map_ref(ebpf, "func_latency")?;
-        let per_cpu = map.get(&0, 0).map_err(|source| EngineError::Map {
-            action: "read function latency",
-            source,
-        })?;
-        let latency = Latency::from_stats(&latency::sum(per_cpu.iter()));
+        let latency = latency::read_single(ebpf, "func_latency")?;
         let count = latency.count;
         let row = CallRow {
             function: self.function.clone(),

@@ -1,14 +1,11 @@
 //! `runqlat`: how long the targets' runnable threads wait for a CPU.
 
 use aya::Ebpf;
-use aya::maps::PerCpuArray;
-use tracejob_ebpf::layout::LatencyStats;
 
 use super::ToolDriver;
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
-use crate::latency::{self, Latency};
-use crate::maps::map_ref;
+use crate::latency::{self};
 use crate::probe::{self, Hook, ProbeKind};
 use crate::summary::ToolSummary;
 
@@ -58,12 +55,7 @@ impl ToolDriver for Runqlat {
         _: &KeyedCounts,
         _: u64,
     ) -> Result<(u64, ToolSummary), EngineError> {
-        let map: PerCpuArray<_, LatencyStats> = map_ref(ebpf, "runq_latency")?;
-        let per_cpu = map.get(&0, 0).map_err(|source| EngineError::Map {
-            action: "read run-queue latency",
-            source,
-        })?;
-        let runqueue = Latency::from_stats(&latency::sum(per_cpu.iter()));
+        let runqueue = latency::read_single(ebpf, "runq_latency")?;
         Ok((runqueue.count, ToolSummary::Runqlat { runqueue }))
     }
 }

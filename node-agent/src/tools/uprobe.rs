@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aya::Ebpf;
-use aya::maps::PerCpuArray;
 use aya::programs::{UProbe, uprobe::UProbeScope};
 use tracejob_api::{ToolArgs, ValueType};
 use tracejob_ebpf::layout::{
-    CallEvent, LatencyStats, UPROBE_ARGS, VALUE_INT, VALUE_LONG, VALUE_NONE, VALUE_POINTER,
-    VALUE_STRING, c_string,
+    CallEvent, UPROBE_ARGS, VALUE_INT, VALUE_LONG, VALUE_NONE, VALUE_POINTER, VALUE_STRING,
+    c_string,
 };
 
 use super::{Decoded, Decoder, ToolDriver};
@@ -18,8 +17,7 @@ use crate::aggregate::KeyedCounts;
 use crate::binaries;
 use crate::cgroup::CgroupTarget;
 use crate::error::EngineError;
-use crate::latency::{self, Latency};
-use crate::maps::map_ref;
+use crate::latency::{self};
 use crate::probe::{self, ProbeKind};
 use crate::records::{CallRecord, Clock, Event, Value};
 use crate::summary::{CallRow, ToolSummary};
@@ -174,12 +172,7 @@ impl ToolDriver for Uprobe {
         _: &KeyedCounts,
         _: u64,
     ) -> Result<(u64, ToolSummary), EngineError> {
-        let map: PerCpuArray<_, LatencyStats> = map_ref(ebpf, "call_latency")?;
-        let per_cpu = map.get(&0, 0).map_err(|source| EngineError::Map {
-            action: "read call latency",
-            source,
-        })?;
-        let latency = Latency::from_stats(&latency::sum(per_cpu.iter()));
+        let latency = latency::read_single(ebpf, "call_latency")?;
         let count = latency.count;
         let row = CallRow {
             function: self.function.clone(),
