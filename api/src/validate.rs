@@ -36,6 +36,7 @@ pub fn validate_spec(spec: &TraceJobSpec) -> Result<(), SpecError> {
     let given = [
         ("syscalls", !args.syscalls.is_empty()),
         ("failedOnly", args.failed_only),
+        ("countOnly", args.count_only),
         ("frequency", args.frequency.is_some()),
         ("perRequest", args.per_request),
         ("function", args.function.is_some()),
@@ -81,7 +82,7 @@ fn accepted_args(tool: Tool) -> &'static str {
     match tool {
         Tool::Exec | Tool::Tcp | Tool::Runqlat => "no arguments",
         Tool::Open => "failedOnly",
-        Tool::Syscalls => "syscalls",
+        Tool::Syscalls => "syscalls, countOnly",
         Tool::Profile => "frequency",
         Tool::Blockio => "perRequest",
         Tool::Funclatency | Tool::Funccount => "function",

@@ -5,6 +5,8 @@
 
 /* 1: count only the syscalls marked in syscall_filter. */
 const volatile __u32 filter_syscalls = 0;
+/* 1: no latency: only the exit hook is attached, and counts there. */
+const volatile __u32 count_only = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -60,8 +62,24 @@ static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const uns
 	return 0;
 }
 
+static __always_inline int count_at_exit(long id, long ret)
+{
+	__u32 nr = id;
+	if (id < 0 || nr >= MAX_SYSCALLS || !selected(nr) || !is_target())
+		return 0;
+	struct latency_stats *stats = bpf_map_lookup_elem(&syscall_stats, &nr);
+	if (!stats)
+		return 0;
+	stats->count += 1;
+	if (ret < 0 && ret >= -4095)
+		stats->errors += 1;
+	return 0;
+}
+
 static __always_inline int on_sys_exit(long id, long ret)
 {
+	if (count_only)
+		return count_at_exit(id, ret);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
 	if (!start || !*start)

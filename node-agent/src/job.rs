@@ -260,7 +260,15 @@ impl Drop for Job {
 fn load(config: &JobConfig, driver: &dyn ToolDriver) -> Result<Ebpf, EngineError> {
     let globals = driver.globals();
     let mut loader = EbpfLoader::new();
-    loader.map_max_entries("events", config.ring_buffer_bytes);
+    // A parse the loader would otherwise do again for every job.
+    loader.btf(crate::btf::kernel().ok());
+    // Tools that never use the ring buffer keep a one-page one instead of megabytes.
+    let ring = if driver.uses_ring_buffer() {
+        config.ring_buffer_bytes
+    } else {
+        4096
+    };
+    loader.map_max_entries("events", ring);
     for (name, value) in &globals {
         loader.override_global(name, value, true);
     }

@@ -5,6 +5,7 @@
 mod aggregate;
 pub mod artifacts;
 mod binaries;
+mod btf;
 pub mod cgroup;
 mod devices;
 mod error;

@@ -138,9 +138,9 @@ fn attach(ebpf: &mut Ebpf, kind: ProbeKind, hook: &Hook) -> Result<(), ProgramEr
         .ok_or(ProgramError::InvalidName { name })?;
     match kind {
         ProbeKind::TpBtf => {
-            let btf = aya::Btf::from_sys_fs().map_err(ProgramError::Btf)?;
+            let btf = crate::btf::kernel()?;
             let program: &mut BtfTracePoint = program.try_into()?;
-            program.load(hook.name, &btf)?;
+            program.load(hook.name, btf)?;
             program.attach()?;
         }
         ProbeKind::RawTracepoint => {

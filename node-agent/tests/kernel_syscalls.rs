@@ -194,3 +194,30 @@ fn a_program_the_verifier_refuses_reports_the_verifiers_reason_for_each_flavour(
         "{error}"
     );
 }
+
+#[test]
+fn count_only_counts_calls_and_errors_exactly_without_timing_them() {
+    if !kernel_tests_can_run("syscalls countOnly") {
+        return;
+    }
+    let cgroup = TestCgroup::new();
+    let args = ToolArgs {
+        count_only: true,
+        ..ToolArgs::default()
+    };
+    let job = syscalls_job(args, None, &[&cgroup]);
+    run(Some(&cgroup), &Work::Getppid(600));
+    run(
+        Some(&cgroup),
+        &Work::open(&support::unique_path("missing"), 9),
+    );
+    run(None, &Work::Getppid(100));
+    let summary = job.stop().expect("stop");
+    assert_eq!(getppid_count(&summary), 600);
+    let openat = row(&summary, "openat").expect("openat row");
+    assert_eq!((openat.latency.count, openat.errors), (9, 9));
+    assert!(
+        openat.latency.histogram.is_empty() && openat.latency.total_ns == 0,
+        "no timing: {openat:?}"
+    );
+}

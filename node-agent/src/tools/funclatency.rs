@@ -2,8 +2,8 @@
 //! fentry/fexit where the kernel allows them, else kprobe/kretprobe. A kernel that
 //! allows neither gets an error that says so and names the nearest tools that work.
 
+use aya::Ebpf;
 use aya::programs::{FEntry, FExit, KProbe, ProgramError};
-use aya::{Btf, Ebpf};
 
 use super::ToolDriver;
 use crate::aggregate::KeyedCounts;
@@ -40,13 +40,13 @@ impl Funclatency {
     }
 
     fn attach_fentry(&self, ebpf: &mut Ebpf) -> Result<(), ProgramError> {
-        let btf = Btf::from_sys_fs().map_err(ProgramError::Btf)?;
+        let btf = crate::btf::kernel()?;
         let entry: &mut FEntry = program(ebpf, "entry_fentry")?.try_into()?;
-        entry.load(&self.function, &btf)?;
+        entry.load(&self.function, btf)?;
         entry.attach()?;
         if !self.count_only {
             let exit: &mut FExit = program(ebpf, "return_fexit")?.try_into()?;
-            exit.load(&self.function, &btf)?;
+            exit.load(&self.function, btf)?;
             exit.attach()?;
         }
         Ok(())

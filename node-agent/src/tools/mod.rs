@@ -51,6 +51,10 @@ pub trait ToolDriver: Send + std::fmt::Debug {
     /// Attaches the programs; returns the attach type used, reported as `probe`.
     fn attach(&mut self, ebpf: &mut Ebpf, forced: Option<ProbeKind>)
     -> Result<String, EngineError>;
+    /// Whether the tool's programs write to the `events` ring buffer.
+    fn uses_ring_buffer(&self) -> bool {
+        self.decoder().is_some()
+    }
     /// How ring-buffer records decode; None for tools that only aggregate in the kernel.
     fn decoder(&self) -> Option<Decoder> {
         None

@@ -10,7 +10,7 @@ use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::latency::{self, Latency};
 use crate::maps::{map_mut, map_ref};
-use crate::probe::{self, ProbeKind};
+use crate::probe::{self, ProbeKind, SYSCALL_HOOKS};
 use crate::summary::{SyscallRow, ToolSummary};
 use crate::syscall_names;
 
@@ -18,6 +18,7 @@ use crate::syscall_names;
 pub struct Syscalls {
     /// Numbers of the syscalls to count; empty: all.
     only: Vec<u32>,
+    count_only: bool,
 }
 
 impl Syscalls {
@@ -32,7 +33,10 @@ impl Syscalls {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Syscalls { only })
+        Ok(Syscalls {
+            only,
+            count_only: args.count_only,
+        })
     }
 }
 
@@ -42,7 +46,10 @@ impl ToolDriver for Syscalls {
     }
 
     fn globals(&self) -> Vec<(&'static str, u32)> {
-        vec![("filter_syscalls", u32::from(!self.only.is_empty()))]
+        vec![
+            ("filter_syscalls", u32::from(!self.only.is_empty())),
+            ("count_only", u32::from(self.count_only)),
+        ]
     }
 
     fn prepare(&self, ebpf: &mut Ebpf) -> Result<(), EngineError> {
@@ -64,9 +71,14 @@ impl ToolDriver for Syscalls {
         ebpf: &mut Ebpf,
         forced: Option<ProbeKind>,
     ) -> Result<String, EngineError> {
-        Ok(probe::attach_syscall_hooks(ebpf, "syscalls", forced)?
-            .name()
-            .to_owned())
+        // Counting alone needs only the exit hook (the syscall number and result are there).
+        let hooks = if self.count_only {
+            &SYSCALL_HOOKS[1..]
+        } else {
+            &SYSCALL_HOOKS[..]
+        };
+        let kind = probe::attach_hooks(ebpf, "syscalls", hooks, &ProbeKind::PREFERENCE, forced)?;
+        Ok(kind.name().to_owned())
     }
 
     fn summarise(

@@ -47,6 +47,11 @@ impl Profile {
 }
 
 impl ToolDriver for Profile {
+    fn uses_ring_buffer(&self) -> bool {
+        // processes announce themselves through it, read by the watcher thread
+        true
+    }
+
     fn object(&self) -> &'static [u8] {
         tracejob_ebpf::objects::PROFILE
     }
