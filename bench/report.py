@@ -1,0 +1,169 @@
+"""Turns bench/results/results.json into the Markdown page bench/results/README.md.
+
+    python3 bench/report.py bench/results/results.json > bench/results/README.md
+"""
+
+import json
+import statistics
+import sys
+
+
+def fmt_ratio(value):
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}x"
+    if value >= 10:
+        return f"{value:.1f}x"
+    return f"{value:.2f}x"
+
+
+def fmt_ns(value):
+    if value is None:
+        return "–"
+    if value >= 100_000:
+        return f"{value / 1000:,.0f} µs"
+    if value >= 10_000:
+        return f"{value / 1000:.1f} µs"
+    return f"{value:,.0f} ns"
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def markdown(r):
+    m = r["machine"]
+    s = r["settings"]
+    out = []
+    w = out.append
+    w("# tracejob benchmarks: results\n")
+    w(f"Measured {r['date']} at commit `{r['commit']}` by `make bench` ([harness](../run.py), "
+      f"[what is measured and how](../README.md)).\n")
+    w("| machine | |\n| --- | --- |")
+    w(f"| CPU | {m['cpu']}, {m['cpus']} vCPUs |")
+    w(f"| kernel | {m['kernel']} |")
+    w(f"| OS | {m['os']}, {m['memory']} |")
+    tools = ", ".join(f"{k} {v}" for k, v in m["tools"].items() if v)
+    w(f"| peers | {tools} |")
+    w(f"| BCC | {r['bcc']} |")
+    w(f"| load average (1, 5, 15 min) | {' '.join(r['load_at_start'])} at start, "
+      f"{' '.join(r['load_at_end'])} at the end; steal {r.get('steal_percent')} % |")
+    w(f"| run | {s['rounds']} interleaved rounds per CPU {s['cpus']}, {r['seconds']} s in all |")
+    w("")
+
+    if "slowdown" in r:
+        w("## Slowdown of the traced program\n")
+        w("Traced time / untraced time of the same workload in the same round on the same CPU "
+          "(the workload is pinned with `taskset` and times its own loop). Median, and the range "
+          f"over {s['rounds']} rounds in brackets. *Added* is the extra time per syscall over "
+          "the untraced run. *vs floor* divides the slowdown by that of empty programs on the "
+          "same hooks in the same round: 1.00x means costing no more than being attached at all. "
+          f"strace and perf trace run 1/100 (getppid), 1/20 (open) or 1/10 (exec) of the count; "
+          "per-operation times compare.\n")
+        cpus = s["cpus"]
+        for workload in dict.fromkeys(e["workload"] for e in r["slowdown"]):
+            entries = [e for e in r["slowdown"] if e["workload"] == workload]
+            counts = {"getppid": s["getppid"], "open/close": s["opens"], "fork+exec /bin/true": s["execs"]}
+            w(f"### {workload} × {counts.get(workload, ''):,}\n")
+            head = "| tracer |" + "".join(f" CPU {c} slowdown | CPU {c} added/syscall | CPU {c} vs floor |" for c in cpus)
+            head += " tracer peak RSS | tracer CPU s |"
+            w(head)
+            w("| --- |" + " ---: | ---: | ---: |" * len(cpus) + " ---: | ---: |")
+            for config in dict.fromkeys(e["config"] for e in entries):
+                row = f"| {config} |"
+                rss, tcpu = [], []
+                for c in cpus:
+                    e = next((e for e in entries if e["config"] == config and e["cpu"] == c), None)
+                    if not e:
+                        row += " – | – | – |"
+                        continue
+                    if config == "untraced":
+                        row += f" {fmt_ns(e['ns_per_op_median'])}/op | | |"
+                        continue
+                    row += (f" **{fmt_ratio(e['ratio_median'])}** ({fmt_ratio(e['ratio_min'])}–"
+                            f"{fmt_ratio(e['ratio_max'])}) |")
+                    row += f" {fmt_ns(e.get('added_ns_per_syscall_median'))} |"
+                    row += (f" {fmt_ratio(e.get('slowdown_vs_floor_median'))} |"
+                            if "slowdown_vs_floor_median" in e and not config.startswith("floor") else " |")
+                    rss.append(e.get("tracer_peak_rss_mib_max"))
+                    tcpu.append(e.get("tracer_cpu_seconds_median"))
+                rss_v = max((v for v in rss if v is not None), default=None)
+                tcpu_v = median(tcpu)
+                row += f" {rss_v} MiB |" if rss_v is not None else " |"
+                row += f" {tcpu_v:.2f} |" if tcpu_v is not None else " |"
+                w(row)
+            w("")
+        errors = [x for x in r.get("slowdown_runs", []) if "error" in x]
+        if errors:
+            w(f"{len(errors)} run(s) failed and are left out: "
+              + "; ".join(sorted({f'{x["workload"]} / {x["config"]}' for x in errors})) + ".\n")
+
+    if "throughput" in r:
+        w("## Open events: throughput and loss\n")
+        w("`tracejob run` with the open tool on a paced open/close loop (one thread pinned to CPU 0, "
+          f"or two unpinned threads), {s['throughput_seconds']} s per step. *Delivered* are event "
+          "lines written to the file; *lost* is what tracejob reported (kernel ring buffer full + "
+          "user-space queue full); *accounted* checks counted + lost = the workload's own count.\n")
+        w("| output | target rate | threads | achieved opens/s | delivered | lost (kernel + user) | accounted | slowdown-free ns/open+close | tracer peak RSS |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |")
+        for e in r["throughput"]:
+            target = e["target_rate"] if isinstance(e["target_rate"], str) else f"{e['target_rate']:,}/s"
+            delivered = f"{e['delivered']:,}" if e["delivered"] is not None else "(counted only)"
+            w(f"| {e['output']} | {target} | {e['threads']} | {e['achieved_rate']:,} | {delivered} | "
+              f"{e['lost']:,} ({e['lost_kernel']:,} + {e['lost_user']:,}) | {'yes' if e['accounted'] else '**no**'} | "
+              f"{e['ns_per_open_close']:.0f} | {e['tracer_peak_rss_mib']} MiB |")
+        w("")
+        for label in ("events to a file", "summary only"):
+            clean = [e["achieved_rate"] for e in r["throughput"] if e["output"] == label and e["lost"] == 0]
+            lossy = [e for e in r["throughput"] if e["output"] == label and e["lost"] > 0]
+            line = f"- {label}: highest rate with zero loss {max(clean, default=0):,} opens/s"
+            if lossy:
+                worst = max(lossy, key=lambda e: e["lost"] / max(1, e["opens"]))
+                line += (f"; above it, up to {worst['lost']:,} of {worst['opens']:,} lost "
+                         f"({100 * worst['lost'] / worst['opens']:.1f} %) at {worst['achieved_rate']:,}/s")
+            else:
+                line += "; no loss at any rate tried"
+            w(line)
+        w("")
+
+    if "start_latency" in r:
+        w("## Start latency\n")
+        w("From launching the tracer to its programs being attached (tracejob prints a line then) and "
+          "to the first event printed, while a workload in the target cgroup opens a file 2,000 "
+          "times a second. Median (min–max) over the repeats. bpftrace and BCC print nothing "
+          "at attach time that can be trusted, so only their first event is timed.\n")
+        w("| tracer | launch → attached | launch → first event | resident while tracing |")
+        w("| --- | ---: | ---: | ---: |")
+        for tool in dict.fromkeys(e["tool"] for e in r["start_latency"]):
+            es = [e for e in r["start_latency"] if e["tool"] == tool]
+
+            def cell(key):
+                v = [e[key] for e in es if key in e]
+                return f"{median(v):.1f} ms ({min(v):.1f}–{max(v):.1f})" if v else "–"
+
+            rss = [e["rss_mib_while_tracing"] for e in es if e.get("rss_mib_while_tracing")]
+            w(f"| {tool} | {cell('attached_ms')} | {cell('first_event_ms')} | "
+              f"{f'{median(rss):.1f} MiB' if rss else '–'} |")
+        w("")
+
+    if "memory" in r:
+        w("## Memory of the engine with 10 jobs (stand-in for the node agent)\n")
+        w("The node agent does not exist yet. `engine-rss` links the engine library as the agent "
+          "will and starts the jobs (syscalls, open, exec in turn) on one cgroup, draining events "
+          "as a streamer would; it has no gRPC server or async runtime, so the agent will be "
+          "somewhat larger. BPF map memory is kernel memory (charged to the memory cgroup), not "
+          "part of the resident set.\n")
+        w("| phase | jobs | resident | peak resident | BPF maps | BPF map memory |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for p in r["memory"]:
+            mem = p["memory"]
+            w(f"| {p['phase']} | {p.get('jobs', '')} | {mem['rss_kib'] / 1024:.1f} MiB | "
+              f"{mem['peak_rss_kib'] / 1024:.1f} MiB | {mem['bpf_maps']} | {mem['bpf_map_kib'] / 1024:.1f} MiB |")
+        w("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown(json.load(open(sys.argv[1]))))
