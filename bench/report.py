@@ -134,8 +134,8 @@ def markdown(r):
           "to the first event printed, while a workload in the target cgroup opens a file 2,000 "
           "times a second. Median (min–max) over the repeats. bpftrace and BCC print nothing "
           "at attach time that can be trusted, so only their first event is timed.\n")
-        w("| tracer | launch → attached | launch → first event | resident while tracing |")
-        w("| --- | ---: | ---: | ---: |")
+        w("| tracer | launch → attached | launch → first event | resident while tracing | of which BPF maps mapped in |")
+        w("| --- | ---: | ---: | ---: | ---: |")
         for tool in dict.fromkeys(e["tool"] for e in r["start_latency"]):
             es = [e for e in r["start_latency"] if e["tool"] == tool]
 
@@ -144,8 +144,9 @@ def markdown(r):
                 return f"{median(v):.1f} ms ({min(v):.1f}–{max(v):.1f})" if v else "–"
 
             rss = [e["rss_mib_while_tracing"] for e in es if e.get("rss_mib_while_tracing")]
+            mapped = [e.get("of_which_mapped_bpf_maps_mib") for e in es if e.get("rss_mib_while_tracing")]
             w(f"| {tool} | {cell('attached_ms')} | {cell('first_event_ms')} | "
-              f"{f'{median(rss):.1f} MiB' if rss else '–'} |")
+              f"{f'{median(rss):.1f} MiB' if rss else '–'} | {f'{median(mapped):.1f} MiB' if median(mapped) is not None else '–'} |")
         w("")
 
     if "memory" in r:
@@ -155,11 +156,13 @@ def markdown(r):
           "as a streamer would; it has no gRPC server or async runtime, so the agent will be "
           "somewhat larger. BPF map memory is kernel memory (charged to the memory cgroup), not "
           "part of the resident set.\n")
-        w("| phase | jobs | resident | peak resident | BPF maps | BPF map memory |")
-        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        w("| phase | jobs | resident | of which BPF maps mapped in | resident without them | peak resident | BPF maps | BPF map kernel memory |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for p in r["memory"]:
             mem = p["memory"]
-            w(f"| {p['phase']} | {p.get('jobs', '')} | {mem['rss_kib'] / 1024:.1f} MiB | "
+            mapped = mem.get("rss_of_mapped_bpf_maps_kib", 0)
+            w(f"| {p['phase']} | {p.get('jobs', '')} | {mem['rss_kib'] / 1024:.1f} MiB | {mapped / 1024:.1f} MiB | "
+              f"{(mem['rss_kib'] - mapped) / 1024:.1f} MiB | "
               f"{mem['peak_rss_kib'] / 1024:.1f} MiB | {mem['bpf_maps']} | {mem['bpf_map_kib'] / 1024:.1f} MiB |")
         w("")
     return "\n".join(out)

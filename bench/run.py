@@ -96,6 +96,23 @@ def proc_status(pid, field):
     return None
 
 
+def mapped_bpf_kib(pid):
+    """Resident KiB of BPF maps mapped into a process (ring buffers: the data area is
+    mapped twice). Kernel memory of the maps, counted in the resident set too."""
+    total, in_map = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 1)[0]
+                if "-" in head and not head.endswith(":"):
+                    in_map = line.rstrip().endswith("anon_inode:bpf-map")
+                elif in_map and line.startswith("Rss:"):
+                    total += int(line.split()[1])
+    except OSError:
+        return None
+    return total
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -472,6 +489,7 @@ def start_latency(bench, args):
                         threading.Thread(target=stream.read, daemon=True).start()
                     time.sleep(0.3)
                     entry["rss_mib_while_tracing"] = round((proc_status(proc.pid, "VmRSS") or 0) / 1024, 1)
+                    entry["of_which_mapped_bpf_maps_mib"] = round((mapped_bpf_kib(proc.pid) or 0) / 1024, 1)
                 except RuntimeError as error:
                     entry["error"] = str(error)[:300]
                 proc.send_signal(signal.SIGINT)
@@ -571,7 +589,7 @@ def main():
                         default=[100_000, 250_000, 500_000, 750_000, 1_000_000, 1_250_000])
     parser.add_argument("--throughput-seconds", type=float, default=1.0)
     parser.add_argument("--throughput-repeats", type=int, default=2)
-    parser.add_argument("--max-rate-ops", type=float, default=2_000_000)
+    parser.add_argument("--max-rate-ops", type=float, default=1_000_000)
     parser.add_argument("--latency-repeats", type=int, default=7)
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--sections", default="slowdown,throughput,latency,memory")
@@ -622,5 +640,6 @@ def main():
 
 
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True
     sys.path.insert(0, str(BENCH))
     main()

@@ -9,7 +9,8 @@
 //! Prints one JSON line per phase on stdout: "idle" (engine linked, no job), "jobs
 //! started", then, after a line on stdin (the harness runs a workload in CGROUP_DIR
 //! meanwhile), "jobs under load", then "jobs stopped". Each line has the resident set
-//! (VmRSS, VmHWM) and the kernel memory of the BPF maps the process holds (memlock of
+//! (VmRSS, VmHWM, and how much of it is BPF map memory mapped into the process)
+//! and the kernel memory of the BPF maps the process holds (memlock of
 //! its map fds), which is not part of the resident set.
 
 use std::io::BufRead;
@@ -109,8 +110,29 @@ fn memory() -> anyhow::Result<serde_json::Value> {
             .and_then(|value| value.trim().parse::<u64>().ok())
             .unwrap_or(0);
     }
+    // The ring buffers' pages are mapped into the process (the data area twice) and so
+    // count in its resident set although they are the maps' kernel memory.
+    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    let mut in_map = false;
+    let mut mapped_map_kib = 0_u64;
+    for line in smaps.lines() {
+        if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            in_map = line.ends_with("anon_inode:bpf-map");
+        } else if in_map && let Some(rest) = line.strip_prefix("Rss:") {
+            mapped_map_kib += rest
+                .split_whitespace()
+                .next()
+                .and_then(|kib| kib.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
     Ok(json!({
         "rss_kib": field("VmRSS:"),
+        "rss_of_mapped_bpf_maps_kib": mapped_map_kib,
         "peak_rss_kib": field("VmHWM:"),
         "bpf_maps": maps,
         "bpf_map_kib": map_bytes / 1024,
