@@ -2,7 +2,7 @@
 # The peers the benchmark compares tracejob with, from Debian, and what they need (root).
 set -eu
 need=""
-for pkg in strace linux-perf bpftrace bpfcc-tools linux-headers-amd64 util-linux; do
+for pkg in strace linux-perf bpftrace bpfcc-tools linux-headers-amd64 bpftool util-linux; do
 	dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need="$need $pkg"
 done
 if [ -n "$need" ]; then

@@ -506,6 +506,73 @@ def start_latency(bench, args):
     return results
 
 
+def prog_stats(pid):
+    """(run_time_ns, run_cnt) summed over the BPF programs a process holds (fdinfo)."""
+    time_ns = count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            info = dict(line.split(":", 1) for line in open(f"/proc/{pid}/fdinfo/{fd}") if ":" in line)
+        except OSError:
+            continue
+        if "prog_id" in info and "run_cnt" in info:
+            time_ns += int(info["run_time_ns"])
+            count += int(info["run_cnt"])
+    return time_ns, count
+
+
+def program_cost(bench, args):
+    """Time spent inside the programs per syscall, from the kernel's own BPF statistics
+    (kernel.bpf_stats_enabled, on only for this section): free of the wall-clock noise of
+    the slowdown runs. The floor's empty programs give what the statistics themselves
+    cost; "above empty" is the tool's own work. Target: the workload in the job's cgroup;
+    outside: the same workload with the job aimed at an empty cgroup. Every syscall runs
+    both programs (enter and exit), opens and closes included."""
+    sysctl = Path("/proc/sys/kernel/bpf_stats_enabled")
+    previous = sysctl.read_text().strip()
+    cg = bench.make_cgroup("cost")
+    report = bench.tmp / "cost-report.json"
+    def tj_cost(manifest):
+        return lambda target: [str(bench.tracejob), "run", str(MANIFESTS / manifest), "--cgroup", str(target),
+                               "--format", "json"]
+
+    getppid = ["getppid", args.cost_syscalls]
+    opens = ["open", bench.open_path, args.cost_syscalls // 4]
+    tools = [
+        ("floor (empty programs)", lambda target: [str(bench.floor)], getppid),
+        ("tracejob syscalls", tj_cost("syscalls.yaml"), getppid),
+        ("tracejob open", tj_cost("open-summary.yaml"), getppid),
+        ("tracejob open", tj_cost("open-summary.yaml"), opens),
+        ("tracejob exec", tj_cost("exec-events.yaml"), getppid),
+    ]
+    results = []
+    sysctl.write_text("1")
+    try:
+        for repeat in range(args.cost_repeats):
+            for name, argv, wl_args in tools:
+                for scope in ("target", "outside"):
+                    if name.startswith("floor") and scope == "outside":
+                        continue
+                    proc = subprocess.Popen(argv(cg if scope == "target" else bench.empty_cg),
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                            preexec_fn=default_signals)
+                    wait_for_line(proc.stderr, "attached" if name.startswith("floor") else "tracejob: tracing", 60)
+                    before = prog_stats(proc.pid)
+                    subprocess.run(bench.workload_cmd(1, wl_args, report, cg), check=True)
+                    after = prog_stats(proc.pid)
+                    proc.send_signal(signal.SIGINT)
+                    proc.wait()
+                    runs = after[1] - before[1]
+                    # two program runs (enter and exit) per syscall
+                    per_syscall = (after[0] - before[0]) / max(1, runs / 2)
+                    workload = "getppid" if wl_args[0] == "getppid" else "open/close"
+                    results.append({"tool": name, "workload": workload, "scope": scope, "repeat": repeat,
+                                    "program_runs": runs, "ns_per_syscall": round(per_syscall, 1)})
+                    log(f"program cost {name:<24} {workload:<10} {scope:<8} {per_syscall:6.1f} ns/syscall ({runs} runs)")
+    finally:
+        sysctl.write_text(previous)
+    return results
+
+
 def memory(bench, args):
     """The engine with 10 jobs (stand-in for the agent, which does not exist yet)."""
     cg = bench.make_cgroup("memory")
@@ -592,7 +659,9 @@ def main():
     parser.add_argument("--max-rate-ops", type=float, default=1_000_000)
     parser.add_argument("--latency-repeats", type=int, default=7)
     parser.add_argument("--jobs", type=int, default=10)
-    parser.add_argument("--sections", default="slowdown,throughput,latency,memory")
+    parser.add_argument("--cost-repeats", type=int, default=3)
+    parser.add_argument("--cost-syscalls", type=int, default=1_000_000)
+    parser.add_argument("--sections", default="slowdown,throughput,latency,memory,cost")
     parser.add_argument("--bcc-headers", default=os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tracejob-bench", "kernel-headers"))
     parser.add_argument("--results", default=str(BENCH / "results"))
@@ -622,6 +691,8 @@ def main():
             results["start_latency"] = start_latency(bench, args)
         if "memory" in sections:
             results["memory"] = memory(bench, args)
+        if "cost" in sections:
+            results["program_cost"] = program_cost(bench, args)
     finally:
         bench.cleanup()
     stat_end = cpu_stat()
