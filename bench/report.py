@@ -231,6 +231,21 @@ def markdown(r):
                 w(f"| {tool} | {workload} | {scope} | {v:.1f} ns | {above} |")
         w("")
 
+    if r.get("startup_breakdown"):
+        w("Where tracejob's start-up goes (`start-breakdown`, the engine's steps timed one by one; "
+          "median over the repeats):\n")
+        w("| tool | loader (BTF parse, maps, CO-RE) | second BTF parse, for attaching | tp_btf program loads (verifier) | attach | whole job start, loader and BTF reused (a long-lived agent) |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for tool in dict.fromkeys(e["tool"] for e in r["startup_breakdown"]):
+            es = [e for e in r["startup_breakdown"] if e["tool"] == tool]
+
+            def ms(key):
+                return f"{median([e[key] for e in es]):.1f} ms"
+
+            w(f"| {tool} | {ms('loader_with_its_own_btf_parse_ms')} | {ms('btf_parse_ms')} | "
+              f"{ms('tp_btf_program_loads_ms')} | {ms('attach_ms')} | {ms('job_start_with_reused_loader_and_btf_ms')} |")
+        w("")
+
     if "memory" in r:
         w("## Memory of the engine with 10 jobs (stand-in for the node agent)\n")
         w("The node agent does not exist yet. `engine-rss` links the engine library as the agent "

@@ -573,6 +573,16 @@ def program_cost(bench, args):
     return results
 
 
+def startup_breakdown(bench, args):
+    """Where the start-up time goes, step by step (src/bin/start-breakdown.rs)."""
+    results = []
+    for tool in ("syscalls", "open", "exec"):
+        out = subprocess.run([str(bench.bin / "start-breakdown"), tool, str(args.latency_repeats)],
+                             capture_output=True, text=True, check=True)
+        results += [json.loads(line) for line in out.stdout.splitlines()]
+    return results
+
+
 def memory(bench, args):
     """The engine with 10 jobs (stand-in for the agent, which does not exist yet)."""
     cg = bench.make_cgroup("memory")
@@ -689,6 +699,7 @@ def main():
             results["throughput"] = throughput(bench, args)
         if "latency" in sections:
             results["start_latency"] = start_latency(bench, args)
+            results["startup_breakdown"] = startup_breakdown(bench, args)
         if "memory" in sections:
             results["memory"] = memory(bench, args)
         if "cost" in sections:
