@@ -153,6 +153,13 @@ def markdown(r):
                 row += f" {tcpu_v:.2f} |" if tcpu_v is not None and tcpu_v >= 0 else " – |"
                 w(row)
             w("")
+        checked = [x for x in r.get("slowdown_runs", []) if "counted_ops" in x]
+        wrong = [x for x in checked if x["counted_ops"] < x["ops"] or x["summary"]["lost"]]
+        if checked:
+            w(f"Every tracejob run is checked against the workload's own count: {len(checked) - len(wrong)} of "
+              f"{len(checked)} counted every operation with nothing lost"
+              + (": " + "; ".join(sorted({f'{x["workload"]} / {x["config"]}' for x in wrong})) if wrong else ".")
+              + " (The syscalls tool counts the openat/execve of the loader too, hence ≥.)\n")
         errors = [x for x in r.get("slowdown_runs", []) if "error" in x]
         if errors:
             w(f"{len(errors)} run(s) failed and are left out: "

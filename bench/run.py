@@ -253,7 +253,19 @@ class Bench:
                 summary = json.loads(line)
                 result["summary"] = {k: summary.get(k) for k in
                                      ("events", "lost", "lost_kernel", "lost_user", "probe", "events_not_kept")}
-                result["summary"]["rows"] = summary.get("syscalls") or summary.get("opens") or summary.get("execs")
+                rows = summary.get("syscalls") or summary.get("opens") or summary.get("execs") or []
+                # what the tool counted of the workload's own operations (rows are not kept:
+                # they hold this machine's paths)
+                mode = wl_args[0]
+                result["counted_ops"] = sum(
+                    row["count"] for row in rows
+                    if (mode == "getppid" and row.get("name") == "getppid")
+                    or (mode == "open" and row.get("path") == str(wl_args[1]))
+                    or (mode == "open" and row.get("name") == "openat")
+                    or (mode == "exec" and row.get("filename") == str(wl_args[1]))
+                    or (mode == "exec" and row.get("name") == "execve"))
+                if config.get("keep_rows"):
+                    result["summary"]["rows"] = rows
                 if config.get("events_file"):
                     result["event_lines"] = count_lines(out) - 1
             except json.JSONDecodeError:
@@ -418,7 +430,7 @@ def throughput(bench, args):
                 count = int(rate * seconds) if rate else int(args.max_rate_ops)
                 extra = ["--threads", str(threads)] + (["--rate", str(rate)] if rate else [])
                 config = {"name": f"tracejob open, {label}", "kind": "wrap", "argv": tj(manifest), "summary": True,
-                          "events_file": manifest == "open-events.yaml"}
+                          "events_file": manifest == "open-events.yaml", "keep_rows": True}
                 try:
                     r = bench.run(config, ["open", bench.open_path, count], cpu, extra)
                 except Exception as error:
