@@ -170,7 +170,9 @@ def markdown(r):
         w("`tracejob run` with the open tool on a paced open/close loop (one thread pinned to CPU 0, "
           f"or two unpinned threads), {s['throughput_seconds']} s per step. *Delivered* are event "
           "lines written to the file; *lost* is what tracejob reported (kernel ring buffer full + "
-          "user-space queue full); *accounted* checks counted + lost = the workload's own count.\n")
+          "user-space queue full); *accounted* checks counted + lost = the workload's own count (delivered includes the 35 opens "
+          "of the loader and taskset). *Tracer CPU per event* is the tracer's user + system time over "
+          "the events: what the reader, the decoding and the JSON writer cost.\n")
         w("| output | target rate | threads | achieved opens/s | delivered | lost (kernel + user) | accounted | workload ns per open+close | tracer CPU per event | tracer peak RSS |")
         w("| --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: | ---: |")
         for e in r["throughput"]:
@@ -258,8 +260,9 @@ def markdown(r):
         w("The node agent does not exist yet. `engine-rss` links the engine library as the agent "
           "will and starts the jobs (syscalls, open, exec in turn) on one cgroup, draining events "
           "as a streamer would; it has no gRPC server or async runtime, so the agent will be "
-          "somewhat larger. BPF map memory is kernel memory (charged to the memory cgroup), not "
-          "part of the resident set.\n")
+          "somewhat larger. BPF map memory is kernel memory (charged to the memory cgroup); the "
+          "ring buffers are also mapped into the process (their data area twice), so that part of "
+          "it shows in the resident set too, in its own column.\n")
         w("| phase | jobs | resident | of which BPF maps mapped in | resident without them | peak resident | BPF maps | BPF map kernel memory |")
         w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for p in r["memory"]:
