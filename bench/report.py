@@ -143,7 +143,7 @@ def markdown(r):
                             f"{fmt_ratio(e['ratio_max'])}) |")
                     row += f" {fmt_ns(e.get('added_ns_per_syscall_median'))} |"
                     row += (f" {fmt_ratio(e.get('slowdown_vs_floor_median'))} |"
-                            if "slowdown_vs_floor_median" in e and not config.startswith("floor") else " |")
+                            if "slowdown_vs_floor_median" in e and not config.startswith("floor (") else " |")
                     rss.append(e.get("tracer_peak_rss_mib_max"))
                     tcpu.append(e.get("tracer_cpu_seconds_median"))
                 rss_v = max((v for v in rss if v is not None), default=None)

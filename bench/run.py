@@ -296,6 +296,8 @@ CG_FILTER = '/cgroup == cgroupid("CGROUP")/'
 CONFIGS = {
     "untraced": {"kind": "wrap", "argv": lambda b, wl: wl},
     "floor (empty tp_btf programs)": {"kind": "wrap", "argv": lambda b, wl: [str(b.floor), "--", *wl]},
+    # one hook, as BCC syscount (sys_exit only) uses
+    "floor, sys_exit only": {"kind": "wrap", "argv": lambda b, wl: [str(b.floor), "--exit-only", "--", *wl]},
     "tracejob syscalls": {"kind": "wrap", "argv": tj("syscalls.yaml"), "summary": True},
     "tracejob syscalls, workload outside its scope": {
         "kind": "attach", "ready": "tracejob: tracing",
@@ -337,7 +339,7 @@ def workloads(args, bench):
     return [
         {"name": "getppid", "syscalls_per_op": 1,
          "args": ["getppid", args.getppid], "slow_args": ["getppid", args.getppid // 100],
-         "configs": ["untraced", "floor (empty tp_btf programs)", "tracejob syscalls",
+         "configs": ["untraced", "floor (empty tp_btf programs)", "floor, sys_exit only", "tracejob syscalls",
                      "tracejob syscalls, workload outside its scope", "bpftrace count by syscall",
                      "bpftrace count + latency histogram", "BCC syscount -p", "strace -f -c", "perf trace -s"]},
         {"name": "open/close", "syscalls_per_op": 2,

@@ -1,7 +1,8 @@
 //! The floor: attaches empty programs to tp_btf sys_enter and sys_exit (the hooks
 //! tracejob's syscall tools use) for every process of the host, then
 //!   floor -- COMMAND ARGS...   runs COMMAND, detaches when it exits, exits with its status;
-//!   floor                      waits for SIGINT or SIGTERM.
+//!   floor                      waits for SIGINT or SIGTERM;
+//!   floor --exit-only ...      attaches only the sys_exit program (what one hook costs).
 //! Prints `floor: attached` on stderr once both programs are attached.
 
 use anyhow::{Context, bail};
@@ -11,17 +12,26 @@ use aya::{Btf, Ebpf, include_bytes_aligned};
 static OBJECT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/floor.bpf.o"));
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let exit_only = args.first().is_some_and(|a| a == "--exit-only");
+    if exit_only {
+        args.remove(0);
+    }
     let command = match args.first().map(String::as_str) {
         None => None,
         Some("--") if args.len() > 1 => Some(&args[1..]),
-        Some(_) => bail!("usage: floor [-- COMMAND ARGS...]"),
+        Some(_) => bail!("usage: floor [--exit-only] [-- COMMAND ARGS...]"),
     };
     // Blocked before any thread exists, so sigwait below receives them.
     let signals = block_stop_signals();
     let mut ebpf = Ebpf::load(OBJECT).context("failed to load the floor object")?;
     let btf = Btf::from_sys_fs().context("failed to read the kernel's BTF")?;
-    for (program, tracepoint) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
+    let hooks: &[(&str, &str)] = if exit_only {
+        &[("floor_exit", "sys_exit")]
+    } else {
+        &[("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")]
+    };
+    for &(program, tracepoint) in hooks {
         let program: &mut BtfTracePoint = ebpf
             .program_mut(program)
             .with_context(|| format!("no program {program}"))?
