@@ -170,8 +170,9 @@ def markdown(r):
         w("`tracejob run` with the open tool on a paced open/close loop (one thread pinned to CPU 0, "
           f"or two unpinned threads), {s['throughput_seconds']} s per step. *Delivered* are event "
           "lines written to the file; *lost* is what tracejob reported (kernel ring buffer full + "
-          "user-space queue full); *accounted* checks counted + lost = the workload's own count (delivered includes the 35 opens "
-          "of the loader and taskset). *Tracer CPU per event* is the tracer's user + system time over "
+          "user-space queue full); *accounted* checks that every open of the workload was counted or reported lost in the kernel, "
+          "and every counted event delivered or reported lost on the way to the writer (delivered "
+          "includes the 35 opens of the loader and taskset). *Tracer CPU per event* is the tracer's user + system time over "
           "the events: what the reader, the decoding and the JSON writer cost.\n")
         w("| output | target rate | threads | achieved opens/s | delivered | lost (kernel + user) | accounted | workload ns per open+close | tracer CPU per event | tracer peak RSS |")
         w("| --- | ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: | ---: |")
@@ -186,11 +187,13 @@ def markdown(r):
         for label in ("events to a file", "summary only"):
             clean = [e["achieved_rate"] for e in r["throughput"] if e["output"] == label and e["lost"] == 0]
             lossy = [e for e in r["throughput"] if e["output"] == label and e["lost"] > 0]
+            steps = [e for e in r["throughput"] if e["output"] == label]
             line = f"- {label}: highest rate with zero loss {max(clean, default=0):,} opens/s"
             if lossy:
                 worst = max(lossy, key=lambda e: e["lost"] / max(1, e["opens"]))
-                line += (f"; above it, up to {worst['lost']:,} of {worst['opens']:,} lost "
-                         f"({100 * worst['lost'] / worst['opens']:.1f} %) at {worst['achieved_rate']:,}/s")
+                line += (f"; loss in {len(lossy)} of {len(steps)} steps, the worst {worst['lost']:,} of "
+                         f"{worst['opens']:,} ({100 * worst['lost'] / worst['opens']:.1f} %, kernel "
+                         f"{worst['lost_kernel']:,} + user {worst['lost_user']:,}) at {worst['achieved_rate']:,}/s")
             else:
                 line += "; no loss at any rate tried"
             w(line)
