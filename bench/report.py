@@ -49,7 +49,9 @@ def targets(r):
                      f"{tj['slowdown_vs_floor_median']:.2f}x the floor's ({fmt_ratio(tj['ratio_median'])} vs "
                      f"{fmt_ratio(entry('getppid', 'floor (empty tp_btf programs)', cpu)['ratio_median'])})",
                      tj["slowdown_vs_floor_median"] <= 1.1))
-        for peer in ("BCC syscount -p", "bpftrace count by syscall"):
+        for peer in ("BCC syscount -p", "bpftrace count by syscall",
+                     # the same work as the syscalls tool: counts and latency
+                     "BCC syscount -L -p (with latency)", "bpftrace count + latency histogram"):
             other = entry("getppid", peer, cpu)
             if other:
                 rows.append((f"counting syscalls cheaper than {peer} (CPU {cpu})",

@@ -332,6 +332,9 @@ CONFIGS = {
     "BCC syscount -p": {
         "kind": "pid", "ready": "Tracing syscalls",
         "argv": lambda b, pid: ["syscount-bpfcc", "-p", str(pid)], "env": lambda b: b.bcc_env},
+    "BCC syscount -L -p (with latency)": {
+        "kind": "pid", "ready": "Tracing syscalls",
+        "argv": lambda b, pid: ["syscount-bpfcc", "-L", "-p", str(pid)], "env": lambda b: b.bcc_env},
     "strace -f -c": {"kind": "wrap", "argv": lambda b, wl: ["strace", "-f", "-c", "-o", str(b.tmp / "strace.out"), "--", *wl]},
     "perf trace -s": {"kind": "wrap", "argv": lambda b, wl: ["perf", "trace", "-s", "-o", str(b.tmp / "perf.out"), "--", *wl]},
 }
@@ -346,7 +349,8 @@ def workloads(args, bench):
          "args": ["getppid", args.getppid], "slow_args": ["getppid", args.getppid // 100],
          "configs": ["untraced", "floor (empty tp_btf programs)", "floor, sys_exit only", "tracejob syscalls",
                      "tracejob syscalls, workload outside its scope", "bpftrace count by syscall",
-                     "bpftrace count + latency histogram", "BCC syscount -p", "strace -f -c", "perf trace -s"]},
+                     "bpftrace count + latency histogram", "BCC syscount -p", "BCC syscount -L -p (with latency)",
+                     "strace -f -c", "perf trace -s"]},
         {"name": "open/close", "syscalls_per_op": 2,
          "args": ["open", bench.open_path, args.opens], "slow_args": ["open", bench.open_path, args.opens // 20],
          "configs": ["untraced", "floor (empty tp_btf programs)", "tracejob open, summary only",
@@ -365,7 +369,7 @@ def workloads(args, bench):
 def slowdown(bench, args):
     runs = []
     for wl in workloads(args, bench):
-        configs = [c for c in wl["configs"] if c != "BCC syscount -p" or bench.bcc_env]
+        configs = [c for c in wl["configs"] if not c.startswith("BCC") or bench.bcc_env]
         for round_index in range(args.rounds):
             order = configs[round_index % len(configs):] + configs[:round_index % len(configs)]
             for cpu in args.cpus:
