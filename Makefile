@@ -48,3 +48,4 @@ clean:
 	$(CARGO) clean
 
 -include e2e/operator.mk
+include bench/bench.mk

@@ -1,0 +1,20 @@
+/* The floor: empty programs on the hooks tracejob's syscall tools use (tp_btf
+ * sys_enter and sys_exit). What they cost is the price of being attached at all;
+ * every tracer's slowdown is compared with it. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(floor_enter, struct pt_regs *regs, long id)
+{
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(floor_exit, struct pt_regs *regs, long ret)
+{
+	return 0;
+}
