@@ -19,6 +19,8 @@ fn main() -> anyhow::Result<()> {
         .build_server(true)
         .emit_rerun_if_changed(false)
         .compile_protos(&[file], &[includes])
-        .context("protoc failed (install it with `apt-get install protobuf-compiler`, or `make deps`)")?;
+        .context(
+            "protoc failed (install it with `apt-get install protobuf-compiler`, or `make deps`)",
+        )?;
     Ok(())
 }

@@ -205,13 +205,12 @@ pub mod result_message {
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Lost {
-    /// Messages that were dropped before this one (the stream's buffer overflowed, or a
-    /// resume asked for messages no longer buffered).
+    /// Messages this consumer missed just before this one: the stream's bounded buffer
+    /// dropped them because the consumer fell behind, or a resume asked for messages no
+    /// longer buffered. (Counts and histograms never depend on the stream: the next
+    /// summary is complete.)
     #[prost(uint64, tag = "1")]
     pub messages: u64,
-    /// Events among them.
-    #[prost(uint64, tag = "2")]
-    pub events: u64,
 }
 /// Generated client implementations.
 pub mod agent_client {
