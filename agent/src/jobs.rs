@@ -44,6 +44,8 @@ struct Entry {
     job: JobRef,
     request: JobRequest,
     engine: Engine,
+    /// Moves decoded events onto the ring; ends once the engine's reader has stopped.
+    pump: Option<std::thread::JoinHandle<()>>,
     /// Set once stopped: the final result.
     result: Option<JobResult>,
     targets: Vec<TargetState>,
@@ -153,7 +155,7 @@ impl Jobs {
         let mut engine_job = started.map_err(|e| convert::status(&e))?;
         tracing::info!(job = %request.name, uid = %request.uid, probe = engine_job.probe(), "job started");
         let ring = Arc::new(Ring::new(self.settings.stream_buffer));
-        if let Some(events) = engine_job.take_events() {
+        let pump = engine_job.take_events().map(|events| {
             let ring = ring.clone();
             std::thread::spawn(move || {
                 for event in events {
@@ -161,14 +163,15 @@ impl Jobs {
                         ring.push(Body::EventJson(json), false);
                     }
                 }
-            });
-        }
+            })
+        });
         let engine: Engine = Arc::new(Mutex::new(Some(engine_job)));
         spawn_summaries(engine.clone(), ring.clone(), self.settings.summary_interval);
         let entry = Entry {
             job,
             request,
             engine,
+            pump,
             result: None,
             targets: states,
             ring,
@@ -194,6 +197,10 @@ impl Jobs {
         let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
         if entry.result.is_none() {
             let summary = stop_engine(&entry.engine).await?;
+            // Every event the engine decoded goes on the stream before the final result.
+            if let Some(pump) = entry.pump.take() {
+                let _ = tokio::task::spawn_blocking(move || pump.join()).await;
+            }
             let result = convert::job_result(&summary);
             entry.ring.push(Body::Final(result.clone()), true);
             entry.result = Some(result);

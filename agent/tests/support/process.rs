@@ -13,10 +13,16 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Starts the agent with `args` and waits for the line that says where it listens.
     pub fn start(node: &str, args: &[String]) -> Self {
+        Self::start_on(0, node, args)
+    }
+
+    /// The same on a given port (0: any free one).
+    pub fn start_on(port: u16, node: &str, args: &[String]) -> Self {
+        let listen = format!("127.0.0.1:{port}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tracejob-agent"))
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                &listen,
                 "--node-name",
                 node,
                 "--summary-interval-ms",

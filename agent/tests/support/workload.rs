@@ -39,6 +39,31 @@ impl FakeContainer {
 
     /// getppid(2) `times` times in a forked child placed in this cgroup first.
     pub fn getppid(&self, times: u32) {
+        self.run(|| {
+            for _ in 0..times {
+                // SAFETY: no arguments.
+                unsafe { libc::getppid() };
+            }
+        });
+    }
+
+    /// open(2) and close `path` `times` times, in the cgroup.
+    pub fn opens(&self, path: &std::ffi::CStr, times: u32) {
+        self.run(|| {
+            for _ in 0..times {
+                // SAFETY: a NUL-terminated path made before the fork.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Runs `work` (async-signal-safe only) in a forked child placed in this cgroup first.
+    fn run(&self, work: impl Fn()) {
         let procs = File::options()
             .write(true)
             .open(self.dirs[0].join("cgroup.procs"))
@@ -48,14 +73,15 @@ impl FakeContainer {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
-            // SAFETY: a valid fd and a static buffer; getppid has no arguments.
+            // SAFETY: a valid fd and a static buffer.
             unsafe {
                 if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
                     libc::_exit(10);
                 }
-                for _ in 0..times {
-                    libc::getppid();
-                }
+            }
+            work();
+            // SAFETY: leaving the child without running the parent's destructors.
+            unsafe {
                 libc::_exit(0);
             }
         }
