@@ -18,7 +18,7 @@ run: build
 
 ## test: every test: real kernel, and a local kube-apiserver started for the run (root)
 test: deps
-	bash e2e/ci-operator.sh $(CARGO) test --workspace
+	bash e2e/ci-operator.sh $(CARGO) test --workspace --no-fail-fast
 
 ## test-local: every test without starting a control plane (those needing one skip, saying so)
 test-local:

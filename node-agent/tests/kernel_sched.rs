@@ -47,9 +47,11 @@ fn a_sleeper_behind_a_busy_process_shows_run_queue_latency_and_outsiders_are_not
     let ToolSummary::Runqlat { runqueue } = &summary.details else {
         panic!("not a runqlat summary")
     };
+    // A sleep whose timer fires before the task has switched out never blocks, so a few
+    // of the wake-ups may not be run-queue waits; nearly all are.
     assert!(
-        runqueue.count >= SLEEPS,
-        "every wake-up waits once: {runqueue:?}"
+        runqueue.count >= SLEEPS * 9 / 10,
+        "(nearly) every wake-up waits once: {runqueue:?}"
     );
     assert!(
         runqueue.count < 2 * SLEEPS,
