@@ -128,6 +128,12 @@ impl Jobs {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
         if let Some(entry) = entries.get_mut(&request.uid) {
+            if request.generation != 0 && request.generation < entry.request.generation {
+                return Err(Status::failed_precondition(format!(
+                    "job {} runs generation {}; generation {} is stale",
+                    request.uid, entry.request.generation, request.generation
+                )));
+            }
             let same_tool =
                 entry.request.tool == request.tool && entry.request.args == request.args;
             if entry.result.is_none() && same_tool {

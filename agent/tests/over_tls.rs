@@ -114,6 +114,25 @@ async fn a_client_with_the_tracejob_ca_certificate_is_served_and_sees_the_capabi
     assert!(!caps.kernel_release.is_empty());
     assert!(caps.tools.iter().any(|t| t == "syscalls"));
     assert!(caps.attach_types.iter().any(|a| a.name == "tp_btf"));
+
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
+        .expect("endpoint")
+        .tls_config(tls_config(&ca, Some(&ca)))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "tracejob.agent.v1.Agent".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 }
 
 #[tokio::test]
@@ -321,5 +340,60 @@ async fn a_container_that_is_not_on_the_node_is_reported_not_found() {
         state.targets[1].message.contains("containerd://feed"),
         "{}",
         state.targets[1].message
+    );
+}
+
+#[tokio::test]
+async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
+    if !tracejob_testkit::can_trace(
+        "a_stale_generation_is_refused_and_the_same_one_is_the_same_job",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "generation");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+        .await
+        .expect("connect");
+    let container = FakeContainer::new();
+    let request = |generation| StartJobRequest {
+        job: Some(JobRef {
+            uid: "gen".into(),
+            ..JobRef::default()
+        }),
+        generation,
+        tool: "syscalls".into(),
+        args_json: r#"{"syscalls":["getppid"]}"#.into(),
+        targets: vec![Target {
+            pod_uid: container.pod_uid.clone(),
+            container_id: container.container_id.clone(),
+            ..Target::default()
+        }],
+        ..StartJobRequest::default()
+    };
+    client.start_job(request(2)).await.expect("start");
+    container.getppid(10);
+    let same = client
+        .start_job(request(2))
+        .await
+        .expect("same job")
+        .into_inner();
+    let status = client.start_job(request(1)).await.expect_err("stale");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    container.getppid(5);
+    let stopped = client
+        .stop_job(JobRef {
+            uid: "gen".into(),
+            ..JobRef::default()
+        })
+        .await
+        .expect("stop")
+        .into_inner();
+    assert_eq!(same.generation, 2);
+    let rows = stopped.result.expect("a result").rows;
+    assert_eq!(
+        rows[0].count, 15,
+        "one job all along: its counts kept adding up"
     );
 }

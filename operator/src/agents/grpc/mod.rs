@@ -211,3 +211,23 @@ impl AgentPool for GrpcAgents {
         self.outcome(node, answer).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_pattern_names_each_node_and_fixed_addresses_know_only_theirs() {
+        let pattern = GrpcAgents::new(Addresses::Pattern("https://{node}:7443".into()), None);
+        assert_eq!(pattern.address("n1").as_deref(), Some("https://n1:7443"));
+        let fixed = GrpcAgents::new(
+            Addresses::Fixed(BTreeMap::from([("n1".into(), "http://127.0.0.1:1".into())])),
+            None,
+        );
+        assert_eq!(fixed.address("n2"), None);
+        assert!(matches!(
+            fixed.client("n2"),
+            Err(AgentError::NoAgent { .. })
+        ));
+    }
+}
