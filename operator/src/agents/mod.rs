@@ -38,6 +38,8 @@ pub struct NodeResult {
     pub lost: u64,
     /// Per-key counts; the agent may send many, the operator keeps the top ones.
     pub rows: Vec<SummaryRow>,
+    /// What the agent wants a person to know, e.g. containers it could not find.
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

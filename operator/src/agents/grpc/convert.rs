@@ -64,12 +64,29 @@ impl From<JobResult> for NodeResult {
                     latency_us_log2: row.latency_us_log2,
                 })
                 .collect(),
+            message: None,
         }
     }
 }
 
+/// The job's result, with the containers the agent could not find named in the message.
 pub fn node_result(state: JobState) -> NodeResult {
-    state.result.map(NodeResult::from).unwrap_or_default()
+    let missing: Vec<&str> = state
+        .targets
+        .iter()
+        .filter(|t| !t.found)
+        .map(|t| t.message.as_str())
+        .collect();
+    let mut result = state.result.map(NodeResult::from).unwrap_or_default();
+    if !missing.is_empty() {
+        result.message = Some(format!(
+            "{} of {} containers not traced: {}",
+            missing.len(),
+            state.targets.len(),
+            missing.join("; ")
+        ));
+    }
+    result
 }
 
 /// NotFound is a job the agent does not know; InvalidArgument and FailedPrecondition are
@@ -93,7 +110,7 @@ pub fn agent_error(node: &str, status: &Status) -> AgentError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracejob_proto::v1::Row;
+    use tracejob_proto::v1::{Row, TargetState};
 
     #[test]
     fn an_agent_result_becomes_a_node_result_with_its_rows() {
@@ -113,6 +130,31 @@ mod tests {
         assert_eq!((result.events, result.lost), (7, 1));
         assert_eq!(result.rows[0].key, "getppid");
         assert_eq!(result.rows[0].latency_us_log2, [7]);
+    }
+
+    #[test]
+    fn containers_the_agent_could_not_find_are_named_in_the_node_message() {
+        let state = JobState {
+            targets: vec![
+                TargetState {
+                    found: true,
+                    ..TargetState::default()
+                },
+                TargetState {
+                    found: false,
+                    message: "container containerd://feed of pod p has no cgroup".into(),
+                    ..TargetState::default()
+                },
+            ],
+            result: Some(JobResult::default()),
+            ..JobState::default()
+        };
+        let message = node_result(state).message.expect("a message");
+        assert!(
+            message.starts_with("1 of 2 containers not traced"),
+            "{message}"
+        );
+        assert!(message.contains("containerd://feed"), "{message}");
     }
 
     #[test]
