@@ -204,7 +204,7 @@ async fn a_restarted_agent_is_reached_again_and_reports_it_no_longer_knows_the_j
         container_id: container.container_id.clone(),
     };
     agents
-        .start("node-a", &job, &spec, &[target.clone()])
+        .start("node-a", &job, &spec, std::slice::from_ref(&target))
         .await
         .expect("start");
     container.getppid(100);
