@@ -36,6 +36,7 @@ lint:
 ## generate: regenerate checked-in generated files
 generate:
 	bash scripts/gen-syscall-table.sh
+	$(CARGO) run -q -p tracejob-proto-codegen
 
 ## check-generated: fail if a generated file is stale
 check-generated:

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Fails when a generated file differs from what `make generate` would write.
+# Fails when a generated file differs from what `make generate` would write
+# (changed, or new and not committed).
 set -euo pipefail
+generated=(node-agent/src/syscall_table.rs crds/ proto/src/generated/)
 make --no-print-directory generate >/dev/null
-if ! git diff --exit-code --stat -- node-agent/src/syscall_table.rs crds/ 2>/dev/null; then
+untracked=$(git ls-files --others --exclude-standard -- "${generated[@]}")
+if ! git diff --exit-code --stat -- "${generated[@]}" >&2 || [ -n "$untracked" ]; then
+  [ -z "$untracked" ] || echo "not in git: $untracked" >&2
   echo "generated files are stale: run \`make generate\` and commit the result" >&2
   exit 1
 fi

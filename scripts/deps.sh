@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and mounts what tracejob needs on a Debian 12 host, as root: clang and
-# the libbpf headers (to build the eBPF programs), tracefs (classic tracepoints) and
+# the libbpf headers (to build the eBPF programs), protoc (`make generate`), tracefs (classic tracepoints) and
 # a cgroup v2 hierarchy. Safe to run again: it only does what is missing.
 set -euo pipefail
 
@@ -14,6 +14,7 @@ command -v clang-19 >/dev/null || missing+=(clang-19)
 command -v llvm-strip-19 >/dev/null || missing+=(llvm-19)
 [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
 [ -f /usr/include/x86_64-linux-gnu/asm/unistd_64.h ] || missing+=(linux-libc-dev)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]}"
   apt-get update -qq

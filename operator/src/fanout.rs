@@ -68,7 +68,7 @@ pub async fn drive(
                     probe: result.probe.clone(),
                     events: result.events,
                     lost: result.lost,
-                    message: None,
+                    message: result.message.clone(),
                 };
                 (row, Some(result))
             }

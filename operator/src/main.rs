@@ -2,6 +2,7 @@
 //! kubeconfig rules select (in-cluster config, `KUBECONFIG`, `~/.kube/config`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use clap::Parser;
 use kube::Client;
 use tokio::net::TcpListener;
 use tracejob_operator::agents::AgentPool;
+use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::leader::LeaseLock;
 use tracejob_operator::metrics::Metrics;
@@ -39,6 +41,21 @@ struct Args {
     /// Seconds between pulls of running jobs' results into their status.
     #[arg(long, default_value_t = 10)]
     poll_seconds: u64,
+    /// Where each node's tracejob-agent listens; `{node}` is the node's name, e.g.
+    /// `https://{node}:7443`. Absent: in-process simulated agents that trace nothing.
+    #[arg(long, env = "TRACEJOB_AGENT_ADDRESS")]
+    agent_address: Option<String>,
+    /// The CA that signed the agents' certificates (PEM).
+    #[arg(long, env = "TRACEJOB_AGENT_CA", requires = "agent_address")]
+    agent_ca: Option<PathBuf>,
+    /// The operator's client certificate and key, signed by the CA the agents trust.
+    #[arg(long, env = "TRACEJOB_AGENT_CLIENT_CERT", requires = "agent_ca")]
+    agent_client_cert: Option<PathBuf>,
+    #[arg(long, env = "TRACEJOB_AGENT_CLIENT_KEY", requires = "agent_ca")]
+    agent_client_key: Option<PathBuf>,
+    /// The name in the agents' certificate, when it is not the address's host.
+    #[arg(long, env = "TRACEJOB_AGENT_TLS_DOMAIN")]
+    agent_tls_domain: Option<String>,
 }
 
 #[tokio::main]
@@ -83,10 +100,7 @@ async fn main() -> anyhow::Result<()> {
     metrics.leader.set(1);
     tracing::info!(%identity, "leading");
 
-    tracing::warn!(
-        "no gRPC agent pool yet: jobs run against in-process simulated agents that trace nothing"
-    );
-    let agents: Arc<dyn AgentPool> = Arc::new(InMemoryAgents::on_every_node());
+    let agents = agent_pool(&args)?;
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         ..Settings::default()
@@ -117,6 +131,40 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("failed to release the leader lease")?;
     Ok(())
+}
+
+fn agent_pool(args: &Args) -> anyhow::Result<Arc<dyn AgentPool>> {
+    let Some(address) = &args.agent_address else {
+        tracing::warn!(
+            "no --agent-address: jobs run against in-process simulated agents that trace nothing"
+        );
+        return Ok(Arc::new(InMemoryAgents::on_every_node()));
+    };
+    let read = |path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let tls = match (
+        &args.agent_ca,
+        &args.agent_client_cert,
+        &args.agent_client_key,
+    ) {
+        (Some(ca), Some(cert), Some(key)) => Some(ClientTls {
+            ca_pem: read(ca)?,
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+            domain: args.agent_tls_domain.clone(),
+        }),
+        (None, None, None) => {
+            tracing::warn!(%address, "no agent certificates: talking plaintext to agents started with --insecure");
+            None
+        }
+        _ => anyhow::bail!("--agent-ca, --agent-client-cert and --agent-client-key go together"),
+    };
+    tracing::info!(%address, tls = tls.is_some(), "gRPC agents");
+    Ok(Arc::new(GrpcAgents::new(
+        Addresses::Pattern(address.clone()),
+        tls,
+    )))
 }
 
 async fn shutdown_signal() {

@@ -37,6 +37,7 @@ fn result(events: u64) -> NodeResult {
             count: events,
             ..SummaryRow::default()
         }],
+        ..NodeResult::default()
     }
 }
 
@@ -748,6 +749,7 @@ async fn a_huge_result_leaves_the_stored_status_small() {
             events: total,
             lost: 0,
             rows,
+            ..NodeResult::default()
         },
     );
     let operator = Operator::start(client, &agents, &ns);

@@ -66,6 +66,7 @@ fn syscalls_result(events: u64, lost: u64) -> NodeResult {
             errors: 1,
             latency_us_log2: vec![0, 2],
         }],
+        ..NodeResult::default()
     }
 }
 

@@ -1,9 +1,10 @@
 //! The operator's view of the node agents: start, update, read and stop a job per node.
 //!
-//! The controller only knows this trait. The gRPC implementation lives at the wire edge
-//! (a later issue); [`memory::InMemoryAgents`] is the test double and the stand-in the
-//! binary uses until then.
+//! The controller only knows this trait. [`grpc::GrpcAgents`] talks to the real
+//! `tracejob-agent`s over mutual TLS; [`memory::InMemoryAgents`] is the test double (and
+//! the binary's stand-in when no `--agent-address` is given).
 
+pub mod grpc;
 pub mod memory;
 
 use async_trait::async_trait;
@@ -37,6 +38,8 @@ pub struct NodeResult {
     pub lost: u64,
     /// Per-key counts; the agent may send many, the operator keeps the top ones.
     pub rows: Vec<SummaryRow>,
+    /// What the agent wants a person to know, e.g. containers it could not find.
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

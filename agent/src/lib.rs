@@ -1,0 +1,14 @@
+//! The node agent: a tonic server (`tracejob.agent.v1.Agent`) that runs tracejob's engine
+//! for the operator. It lives in its own crate, not in `node-agent`, so the engine (and the
+//! `tracejob run` CLI built on it) stays free of tokio, tonic and TLS.
+
+pub mod capabilities;
+pub mod convert;
+pub mod jobs;
+pub mod resolve;
+pub mod ring;
+pub mod service;
+pub mod tls;
+
+pub use jobs::{Jobs, Settings};
+pub use service::AgentService;

@@ -1,0 +1,126 @@
+//! `tracejob-agent`: serves `tracejob.agent.v1.Agent` and the standard gRPC health service
+//! on one port, over mutual TLS unless `--insecure`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tonic::transport::Server;
+use tracejob_agent::{AgentService, Jobs, Settings, tls};
+use tracejob_node_agent::cgroup::Hierarchy;
+use tracejob_proto::v1::agent_server::AgentServer;
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[arg(long, env = "TRACEJOB_AGENT_LISTEN", default_value = "0.0.0.0:7443")]
+    listen: SocketAddr,
+    /// The agent's certificate (PEM).
+    #[arg(
+        long,
+        env = "TRACEJOB_AGENT_TLS_CERT",
+        required_unless_present = "insecure"
+    )]
+    tls_cert: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "TRACEJOB_AGENT_TLS_KEY",
+        required_unless_present = "insecure"
+    )]
+    tls_key: Option<PathBuf>,
+    /// The CA that signs the operator's client certificate; other clients are refused.
+    #[arg(
+        long,
+        env = "TRACEJOB_AGENT_CLIENT_CA",
+        required_unless_present = "insecure"
+    )]
+    client_ca: Option<PathBuf>,
+    /// Plaintext, any client: for a laptop only.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
+    insecure: bool,
+    /// This node's name (in a pod: spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    node_name: Option<String>,
+    /// Messages each job's stream keeps for slow or reconnecting consumers.
+    #[arg(long, default_value_t = 65536)]
+    stream_buffer: usize,
+    /// Milliseconds between the summaries a running job puts on its stream.
+    #[arg(long, default_value_t = 1000)]
+    summary_interval_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let node = args.node_name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default()
+    });
+    let hierarchy = Hierarchy::discover().map_err(|e| e.to_string());
+    if let Err(reason) = &hierarchy {
+        tracing::warn!(%reason, "no cgroup v2 hierarchy: every job will be refused");
+    }
+    let settings = Settings {
+        stream_buffer: args.stream_buffer,
+        summary_interval: Duration::from_millis(args.summary_interval_ms.max(10)),
+        ..Settings::default()
+    };
+    let jobs = Arc::new(Jobs::new(hierarchy, settings));
+    let service = AgentService::new(node.clone(), jobs);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<AgentServer<AgentService>>().await;
+
+    let mut server = Server::builder();
+    if args.insecure {
+        tracing::warn!(
+            "--insecure: serving plaintext gRPC to any client; never do this on a real node"
+        );
+    } else {
+        let (Some(cert), Some(key), Some(ca)) = (&args.tls_cert, &args.tls_key, &args.client_ca)
+        else {
+            anyhow::bail!("--tls-cert, --tls-key and --client-ca are required (or --insecure)");
+        };
+        server = server
+            .tls_config(tls::server_config(cert, key, ca)?)
+            .context("invalid TLS configuration")?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(%node, address = %local, tls = !args.insecure, "tracejob-agent serving");
+    // The line tests and scripts wait for (the port when --listen asked for port 0).
+    println!("listening on {local}");
+    server
+        .add_service(health_service)
+        .add_service(AgentServer::new(service))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown(),
+        )
+        .await
+        .context("the gRPC server failed")?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,399 @@
+//! The agent over real sockets and real mutual TLS: the operator's gRPC pool drives agent
+//! processes (the built binary) that trace real workloads in kubelet-style cgroups.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::process::AgentProcess;
+use support::workload::FakeContainer;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tracejob_api::{Tool, ToolArgs, TraceJobSpec};
+use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
+use tracejob_operator::agents::{AgentError, AgentPool, ContainerTarget, JobId};
+use tracejob_proto::v1::agent_client::AgentClient;
+use tracejob_proto::v1::{CapabilitiesRequest, JobRef, StartJobRequest, Target};
+
+fn client_tls(ca: &Ca, client_ca: &Ca) -> ClientTls {
+    let client = client_ca.client();
+    ClientTls {
+        ca_pem: ca.pem().into_bytes(),
+        cert_pem: client.cert.into_bytes(),
+        key_pem: client.key.into_bytes(),
+        domain: Some(AGENT_NAME.to_owned()),
+    }
+}
+
+fn pool(agents: &[(&str, &AgentProcess)], tls: ClientTls) -> GrpcAgents {
+    let addresses: BTreeMap<String, String> = agents
+        .iter()
+        .map(|(node, agent)| {
+            (
+                node.to_string(),
+                format!("https://127.0.0.1:{}", agent.port()),
+            )
+        })
+        .collect();
+    GrpcAgents::new(Addresses::Fixed(addresses), Some(tls))
+}
+
+fn job(name: &str) -> JobId {
+    JobId {
+        namespace: "default".into(),
+        name: name.into(),
+        uid: format!("uid-{name}-{}", std::process::id()),
+    }
+}
+
+fn getppid_spec() -> TraceJobSpec {
+    TraceJobSpec {
+        tool: Tool::Syscalls,
+        args: ToolArgs {
+            syscalls: vec!["getppid".into()],
+            ..ToolArgs::default()
+        },
+        ..TraceJobSpec::default()
+    }
+}
+
+fn target(container: &FakeContainer) -> ContainerTarget {
+    ContainerTarget {
+        pod: "workload".into(),
+        pod_uid: container.pod_uid.clone(),
+        container: "main".into(),
+        container_id: container.container_id.clone(),
+    }
+}
+
+async fn raw_client(
+    agent: &AgentProcess,
+    tls: Option<ClientTlsConfig>,
+) -> Result<AgentClient<Channel>, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(AgentClient::new(endpoint.connect().await?))
+}
+
+fn tls_config(server_ca: &Ca, client: Option<&Ca>) -> ClientTlsConfig {
+    let mut config = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(server_ca.pem()))
+        .domain_name(AGENT_NAME);
+    if let Some(client_ca) = client {
+        let pem = client_ca.client();
+        config = config.identity(Identity::from_pem(pem.cert, pem.key));
+    }
+    config
+}
+
+/// True when the call fails: at the handshake, or on the first request (TLS 1.3 servers
+/// check the client's certificate after the client considers the handshake done).
+async fn refused(agent: &AgentProcess, tls: ClientTlsConfig) -> bool {
+    match raw_client(agent, Some(tls)).await {
+        Err(_) => true,
+        Ok(mut client) => client.capabilities(CapabilitiesRequest {}).await.is_err(),
+    }
+}
+
+#[tokio::test]
+async fn a_client_with_the_tracejob_ca_certificate_is_served_and_sees_the_capabilities() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "served");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+        .await
+        .expect("connect with a good certificate");
+    let caps = client
+        .capabilities(CapabilitiesRequest {})
+        .await
+        .expect("capabilities")
+        .into_inner();
+    assert_eq!(caps.node, "node-a");
+    assert!(!caps.kernel_release.is_empty());
+    assert!(caps.tools.iter().any(|t| t == "syscalls"));
+    assert!(caps.attach_types.iter().any(|a| a.name == "tp_btf"));
+
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
+        .expect("endpoint")
+        .tls_config(tls_config(&ca, Some(&ca)))
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connect");
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "tracejob.agent.v1.Agent".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}
+
+#[tokio::test]
+async fn a_client_with_a_certificate_from_another_ca_is_refused() {
+    let ca = Ca::new("tracejob test CA");
+    let other = Ca::new("someone else's CA");
+    let files = AgentFiles::write(&ca, "other-ca");
+    let agent = AgentProcess::start("node-a", &files.args());
+    assert!(refused(&agent, tls_config(&ca, Some(&other))).await);
+    assert!(
+        !refused(&agent, tls_config(&ca, Some(&ca))).await,
+        "the right certificate still works"
+    );
+}
+
+#[tokio::test]
+async fn a_client_without_a_certificate_is_refused() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "no-cert");
+    let agent = AgentProcess::start("node-a", &files.args());
+    assert!(refused(&agent, tls_config(&ca, None)).await);
+}
+
+#[tokio::test]
+async fn a_plaintext_client_is_refused_by_a_tls_agent() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "plain");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let endpoint =
+        Endpoint::from_shared(format!("http://127.0.0.1:{}", agent.port())).expect("endpoint");
+    let ok = match endpoint.connect().await {
+        Err(_) => false,
+        Ok(channel) => AgentClient::new(channel)
+            .capabilities(CapabilitiesRequest {})
+            .await
+            .is_ok(),
+    };
+    assert!(!ok);
+}
+
+#[tokio::test]
+async fn an_unknown_tool_is_refused_with_invalid_argument_over_the_wire() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "bad-tool");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+        .await
+        .expect("connect");
+    let status = client
+        .start_job(StartJobRequest {
+            job: Some(JobRef {
+                uid: "u".into(),
+                ..JobRef::default()
+            }),
+            tool: "strace".into(),
+            targets: vec![Target::default()],
+            ..StartJobRequest::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("unknown tool"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_not_running_for_the_operator() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "unknown-job");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let agents = pool(&[("node-a", &agent)], client_tls(&ca, &ca));
+    let error = agents
+        .results("node-a", &job("never-started"))
+        .await
+        .expect_err("unknown");
+    assert!(matches!(error, AgentError::NotRunning { .. }), "{error}");
+    let error = agents
+        .results("node-b", &job("never-started"))
+        .await
+        .expect_err("no agent");
+    assert!(matches!(error, AgentError::NoAgent { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_job_started_through_the_operator_pool_counts_every_getppid_of_its_container() {
+    if !tracejob_testkit::can_trace(
+        "a_job_started_through_the_operator_pool_counts_every_getppid_of_its_container",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "one-node");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let agents = pool(&[("node-a", &agent)], client_tls(&ca, &ca));
+    let traced = FakeContainer::new();
+    let untraced = FakeContainer::new();
+    let job = job("one-node");
+
+    agents
+        .start("node-a", &job, &getppid_spec(), &[target(&traced)])
+        .await
+        .expect("start");
+    agents
+        .start("node-a", &job, &getppid_spec(), &[target(&traced)])
+        .await
+        .expect("starting again is the same job");
+    traced.getppid(1234);
+    untraced.getppid(500);
+    let result = agents.stop("node-a", &job).await.expect("stop");
+
+    assert_eq!(result.rows.len(), 1, "{:?}", result.rows);
+    assert_eq!(result.rows[0].key, "getppid");
+    assert_eq!(result.rows[0].count, 1234);
+    assert_eq!(result.lost, 0);
+    assert!(result.probe.is_some());
+    let again = agents
+        .results("node-a", &job)
+        .await
+        .expect("kept until forgotten");
+    assert_eq!(again.rows[0].count, 1234);
+    agents.forget("node-a", &job).await.expect("forget");
+    assert!(matches!(
+        agents.results("node-a", &job).await,
+        Err(AgentError::NotRunning { .. })
+    ));
+}
+
+#[tokio::test]
+async fn two_agents_on_two_ports_merge_into_one_summary() {
+    if !tracejob_testkit::can_trace("two_agents_on_two_ports_merge_into_one_summary") {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "two-nodes");
+    let a = AgentProcess::start("node-a", &files.args());
+    let b = AgentProcess::start("node-b", &files.args());
+    let agents = pool(&[("node-a", &a), ("node-b", &b)], client_tls(&ca, &ca));
+    let (on_a, on_b) = (FakeContainer::new(), FakeContainer::new());
+    let job = job("two-nodes");
+
+    agents
+        .start("node-a", &job, &getppid_spec(), &[target(&on_a)])
+        .await
+        .expect("start on a");
+    agents
+        .start("node-b", &job, &getppid_spec(), &[target(&on_b)])
+        .await
+        .expect("start on b");
+    on_a.getppid(300);
+    on_b.getppid(700);
+    let ra = agents.stop("node-a", &job).await.expect("stop a");
+    let rb = agents.stop("node-b", &job).await.expect("stop b");
+
+    let merged =
+        tracejob_operator::summary::merge([&ra.rows[..], &rb.rows[..]]).expect("a summary");
+    assert_eq!(merged.top.len(), 1);
+    assert_eq!(merged.top[0].key, "getppid");
+    assert_eq!(merged.top[0].count, 1000);
+    assert_eq!((ra.rows[0].count, rb.rows[0].count), (300, 700));
+}
+
+#[tokio::test]
+async fn a_container_that_is_not_on_the_node_is_reported_not_found() {
+    if !tracejob_testkit::can_trace("a_container_that_is_not_on_the_node_is_reported_not_found") {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "missing");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+        .await
+        .expect("connect");
+    let present = FakeContainer::new();
+    let state = client
+        .start_job(StartJobRequest {
+            job: Some(JobRef {
+                uid: "missing".into(),
+                ..JobRef::default()
+            }),
+            tool: "syscalls".into(),
+            targets: vec![
+                Target {
+                    pod_uid: present.pod_uid.clone(),
+                    container_id: present.container_id.clone(),
+                    ..Target::default()
+                },
+                Target {
+                    pod_uid: "no-such-pod".into(),
+                    container_id: "containerd://feed".into(),
+                    ..Target::default()
+                },
+            ],
+            ..StartJobRequest::default()
+        })
+        .await
+        .expect("started with the container it found")
+        .into_inner();
+    assert!(state.targets[0].found, "{:?}", state.targets[0]);
+    assert!(state.targets[0].cgroup_id > 1);
+    assert!(!state.targets[1].found);
+    assert!(
+        state.targets[1].message.contains("containerd://feed"),
+        "{}",
+        state.targets[1].message
+    );
+}
+
+#[tokio::test]
+async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
+    if !tracejob_testkit::can_trace(
+        "a_stale_generation_is_refused_and_the_same_one_is_the_same_job",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "generation");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+        .await
+        .expect("connect");
+    let container = FakeContainer::new();
+    let request = |generation| StartJobRequest {
+        job: Some(JobRef {
+            uid: "gen".into(),
+            ..JobRef::default()
+        }),
+        generation,
+        tool: "syscalls".into(),
+        args_json: r#"{"syscalls":["getppid"]}"#.into(),
+        targets: vec![Target {
+            pod_uid: container.pod_uid.clone(),
+            container_id: container.container_id.clone(),
+            ..Target::default()
+        }],
+        ..StartJobRequest::default()
+    };
+    client.start_job(request(2)).await.expect("start");
+    container.getppid(10);
+    let same = client
+        .start_job(request(2))
+        .await
+        .expect("same job")
+        .into_inner();
+    let status = client.start_job(request(1)).await.expect_err("stale");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    container.getppid(5);
+    let stopped = client
+        .stop_job(JobRef {
+            uid: "gen".into(),
+            ..JobRef::default()
+        })
+        .await
+        .expect("stop")
+        .into_inner();
+    assert_eq!(same.generation, 2);
+    let rows = stopped.result.expect("a result").rows;
+    assert_eq!(
+        rows[0].count, 15,
+        "one job all along: its counts kept adding up"
+    );
+}

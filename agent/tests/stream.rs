@@ -1,0 +1,245 @@
+//! StreamResults over mutual TLS: sequence numbers, events, summaries, resume without
+//! duplicates; and an agent restarted under the operator's pool.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::time::{Duration, Instant};
+
+use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::process::AgentProcess;
+use support::workload::FakeContainer;
+use tokio_stream::StreamExt;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tracejob_api::{Tool, ToolArgs, TraceJobSpec};
+use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
+use tracejob_operator::agents::{AgentError, AgentPool, ContainerTarget, JobId};
+use tracejob_proto::v1::agent_client::AgentClient;
+use tracejob_proto::v1::result_message::Body;
+use tracejob_proto::v1::{JobRef, ResultMessage, StartJobRequest, StreamResultsRequest, Target};
+
+async fn client(ca: &Ca, agent: &AgentProcess) -> AgentClient<Channel> {
+    let pem = ca.client();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca.pem()))
+        .identity(Identity::from_pem(pem.cert, pem.key))
+        .domain_name(AGENT_NAME);
+    let endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
+        .expect("endpoint")
+        .tls_config(tls)
+        .expect("tls");
+    AgentClient::new(endpoint.connect().await.expect("connect"))
+}
+
+fn open_job(uid: &str, container: &FakeContainer) -> StartJobRequest {
+    StartJobRequest {
+        job: Some(JobRef {
+            uid: uid.into(),
+            ..JobRef::default()
+        }),
+        tool: "open".into(),
+        events: true,
+        targets: vec![Target {
+            pod_uid: container.pod_uid.clone(),
+            container_id: container.container_id.clone(),
+            ..Target::default()
+        }],
+        ..StartJobRequest::default()
+    }
+}
+
+async fn read_all(client: &mut AgentClient<Channel>, uid: &str, from: u64) -> Vec<ResultMessage> {
+    let mut stream = client
+        .stream_results(StreamResultsRequest {
+            job_uid: uid.into(),
+            from_sequence: from,
+        })
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut messages = Vec::new();
+    while let Some(message) = stream.next().await {
+        messages.push(message.expect("a message"));
+    }
+    messages
+}
+
+fn events(messages: &[ResultMessage]) -> usize {
+    messages
+        .iter()
+        .filter(|m| matches!(m.body, Some(Body::EventJson(_))))
+        .count()
+}
+
+#[tokio::test]
+async fn the_stream_carries_every_event_in_sequence_and_a_resume_repeats_nothing() {
+    if !tracejob_testkit::can_trace(
+        "the_stream_carries_every_event_in_sequence_and_a_resume_repeats_nothing",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "stream");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = client(&ca, &agent).await;
+    let container = FakeContainer::new();
+    let path = CString::new("/dev/null").expect("path");
+    client
+        .start_job(open_job("stream", &container))
+        .await
+        .expect("start");
+    container.opens(&path, 500);
+    client
+        .stop_job(JobRef {
+            uid: "stream".into(),
+            ..JobRef::default()
+        })
+        .await
+        .expect("stop");
+
+    let all = read_all(&mut client, "stream", 0).await;
+    let sequences: Vec<u64> = all.iter().map(|m| m.sequence).collect();
+    assert_eq!(
+        sequences,
+        (1..=all.len() as u64).collect::<Vec<_>>(),
+        "numbered 1, 2, 3..."
+    );
+    assert_eq!(events(&all), 500);
+    let Some(Body::Final(result)) = &all.last().expect("messages").body else {
+        panic!("the stream ends with the final result");
+    };
+    assert_eq!((result.events, result.lost), (500, 0));
+
+    let resumed = read_all(&mut client, "stream", 201).await;
+    assert_eq!(resumed.first().map(|m| m.sequence), Some(201));
+    assert_eq!(resumed.len(), all.len() - 200, "the rest, once each");
+}
+
+#[tokio::test]
+async fn a_consumer_that_falls_behind_the_buffer_is_told_what_it_missed() {
+    if !tracejob_testkit::can_trace(
+        "a_consumer_that_falls_behind_the_buffer_is_told_what_it_missed",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "behind");
+    let mut args = files.args();
+    args.extend(["--stream-buffer".to_owned(), "100".to_owned()]);
+    let agent = AgentProcess::start("node-a", &args);
+    let mut client = client(&ca, &agent).await;
+    let container = FakeContainer::new();
+    let path = CString::new("/dev/null").expect("path");
+    client
+        .start_job(open_job("behind", &container))
+        .await
+        .expect("start");
+    container.opens(&path, 500);
+    let stop = JobRef {
+        uid: "behind".into(),
+        ..JobRef::default()
+    };
+    client.stop_job(stop).await.expect("stop");
+
+    let messages = read_all(&mut client, "behind", 0).await;
+    let Some(Body::Lost(lost)) = &messages[0].body else {
+        panic!("first comes what was missed: {:?}", messages[0]);
+    };
+    assert_eq!(
+        messages.len(),
+        101,
+        "the marker, then the 100 messages still buffered"
+    );
+    assert_eq!(
+        messages[0].sequence, lost.messages,
+        "numbered as the last one missed"
+    );
+    assert_eq!(messages[1].sequence, lost.messages + 1);
+    assert!(matches!(messages[100].body, Some(Body::Final(_))));
+}
+
+#[tokio::test]
+async fn a_restarted_agent_is_reached_again_and_reports_it_no_longer_knows_the_job() {
+    if !tracejob_testkit::can_trace(
+        "a_restarted_agent_is_reached_again_and_reports_it_no_longer_knows_the_job",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "restart");
+    let mut agent = AgentProcess::start("node-a", &files.args());
+    let port = agent.port();
+    let operator = ca.client();
+    let agents = GrpcAgents::new(
+        Addresses::Fixed(BTreeMap::from([(
+            "node-a".to_owned(),
+            format!("https://127.0.0.1:{port}"),
+        )])),
+        Some(ClientTls {
+            ca_pem: ca.pem().into_bytes(),
+            cert_pem: operator.cert.into_bytes(),
+            key_pem: operator.key.into_bytes(),
+            domain: Some(AGENT_NAME.to_owned()),
+        }),
+    );
+    let job = JobId {
+        namespace: "default".into(),
+        name: "restart".into(),
+        uid: "restart".into(),
+    };
+    let spec = TraceJobSpec {
+        tool: Tool::Syscalls,
+        args: ToolArgs {
+            syscalls: vec!["getppid".into()],
+            ..ToolArgs::default()
+        },
+        ..TraceJobSpec::default()
+    };
+    let container = FakeContainer::new();
+    let target = ContainerTarget {
+        pod: "p".into(),
+        pod_uid: container.pod_uid.clone(),
+        container: "c".into(),
+        container_id: container.container_id.clone(),
+    };
+    agents
+        .start("node-a", &job, &spec, std::slice::from_ref(&target))
+        .await
+        .expect("start");
+    container.getppid(100);
+
+    agent.kill();
+    let down = agents
+        .results("node-a", &job)
+        .await
+        .expect_err("the agent is gone");
+    assert!(matches!(down, AgentError::Unavailable { .. }), "{down}");
+    let _agent = AgentProcess::start_on(port, "node-a", &files.args());
+
+    // The pool backs off, then reconnects: wait for the answer to change.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        match agents.results("node-a", &job).await {
+            Err(AgentError::Unavailable { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(after, Err(AgentError::NotRunning { .. })),
+        "{after:?}"
+    );
+
+    agents
+        .start("node-a", &job, &spec, &[target])
+        .await
+        .expect("started again");
+    container.getppid(40);
+    let result = agents.stop("node-a", &job).await.expect("stop");
+    assert_eq!(
+        result.rows[0].count, 40,
+        "only what the new agent saw: no double count"
+    );
+}

@@ -1,0 +1,171 @@
+//! The operator's wire edge: domain types into agent requests, agent answers and gRPC
+//! statuses into domain types.
+
+use tonic::{Code, Status};
+use tracejob_api::{SummaryRow, TraceJobSpec};
+use tracejob_proto::v1::{JobRef, JobResult, JobState, StartJobRequest, Target};
+
+use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
+
+impl From<&JobId> for JobRef {
+    fn from(job: &JobId) -> Self {
+        JobRef {
+            uid: job.uid.clone(),
+            namespace: job.namespace.clone(),
+            name: job.name.clone(),
+        }
+    }
+}
+
+impl From<&ContainerTarget> for Target {
+    fn from(target: &ContainerTarget) -> Self {
+        Target {
+            pod: target.pod.clone(),
+            pod_uid: target.pod_uid.clone(),
+            container: target.container.clone(),
+            container_id: target.container_id.clone(),
+            cgroup_path: String::new(),
+        }
+    }
+}
+
+pub fn targets(targets: &[ContainerTarget]) -> Vec<Target> {
+    targets.iter().map(Target::from).collect()
+}
+
+pub fn start_request(
+    job: &JobId,
+    spec: &TraceJobSpec,
+    targets: &[ContainerTarget],
+) -> Result<StartJobRequest, serde_json::Error> {
+    Ok(StartJobRequest {
+        job: Some(job.into()),
+        generation: 0,
+        tool: spec.tool.name().to_owned(),
+        args_json: serde_json::to_string(&spec.args)?,
+        events: spec.output.events,
+        targets: self::targets(targets),
+    })
+}
+
+impl From<JobResult> for NodeResult {
+    fn from(result: JobResult) -> Self {
+        NodeResult {
+            probe: Some(result.probe).filter(|p| !p.is_empty()),
+            events: result.events,
+            lost: result.lost,
+            rows: result
+                .rows
+                .into_iter()
+                .map(|row| SummaryRow {
+                    key: row.key,
+                    count: row.count,
+                    errors: row.errors,
+                    latency_us_log2: row.latency_us_log2,
+                })
+                .collect(),
+            message: None,
+        }
+    }
+}
+
+/// The job's result, with the containers the agent could not find named in the message.
+pub fn node_result(state: JobState) -> NodeResult {
+    let missing: Vec<&str> = state
+        .targets
+        .iter()
+        .filter(|t| !t.found)
+        .map(|t| t.message.as_str())
+        .collect();
+    let mut result = state.result.map(NodeResult::from).unwrap_or_default();
+    if !missing.is_empty() {
+        result.message = Some(format!(
+            "{} of {} containers not traced: {}",
+            missing.len(),
+            state.targets.len(),
+            missing.join("; ")
+        ));
+    }
+    result
+}
+
+/// NotFound is a job the agent does not know; InvalidArgument and FailedPrecondition are
+/// refusals a person must act on; the rest is transient.
+pub fn agent_error(node: &str, status: &Status) -> AgentError {
+    let node = node.to_owned();
+    let message = if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_owned()
+    };
+    match status.code() {
+        Code::NotFound => AgentError::NotRunning { node },
+        Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied => {
+            AgentError::Rejected { node, message }
+        }
+        _ => AgentError::Unavailable { node, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracejob_proto::v1::{Row, TargetState};
+
+    #[test]
+    fn an_agent_result_becomes_a_node_result_with_its_rows() {
+        let result = NodeResult::from(JobResult {
+            probe: "tp_btf".into(),
+            events: 7,
+            lost: 1,
+            rows: vec![Row {
+                key: "getppid".into(),
+                count: 7,
+                errors: 0,
+                latency_us_log2: vec![7],
+            }],
+            ..JobResult::default()
+        });
+        assert_eq!(result.probe.as_deref(), Some("tp_btf"));
+        assert_eq!((result.events, result.lost), (7, 1));
+        assert_eq!(result.rows[0].key, "getppid");
+        assert_eq!(result.rows[0].latency_us_log2, [7]);
+    }
+
+    #[test]
+    fn containers_the_agent_could_not_find_are_named_in_the_node_message() {
+        let state = JobState {
+            targets: vec![
+                TargetState {
+                    found: true,
+                    ..TargetState::default()
+                },
+                TargetState {
+                    found: false,
+                    message: "container containerd://feed of pod p has no cgroup".into(),
+                    ..TargetState::default()
+                },
+            ],
+            result: Some(JobResult::default()),
+            ..JobState::default()
+        };
+        let message = node_result(state).message.expect("a message");
+        assert!(
+            message.starts_with("1 of 2 containers not traced"),
+            "{message}"
+        );
+        assert!(message.contains("containerd://feed"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_job_is_not_running_and_a_bad_spec_is_rejected() {
+        let not_found = agent_error("n1", &Status::not_found("no job"));
+        assert!(matches!(not_found, AgentError::NotRunning { .. }));
+        let rejected = agent_error("n1", &Status::invalid_argument("unknown tool"));
+        assert!(
+            matches!(rejected, AgentError::Rejected { message, .. } if message == "unknown tool")
+        );
+        let transient = agent_error("n1", &Status::unavailable("connection refused"));
+        assert!(matches!(transient, AgentError::Unavailable { .. }));
+    }
+}
