@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{TestCgroup, kernel_tests_can_run};
 use tracejob_api::{Tool, ToolArgs, ValueType};
@@ -121,11 +121,12 @@ fn each_line_typed_into_an_interactive_bash_is_seen_as_readlines_result() {
         })
     };
     master.write_all(b"echo one\necho two\nexit\n").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "bash did not exit");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (exited, bash_exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || exited.send(child.wait()));
+    bash_exit
+        .recv_timeout(Duration::from_secs(10))
+        .expect("bash exits after `exit`")
+        .unwrap();
     drop(master);
     let summary = job.stop().unwrap();
     let screen = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
