@@ -156,3 +156,22 @@ pub struct CallRow {
     #[serde(flatten)]
     pub latency: Latency,
 }
+
+impl ToolSummary {
+    /// The summary of a one-function tool (uprobe, funclatency, funccount), with the
+    /// number of calls it stands for.
+    pub fn single_function(function: &str, binary: &str, latency: Latency) -> (u64, ToolSummary) {
+        let calls = latency.count;
+        let row = CallRow {
+            function: function.to_owned(),
+            binary: binary.to_owned(),
+            latency,
+        };
+        (
+            calls,
+            ToolSummary::Calls {
+                functions: vec![row],
+            },
+        )
+    }
+}

@@ -10,7 +10,7 @@ use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::latency::{self};
 use crate::probe::{self, ProbeKind};
-use crate::summary::{CallRow, ToolSummary};
+use crate::summary::ToolSummary;
 
 #[derive(Debug)]
 pub struct Funclatency {
@@ -136,17 +136,10 @@ impl ToolDriver for Funclatency {
         _: u64,
     ) -> Result<(u64, ToolSummary), EngineError> {
         let latency = latency::read_single(ebpf, "func_latency")?;
-        let count = latency.count;
-        let row = CallRow {
-            function: self.function.clone(),
-            binary: "kernel".to_owned(),
+        Ok(ToolSummary::single_function(
+            &self.function,
+            "kernel",
             latency,
-        };
-        Ok((
-            count,
-            ToolSummary::Calls {
-                functions: vec![row],
-            },
         ))
     }
 }

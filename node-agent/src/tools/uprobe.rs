@@ -20,7 +20,7 @@ use crate::error::EngineError;
 use crate::latency::{self};
 use crate::probe::{self, ProbeKind};
 use crate::records::{CallRecord, Clock, Event, Value};
-use crate::summary::{CallRow, ToolSummary};
+use crate::summary::ToolSummary;
 
 #[derive(Debug)]
 pub struct Uprobe {
@@ -173,17 +173,10 @@ impl ToolDriver for Uprobe {
         _: u64,
     ) -> Result<(u64, ToolSummary), EngineError> {
         let latency = latency::read_single(ebpf, "call_latency")?;
-        let count = latency.count;
-        let row = CallRow {
-            function: self.function.clone(),
-            binary: self.binary.clone(),
+        Ok(ToolSummary::single_function(
+            &self.function,
+            &self.binary,
             latency,
-        };
-        Ok((
-            count,
-            ToolSummary::Calls {
-                functions: vec![row],
-            },
         ))
     }
 }
