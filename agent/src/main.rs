@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tracejob_agent::{AgentService, Jobs, Settings, tls};
 use tracejob_node_agent::cgroup::Hierarchy;
 use tracejob_proto::v1::agent_server::AgentServer;
@@ -105,7 +106,9 @@ async fn main() -> anyhow::Result<()> {
         .add_service(health_service)
         .add_service(AgentServer::new(service))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Without TCP_NODELAY a reply written in two pieces waits for the client's
+            // delayed ACK: StartJob measured 13 ms or 60 ms depending on the answer's size.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown(),
         )
         .await
