@@ -90,7 +90,10 @@ def targets(r):
         rows.append(("the CLI < 30 MiB resident while tracing", f"up to {max(rss):.1f} MiB", max(rss) < 30))
     if r.get("agent"):
         idle = r["agent"][0]["memory"]["rss_kib"] / 1024
-        rows.append(("an idle agent < 20 MiB", f"{idle:.1f} MiB", idle < 20))
+        again = next((p["memory"]["rss_kib"] / 1024 for p in r["agent"] if p["phase"] == "idle again"), None)
+        worst = max(idle, again or 0)
+        rows.append(("an idle agent < 20 MiB", f"{idle:.1f} MiB at start" + (
+            f", {again:.1f} MiB idle again after 10 jobs" if again is not None else ""), worst < 20))
     return rows
 
 
@@ -286,7 +289,8 @@ def markdown(r):
                 w(f"| {p['tool']} | {runs[0]:.1f} ms | {median(later):.1f} ms ({min(later):.1f}–{max(later):.1f}) |")
         w("")
         w("Memory: idle, then with 10 jobs (syscalls, open and exec in turn) on one cgroup with the "
-          "event tools' streams drained, under a workload, stopped, and forgotten. BPF map memory is "
+          "event tools' streams drained, under a workload, stopped, forgotten, and idle again after the agent "
+          "gave back the kernel BTF it keeps for fast starts (`--keep-warm-seconds 2` here, 60 by default). BPF map memory is "
           "kernel memory (charged to the memory cgroup); the ring buffers are also mapped into the "
           "process (their data area twice), so that part shows in the resident set too, in its own column.\n")
         w("| phase | jobs | resident | of which BPF maps mapped in | resident without them | peak resident | BPF maps | BPF map kernel memory | events delivered |")

@@ -630,12 +630,12 @@ def agent(bench, args):
     cg = bench.make_cgroup("agent")
     port = free_port()
     server = subprocess.Popen([str(bench.agent), "--insecure", "--listen", f"127.0.0.1:{port}",
-                               "--node-name", "bench"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               "--node-name", "bench", "--keep-warm-seconds", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               preexec_fn=default_signals)
     try:
         wait_for_line(server.stdout, "listening on", 30)
         proc = subprocess.Popen([str(bench.agent_load), f"http://127.0.0.1:{port}", str(server.pid),
-                                 cg.name, str(args.jobs), str(args.latency_repeats)],
+                                 cg.name, str(args.jobs), str(args.latency_repeats), "4"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
         phases = [json.loads(proc.stdout.readline()) for _ in range(1 + 3 + 1)]
         report = bench.tmp / "agent-report.json"

@@ -4,7 +4,6 @@
 
 pub mod capabilities;
 pub mod convert;
-mod heap;
 pub mod jobs;
 pub mod resolve;
 pub mod ring;

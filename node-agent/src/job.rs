@@ -264,7 +264,7 @@ fn load(config: &JobConfig, driver: &dyn ToolDriver) -> Result<Ebpf, EngineError
     } else {
         4096
     };
-    crate::loader::load(driver.object(), &driver.globals(), ring).map_err(|source| {
+    crate::btf::load(driver.object(), &driver.globals(), ring).map_err(|source| {
         let denied = matches!(&source, aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
             if io_error.raw_os_error() == Some(libc::EPERM));
         if denied {

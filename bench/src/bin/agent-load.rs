@@ -1,7 +1,7 @@
 //! Drives a running `tracejob-agent` the way the operator does, over gRPC, and reports its
 //! start latency and memory:
 //!
-//!   agent-load ADDRESS AGENT_PID CGROUP [JOBS] [STARTS]
+//!   agent-load ADDRESS AGENT_PID CGROUP [JOBS] [STARTS] [IDLE_SECONDS]
 //!
 //! ADDRESS is the agent's plaintext address (`http://127.0.0.1:PORT`: the agent runs with
 //! `--insecure`, so the figures leave out the TLS handshake, which happens once per
@@ -14,7 +14,9 @@
 //! - "jobs started": JOBS jobs running (syscalls, open and exec in turn; the event tools'
 //!   events drained from StreamResults as the operator would);
 //! - then, after a line on stdin (the harness runs a workload in CGROUP meanwhile),
-//!   "jobs under load", "jobs stopped" and "jobs forgotten".
+//!   "jobs under load", "jobs stopped" and "jobs forgotten";
+//! - "idle again": IDLE_SECONDS later (when given: the agent's `--keep-warm-seconds` plus
+//!   a margin), once the agent has given its kernel BTF back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,10 +36,11 @@ const TOOLS: [&str; 3] = ["syscalls", "open", "exec"];
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [address, pid, cgroup, ..] = args.as_slice() else {
-        anyhow::bail!("usage: agent-load ADDRESS AGENT_PID CGROUP [JOBS] [STARTS]");
+        anyhow::bail!("usage: agent-load ADDRESS AGENT_PID CGROUP [JOBS] [STARTS] [IDLE_SECONDS]");
     };
     let jobs: usize = args.get(3).map_or(Ok(10), |n| n.parse())?;
     let starts: usize = args.get(4).map_or(Ok(7), |n| n.parse())?;
+    let idle_seconds: Option<u64> = args.get(5).map(|n| n.parse()).transpose()?;
     let mut client = AgentClient::new(
         Channel::from_shared(address.clone())?
             .connect()
@@ -110,6 +113,10 @@ async fn main() -> anyhow::Result<()> {
         client.forget_job(job).await?;
     }
     phase(pid, json!({"phase": "jobs forgotten"}))?;
+    if let Some(seconds) = idle_seconds {
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+        phase(pid, json!({"phase": "idle again"}))?;
+    }
     Ok(())
 }
 
