@@ -4,7 +4,8 @@
 # Kubernetes schemas (kubernetes-validate, installed into a cached venv). ServiceMonitor is
 # the Prometheus Operator's custom kind: no Kubernetes schema knows it, so it is left out of
 # the validation (its rendering is still checked by helm). Also fails when the chart's CRD
-# differs from crds/.
+# differs from crds/, when its RBAC strays from operator/deploy/rbac.yaml (check-rbac.py),
+# or when an example does not validate against the CRD's schema (validate-examples.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,4 +59,6 @@ PY
     "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" "$out/$name"/*.yaml
   done
 done
+"$venv/bin/python" charts/check-rbac.py operator/deploy/rbac.yaml "$out/default.yaml"
+"$venv/bin/python" charts/validate-examples.py "$chart/crds/tracejob.io_tracejobs.yaml" examples
 echo "chart-check: lint, template and strict validation (Kubernetes ${versions[*]}) passed"
