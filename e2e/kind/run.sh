@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end suite on a kind cluster, for CI systems with a container engine:
 #   1. build tracejob/operator:e2e and tracejob/agent:e2e with docker (docker/*.Dockerfile),
-#   2. create the kind cluster (kind-config.yaml) unless it exists, load both images,
+#   2. create the one-node kind cluster (kind-config.yaml) unless it exists, load both images,
 #   3. helm install the chart with the e2e images (pullPolicy Never),
 #   4. run `cargo test -p tracejob-e2e -- --ignored` with KUBECONFIG on that cluster.
 # KEEP_CLUSTER=1 leaves the cluster up afterwards; otherwise it is deleted on exit.
@@ -43,12 +43,20 @@ log "loading images"
 kind load docker-image --name "$cluster" "tracejob/operator:$tag" "tracejob/agent:$tag"
 
 log "installing the chart"
-"$helm" upgrade --install tracejob charts/tracejob --namespace "$namespace" --create-namespace \
-  --set operator.image.tag=$tag --set agent.image.tag=$tag \
-  --set operator.image.pullPolicy=Never --set agent.image.pullPolicy=Never \
-  --wait --timeout 5m
-kubectl -n "$namespace" rollout status daemonset/tracejob-agent --timeout=120s
+# The same environment e2e/run.sh gives the suite (its helm tests upgrade this release).
+export TRACEJOB_E2E_HELM=$helm
+export TRACEJOB_E2E_RELEASE=tracejob
+export TRACEJOB_E2E_RELEASE_NAMESPACE=$namespace
+export TRACEJOB_E2E_CHART=charts/tracejob
+export TRACEJOB_E2E_HELM_ARGS="--set operator.image.tag=$tag --set agent.image.tag=$tag \
+--set operator.image.pullPolicy=Never --set agent.image.pullPolicy=Never --set operator.pollSeconds=1"
+# shellcheck disable=SC2086 # the values are words
+"$helm" upgrade --install "$TRACEJOB_E2E_RELEASE" "$TRACEJOB_E2E_CHART" --namespace "$namespace" \
+  --create-namespace --wait --timeout 5m $TRACEJOB_E2E_HELM_ARGS
+kubectl get pods -A -o wide
 
 log "running the e2e suite"
-export TRACEJOB_REQUIRE_ALL=1 TRACEJOB_HELM=$helm
+export TRACEJOB_REQUIRE_ALL=1
+# kind pulls what it lacks: the test workloads run on a stock busybox image here.
+export TRACEJOB_E2E_BUSYBOX_IMAGE=${TRACEJOB_E2E_BUSYBOX_IMAGE:-busybox:1.36}
 cargo test -p tracejob-e2e -- --ignored --test-threads=1
