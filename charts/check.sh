@@ -4,7 +4,7 @@
 # Kubernetes schemas (kubernetes-validate, installed into a cached venv). ServiceMonitor is
 # the Prometheus Operator's custom kind: no Kubernetes schema knows it, so it is left out of
 # the validation (its rendering is still checked by helm). Also fails when the chart's CRD
-# differs from crds/, when its RBAC strays from operator/deploy/rbac.yaml (check-rbac.py),
+# differs from crds/ or its appVersion from the workspace version, when its RBAC strays from operator/deploy/rbac.yaml (check-rbac.py),
 # or when an example does not validate against the CRD's schema (validate-examples.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,14 @@ versions=(1.25.0 1.37.0)
 
 if ! cmp -s crds/tracejob.io_tracejobs.yaml "$chart/crds/tracejob.io_tracejobs.yaml"; then
   echo "error: $chart/crds/ differs from crds/: run \`make generate\` and commit the result" >&2
+  exit 1
+fi
+
+# The chart and the images are released together: appVersion is the workspace's version.
+workspace_version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+app_version=$(sed -n 's/^appVersion: "\(.*\)"/\1/p' "$chart/Chart.yaml")
+if [ -z "$workspace_version" ] || [ "$app_version" != "$workspace_version" ]; then
+  echo "error: $chart/Chart.yaml appVersion \"$app_version\" is not the workspace version \"$workspace_version\" (Cargo.toml)" >&2
   exit 1
 fi
 
