@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make chart-install-check`: the chart against a real Kubernetes 1.20 API server (the
 # local control plane of e2e/control-plane.sh, on ports of its own; no kubelet, so pods
-# never start — `make e2e` runs them). Checks what the API server alone can prove:
+# never start — `make e2e` runs them; its ports differ from the control plane of
+# e2e/ci-operator.sh and the cluster of e2e/cluster.sh). Checks what the API server alone can prove:
 #   - every rendered object is accepted by 1.20 (kubernetes-validate starts at 1.25);
 #   - the operator's ServiceAccount may get secrets but not list them, may update the
 #     leader Lease only in the release namespace;
@@ -11,9 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export TRACEJOB_CP_DIR=${TRACEJOB_CHART_CP_DIR:-/tmp/tracejob-chart-control-plane}
-export TRACEJOB_API_PORT=${TRACEJOB_CHART_API_PORT:-26443}
-export TRACEJOB_ETCD_PORT=${TRACEJOB_CHART_ETCD_PORT:-33791}
-export TRACEJOB_ETCD_PEER_PORT=${TRACEJOB_CHART_ETCD_PEER_PORT:-33801}
+export TRACEJOB_API_PORT=${TRACEJOB_CHART_API_PORT:-36443}
+export TRACEJOB_ETCD_PORT=${TRACEJOB_CHART_ETCD_PORT:-43791}
+export TRACEJOB_ETCD_PEER_PORT=${TRACEJOB_CHART_ETCD_PEER_PORT:-43801}
 release=tracejob
 ns=tracejob-system
 users=chart-check-users
