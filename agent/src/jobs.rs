@@ -220,6 +220,8 @@ impl Jobs {
         if let Some(entry) = removed {
             stop_engine(&entry.engine).await.ok();
             entry.ring.push(Body::Final(JobResult::default()), true);
+            drop(entry);
+            crate::heap::give_back();
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod capabilities;
 pub mod convert;
+mod heap;
 pub mod jobs;
 pub mod resolve;
 pub mod ring;

@@ -12,6 +12,7 @@ mod error;
 mod histogram;
 mod job;
 pub mod latency;
+mod loader;
 mod maps;
 pub mod probe;
 mod reader;
