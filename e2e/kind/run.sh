@@ -39,8 +39,13 @@ fi
 kind get kubeconfig --name "$cluster" >"$kubeconfig"
 export KUBECONFIG=$kubeconfig
 
+# The suite's workload pods never pull (imagePullPolicy: Never): a stock busybox stands
+# in for the image e2e/images.sh packs on machines without an engine.
+busybox=${TRACEJOB_E2E_BUSYBOX_IMAGE:-busybox:1.36}
+docker image inspect "$busybox" >/dev/null 2>&1 || docker pull "$busybox"
+
 log "loading images"
-kind load docker-image --name "$cluster" "tracejob/operator:$tag" "tracejob/agent:$tag"
+kind load docker-image --name "$cluster" "tracejob/operator:$tag" "tracejob/agent:$tag" "$busybox"
 
 log "installing the chart"
 # The same environment e2e/run.sh gives the suite (its helm tests upgrade this release).
@@ -57,6 +62,5 @@ kubectl get pods -A -o wide
 
 log "running the e2e suite"
 export TRACEJOB_REQUIRE_ALL=1
-# kind pulls what it lacks: the test workloads run on a stock busybox image here.
-export TRACEJOB_E2E_BUSYBOX_IMAGE=${TRACEJOB_E2E_BUSYBOX_IMAGE:-busybox:1.36}
+export TRACEJOB_E2E_BUSYBOX_IMAGE=$busybox
 cargo test -p tracejob-e2e -- --ignored --test-threads=1
