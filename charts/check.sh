@@ -4,8 +4,9 @@
 # Kubernetes schemas (kubernetes-validate, installed into a cached venv). ServiceMonitor is
 # the Prometheus Operator's custom kind: no Kubernetes schema knows it, so it is left out of
 # the validation (its rendering is still checked by helm). Also fails when the chart's CRD
-# differs from crds/ or its appVersion from the workspace version, when its RBAC strays from operator/deploy/rbac.yaml (check-rbac.py),
-# or when an example does not validate against the CRD's schema (validate-examples.py).
+# differs from crds/, when its appVersion is not the workspace version, when its RBAC
+# strays from operator/deploy/rbac.yaml (check-rbac.py), or when an example does not
+# validate against the CRD's schema (validate-examples.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
