@@ -49,4 +49,5 @@ clean:
 	$(CARGO) clean
 
 -include e2e/operator.mk
+include charts/chart.mk
 include bench/bench.mk
