@@ -41,6 +41,16 @@ def default_signals():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def stop(proc, sig):
+    """Sends `sig`, then kills the process if it has not exited 20 s later."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_rusage(proc):
     """Waits for a child; returns (exit status, peak RSS KiB, CPU seconds), where the
     peak and CPU cover the child and the descendants it waited for."""
@@ -527,12 +537,7 @@ def start_latency(bench, args):
                     entry["of_which_mapped_bpf_maps_mib"] = round((mapped_bpf_kib(proc.pid) or 0) / 1024, 1)
                 except RuntimeError as error:
                     entry["error"] = str(error)[:300]
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc, signal.SIGINT)
                 results.append(entry)
                 log(f"start latency {name:<18} {entry}")
     finally:
@@ -647,12 +652,7 @@ def agent(bench, args):
         if proc.wait() != 0:
             raise RuntimeError(f"agent-load exited with {proc.returncode}")
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, signal.SIGTERM)
     for phase in phases:
         log(f"agent {phase}")
     return phases
