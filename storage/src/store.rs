@@ -48,49 +48,43 @@ impl Store {
         let store: Arc<dyn ObjectStore> = match location.scheme() {
             Scheme::File => Arc::new(LocalFileSystem::new()),
             Scheme::S3 => {
-                let mut builder = AmazonS3Builder::new().with_url(url);
+                // Client options first: with_client_options replaces them all (allow_http too).
+                let mut builder = AmazonS3Builder::new()
+                    .with_url(url)
+                    .with_retry(retry)
+                    .with_client_options(client);
                 for (key, value) in credentials.pairs() {
                     if let Ok(key) = key.parse() {
                         builder = builder.with_config(key, value);
                     }
                 }
-                Arc::new(
-                    builder
-                        .with_retry(retry)
-                        .with_client_options(client)
-                        .build()
-                        .map_err(error)?,
-                )
+                Arc::new(builder.build().map_err(error)?)
             }
             Scheme::Gcs => {
-                let mut builder = GoogleCloudStorageBuilder::new().with_url(url);
+                // Client options first: with_client_options replaces them all (allow_http too).
+                let mut builder = GoogleCloudStorageBuilder::new()
+                    .with_url(url)
+                    .with_retry(retry)
+                    .with_client_options(client);
                 for (key, value) in credentials.pairs() {
                     if let Ok(key) = key.parse() {
                         builder = builder.with_config(key, value);
                     }
                 }
-                Arc::new(
-                    builder
-                        .with_retry(retry)
-                        .with_client_options(client)
-                        .build()
-                        .map_err(error)?,
-                )
+                Arc::new(builder.build().map_err(error)?)
             }
             Scheme::Azure => {
-                let mut builder = MicrosoftAzureBuilder::new().with_url(url);
+                // Client options first: with_client_options replaces them all (allow_http too).
+                let mut builder = MicrosoftAzureBuilder::new()
+                    .with_url(url)
+                    .with_retry(retry)
+                    .with_client_options(client);
                 for (key, value) in credentials.pairs() {
                     if let Ok(key) = key.parse() {
                         builder = builder.with_config(key, value);
                     }
                 }
-                Arc::new(
-                    builder
-                        .with_retry(retry)
-                        .with_client_options(client)
-                        .build()
-                        .map_err(error)?,
-                )
+                Arc::new(builder.build().map_err(error)?)
             }
         };
         Ok(Store {

@@ -65,6 +65,7 @@ async fn a_missing_bucket_wrong_credentials_and_a_dead_endpoint_are_named() {
     assert!(matches!(error, StorageError::Write { .. }), "{error:?}");
     assert_eq!(error.url(), "s3://no-such-bucket/p/a.json");
     let text = error.one_line();
+    eprintln!("{text}");
     assert!(
         text.contains("NoSuchBucket") || text.contains("bucket"),
         "{text}"
@@ -81,6 +82,7 @@ async fn a_missing_bucket_wrong_credentials_and_a_dead_endpoint_are_named() {
         .await
         .expect_err("wrong secret");
     let text = error.one_line();
+    eprintln!("{text}");
     assert!(
         text.starts_with(&format!("cannot write s3://{BUCKET}/p/a.json")),
         "{text}"
@@ -101,6 +103,7 @@ async fn a_missing_bucket_wrong_credentials_and_a_dead_endpoint_are_named() {
         .await
         .expect_err("nothing listens on port 9");
     let text = error.one_line();
+    eprintln!("{text}");
     assert!(
         text.contains("127.0.0.1:9") || text.contains("connect"),
         "{text}"
