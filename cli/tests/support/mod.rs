@@ -31,6 +31,7 @@ pub fn manifest(tool: &str) -> PathBuf {
         .join(format!("{tool}.yaml"))
 }
 
+#[allow(unused_imports, reason = "not every test target traces")]
 pub use tracejob_testkit::can_trace;
 
 pub fn stdout(output: &Output) -> String {
