@@ -263,3 +263,105 @@ async fn a_storage_outage_mid_job_ends_with_complete_artifacts_and_the_outage_re
         .collect();
     assert_eq!(pids.len(), 1200, "each event once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standing_job_flushes_numbered_parts_and_its_last_events_when_deleted() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    if !tracejob_testkit::garage::can_use_s3("standing_job_flushes") {
+        return;
+    }
+    let garage = Garage::start();
+    let client = &cluster.client;
+    let ns = namespace(client, "standing").await;
+    credentials_secret(client, &ns, &garage).await;
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.push_events("node-a", events(100, 0));
+    let mut settings = tracejob_operator::Settings {
+        poll_interval: Duration::from_secs(1),
+        ..tracejob_operator::Settings::default()
+    };
+    settings.storage.flush_interval = Duration::from_secs(1);
+    let operator = Operator::start_with(client, &agents, &ns, settings);
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}},
+        "output": {"storage": {"url": format!("s3://{BUCKET}/standing"), "secretRef": {"name": "s3-creds"}}}});
+    let api = create_job(client, &ns, "policy", spec).await;
+    let has_part = |job: &TraceJob, name: &str| {
+        job.status
+            .as_ref()
+            .is_some_and(|s| s.artifacts.iter().any(|a| a.name == name))
+    };
+    let first = wait_for_job(&api, "policy", "a first part", |j| {
+        has_part(j, "events-node-a-00000.jsonl.gz")
+    })
+    .await;
+    assert_eq!(phase(&first), Some(Phase::Running));
+    let (written, reason, _) = artifacts_condition(&first).expect("condition");
+    assert_eq!((written.as_str(), reason.as_str()), ("True", "Flushed"));
+    agents.push_events("node-a", events(50, 100));
+    wait_for_job(&api, "policy", "a second part", |j| {
+        has_part(j, "events-node-a-00001.jsonl.gz")
+    })
+    .await;
+    agents.push_events("node-a", events(25, 150));
+    let uid = first.metadata.uid.clone().expect("uid");
+    api.delete("policy", &Default::default())
+        .await
+        .expect("delete");
+    wait_for(
+        api.clone(),
+        "policy",
+        kube::runtime::wait::conditions::is_deleted(&uid),
+    )
+    .await;
+    operator.stop().await;
+
+    // Every part the manifest lists, read back from S3: each event once, none missing.
+    let store = tracejob_storage::Store::open(
+        &tracejob_storage::Location::parse(&format!("s3://{BUCKET}/standing")).expect("url"),
+        &tracejob_storage::Credentials::new(garage.credentials()),
+    )
+    .expect("open")
+    .at(&format!("{ns}/policy/{uid}"));
+    let manifest: tracejob_storage::Manifest =
+        serde_json::from_slice(&store.get("manifest.json").await.expect("manifest")).expect("json");
+    assert_eq!(manifest.events(), 175, "{manifest:#?}");
+    let mut pids = std::collections::BTreeSet::new();
+    for entry in manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.name.starts_with("events-node-a-"))
+    {
+        let bytes = store.get(&entry.name).await.expect("part");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_ref())
+            .read_to_string(&mut text)
+            .expect("gzip");
+        for line in text.lines() {
+            let event: Value = serde_json::from_str(line).expect("JSON");
+            assert!(
+                pids.insert(event["pid"].as_u64().expect("pid")),
+                "once: {line}"
+            );
+        }
+    }
+    assert_eq!(pids.len(), 175);
+    assert!(
+        manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.name.starts_with("events-"))
+            .count()
+            >= 3
+    );
+}
