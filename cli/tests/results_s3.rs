@@ -365,3 +365,91 @@ async fn a_standing_job_flushes_numbered_parts_and_its_last_events_when_deleted(
             >= 3
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_wrong_credentials_and_a_missing_secret_are_named_in_the_condition() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    if !tracejob_testkit::garage::can_use_s3("storage_errors_in_conditions") {
+        return;
+    }
+    let garage = Garage::start();
+    let client = &cluster.client;
+    let ns = namespace(client, "bad-storage").await;
+    credentials_secret(client, &ns, &garage).await;
+    let mut wrong: serde_json::Map<String, Value> = garage
+        .credentials()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    wrong.insert(
+        "AWS_SECRET_ACCESS_KEY".into(),
+        Value::String("0".repeat(64)),
+    );
+    let secret: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "wrong-creds"}, "stringData": wrong}))
+            .expect("a Secret");
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("created");
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.push_events("node-a", events(10, 0));
+    agents.set_result("node-a", result(10));
+    let operator = Operator::start(client, &agents, &ns);
+    let cases = [
+        (
+            "no-bucket",
+            "s3://no-such-bucket/x",
+            "s3-creds",
+            "NoSuchBucket",
+        ),
+        (
+            "wrong-key",
+            &format!("s3://{BUCKET}/x") as &str,
+            "wrong-creds",
+            "403 Forbidden",
+        ),
+        (
+            "no-secret",
+            &format!("s3://{BUCKET}/x"),
+            "absent",
+            "cannot read the credentials Secret",
+        ),
+    ];
+    for (name, url, secret, _) in &cases {
+        let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "1s",
+            "output": {"storage": {"url": url, "secretRef": {"name": secret}}}});
+        create_job(client, &ns, name, spec).await;
+    }
+    let api: Api<TraceJob> = Api::namespaced(client.clone(), &ns);
+    for (name, url, _, expected) in cases {
+        let job = wait_for_job(&api, name, "a storage failure condition", |j| {
+            artifacts_condition(j).is_some_and(|(_, reason, _)| reason == "StorageUnavailable")
+        })
+        .await;
+        let (_, _, message) = artifacts_condition(&job).expect("condition");
+        assert!(message.contains(url), "{name}: {message}");
+        assert!(
+            message.contains(expected),
+            "{name}: expected {expected:?} in {message}"
+        );
+        assert_eq!(phase(&job), Some(Phase::Running), "{name}");
+        assert_eq!(
+            job.status.as_ref().and_then(|s| s.events),
+            Some(10),
+            "{name}: summary kept"
+        );
+    }
+    operator.stop().await;
+}
