@@ -72,7 +72,7 @@ async fn every_event_the_kernel_saw_reaches_events_jsonl_gz() {
         ..StorageSettings::default()
     });
     // Reading while the workload runs, as the operator does.
-    storage.track(&pool, &id, ["node-a"]);
+    storage.track(&pool, &id, ["node-a"], true);
     let path = CString::new("/dev/null").expect("path");
     container.opens(&path, 1234);
     let result = pool.stop("node-a", &id).await.expect("stop");

@@ -59,7 +59,7 @@ pub async fn while_running(
         .iter()
         .filter(|r| r.phase == NodePhase::Running)
         .map(|r| r.node.as_str());
-    ctx.storage.track(&ctx.agents, id, running);
+    ctx.storage.track(&ctx.agents, id, running, true);
     add_losses(ctx, id, next);
     if job.spec.duration.is_some() {
         let message = format!(
@@ -101,7 +101,7 @@ pub async fn at_end(
         .iter()
         .filter(|r| r.phase == NodePhase::Stopped)
         .map(|r| r.node.as_str());
-    ctx.storage.track(&ctx.agents, id, ran);
+    ctx.storage.track(&ctx.agents, id, ran, false);
     let outcome = ctx
         .storage
         .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))

@@ -1,5 +1,6 @@
 //! One task per (job, node): reads the agent's StreamResults into the spool, resuming after
-//! the last sequence seen when the stream breaks, until the job's final message.
+//! the last sequence seen when the stream breaks, until the job's final message. An agent
+//! that no longer knows the job restarted: its next stream starts from 1 again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::spool::JobSpool;
-use crate::agents::{AgentPool, JobId, StreamItem};
+use crate::agents::{AgentError, AgentPool, JobId, StreamItem};
 
 const FIRST_WAIT: Duration = Duration::from_millis(200);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
@@ -38,6 +39,11 @@ pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool
                         }
                     }
                 }
+            }
+            Err(AgentError::NotRunning { .. }) => {
+                // The agent does not know the job (it restarted): when the job is started
+                // there again, its stream numbers from 1.
+                next = 1;
             }
             Err(error) => tracing::debug!(%node, %error, "cannot open the result stream"),
         }

@@ -125,19 +125,23 @@ impl Storage {
     }
 
     /// Makes sure the events of the job on each of `nodes` are being read into the spool.
+    /// A node whose stream already ended (its job stopped there) is read again only with
+    /// `restart_finished`: while a job runs, an ended stream means the agent started the job
+    /// afresh (a spec change, targets back on the node) with a new stream.
     pub fn track<'a>(
         &self,
         agents: &Arc<dyn AgentPool>,
         job: &JobId,
         nodes: impl IntoIterator<Item = &'a str>,
+        restart_finished: bool,
     ) {
         let entry = self.entry(&job.uid);
         let mut tasks = entry.tasks.lock().unwrap_or_else(|p| p.into_inner());
         for node in nodes {
-            let alive = tasks.get(node).is_some_and(|t| !t.is_finished());
-            let done = tasks.get(node).is_some_and(JoinHandle::is_finished);
-            if alive || done {
-                continue;
+            match tasks.get(node) {
+                Some(task) if !task.is_finished() => continue,
+                Some(_) if !restart_finished => continue,
+                _ => {}
             }
             entry.spool.add_node(node);
             let task = tokio::spawn(collect::consume(

@@ -103,8 +103,9 @@ impl JobSpool {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A node whose stream is (again) being read.
     pub fn add_node(&self, node: &str) {
-        self.lock().entry(node.to_owned()).or_default();
+        self.lock().entry(node.to_owned()).or_default().finished = false;
     }
 
     /// Appends one event of `node`, tagged with the node's name.
