@@ -78,7 +78,7 @@ pub async fn while_running(
         .storage
         .flush_if_due(&ctx.client, &target, job, id, next)
         .await;
-    let retry = record(job, next, flushed, &target, now, "Flushed");
+    let retry = record(ctx, job, next, flushed, &target, now, "Flushed");
     Some(retry.unwrap_or(ctx.settings.storage.flush_interval))
 }
 
@@ -107,7 +107,7 @@ pub async fn at_end(
         .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))
         .await;
     add_losses(ctx, id, next);
-    match record(job, next, Some(outcome), &target, now, "Written") {
+    match record(ctx, job, next, Some(outcome), &target, now, "Written") {
         None => AtEnd::Done,
         Some(retry) => AtEnd::Retry(retry),
     }
@@ -115,6 +115,7 @@ pub async fn at_end(
 
 /// Puts an outcome into the status; returns the retry delay of a failure.
 fn record(
+    ctx: &Context,
     job: &TraceJob,
     next: &mut TraceJobStatus,
     outcome: Option<Outcome>,
@@ -123,7 +124,12 @@ fn record(
     reason: &'static str,
 ) -> Option<Duration> {
     match outcome? {
-        Outcome::Written { artifacts, message } => {
+        Outcome::Written {
+            artifacts,
+            message,
+            bytes,
+        } => {
+            ctx.metrics.artifacts_written(true, bytes);
             next.artifacts = artifacts;
             set(
                 next,
@@ -134,6 +140,7 @@ fn record(
             None
         }
         Outcome::Failed { message, retry_in } => {
+            ctx.metrics.artifacts_written(false, 0);
             tracing::warn!(url = %target.location, %message, "cannot write artifacts");
             set(
                 next,

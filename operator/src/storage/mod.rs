@@ -61,6 +61,8 @@ pub enum Outcome {
     Written {
         artifacts: Vec<Artifact>,
         message: String,
+        /// Bytes this attempt wrote.
+        bytes: u64,
     },
     Failed {
         message: String,
@@ -234,10 +236,10 @@ impl Storage {
         &self,
         target: &Target,
         upload: &mut UploadState,
-        result: Result<(Vec<Artifact>, String), String>,
+        result: Result<(Vec<Artifact>, String, u64), String>,
     ) -> Outcome {
         match result {
-            Ok((artifacts, mut message)) => {
+            Ok((artifacts, mut message, bytes)) => {
                 if upload.failures > 0 {
                     message.push_str(&format!(
                         " after {} failed attempts (storage unavailable since {}: {})",
@@ -252,7 +254,11 @@ impl Storage {
                 upload.retry_at = None;
                 upload.first_failure = None;
                 upload.last_error = None;
-                Outcome::Written { artifacts, message }
+                Outcome::Written {
+                    artifacts,
+                    message,
+                    bytes,
+                }
             }
             Err(error) => {
                 upload.failures += 1;
@@ -309,7 +315,7 @@ async fn write(
     entry: &JobEntry,
     upload: &mut UploadState,
     last: bool,
-) -> Result<(Vec<Artifact>, String), String> {
+) -> Result<(Vec<Artifact>, String, u64), String> {
     let store =
         config::open(client, target)
             .await?
@@ -317,6 +323,7 @@ async fn write(
     let parts = entry.spool.rotate();
     let one_file = last && job.spec.duration.is_some() && upload.written_parts.is_empty();
     let mut entries = upload.written_parts.clone();
+    let earlier = entries.len();
     let mut new_parts = Vec::new();
     if one_file {
         let all: Vec<&Part> = parts.values().flatten().collect();
@@ -363,6 +370,7 @@ async fn write(
         upload.written_parts.extend(new_parts);
         upload.next_part += 1;
     }
+    let bytes = entries[earlier..].iter().map(|e| e.bytes).sum::<u64>() + manifest_bytes;
     let artifacts = status_artifacts(&store, &entries, manifest_bytes);
     let message = format!(
         "{} artifacts ({} events) written to {}",
@@ -370,7 +378,7 @@ async fn write(
         events_written,
         store.location()
     );
-    Ok((artifacts, message))
+    Ok((artifacts, message, bytes))
 }
 
 /// The summary, the manifest, and the newest event files, bounded.
