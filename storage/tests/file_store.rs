@@ -77,3 +77,16 @@ async fn reading_a_missing_object_names_its_url() {
     assert_eq!(error.url(), format!("{url}/nothing/here.json"));
     assert!(error.to_string().contains("not found"), "{error}");
 }
+
+#[test]
+fn an_azure_url_without_an_account_names_the_url_and_what_is_missing() {
+    let location = Location::parse("az://traces/prod").expect("url");
+    let error = Store::open(&location, &Credentials::default()).expect_err("no account");
+    assert!(matches!(error, StorageError::Open { .. }), "{error:?}");
+    let text = error.one_line();
+    assert!(
+        text.starts_with("cannot open storage az://traces/prod: "),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("account"), "{text}");
+}
