@@ -135,4 +135,13 @@ async fn every_event_the_kernel_saw_reaches_events_jsonl_gz() {
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
             .expect("a manifest");
     assert_eq!(manifest.events(), 1234);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary"))
+            .expect("JSON");
+    assert_eq!(summary["events"], 1234);
+    assert_eq!(
+        summary["nodeSummaries"]["node-a"]["events"], 1234,
+        "the engine's full summary of the node: {summary}"
+    );
+    assert_eq!(summary["nodeSummaries"]["node-a"]["tool"], "open");
 }

@@ -41,6 +41,9 @@ pub struct NodeResult {
     pub rows: Vec<SummaryRow>,
     /// What the agent wants a person to know, e.g. containers it could not find.
     pub message: Option<String>,
+    /// The engine's full summary as JSON (profile stacks, per-device latency...), for
+    /// `summary.json` in object storage; too big for the status.
+    pub summary_json: Option<String>,
 }
 
 /// One message of a job's result stream on a node.

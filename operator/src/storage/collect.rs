@@ -33,8 +33,8 @@ pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool
                         StreamItem::Event(json) => spool.append(&node, &json),
                         StreamItem::Lost(messages) => spool.stream_lost(&node, messages),
                         StreamItem::Summary => {}
-                        StreamItem::Final(_) => {
-                            spool.finish(&node);
+                        StreamItem::Final(result) => {
+                            spool.finish(&node, result.summary_json);
                             return;
                         }
                     }

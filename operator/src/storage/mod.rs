@@ -345,7 +345,8 @@ async fn write(
     }
     let losses = entry.spool.losses();
     let events_written: u64 = entries.iter().filter_map(|e| e.counts.get("events")).sum();
-    let summary = summary_json(job, status, losses, events_written, last);
+    let engine = entry.spool.final_summaries();
+    let summary = summary_json(job, status, losses, events_written, last, engine);
     let counts = BTreeMap::from([
         ("events".to_owned(), status.events.unwrap_or(0)),
         ("lost".to_owned(), status.lost.unwrap_or(0)),
@@ -412,6 +413,7 @@ fn summary_json(
     losses: Losses,
     events_written: u64,
     last: bool,
+    engine: BTreeMap<String, serde_json::Value>,
 ) -> serde_json::Value {
     serde_json::json!({
         "tool": job.spec.tool.name(),
@@ -426,5 +428,6 @@ fn summary_json(
         "nodes": status.nodes,
         "omittedNodes": status.omitted_nodes,
         "summary": status.summary,
+        "nodeSummaries": engine,
     })
 }

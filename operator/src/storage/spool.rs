@@ -62,6 +62,8 @@ struct NodeSpool {
     stream_lost: u64,
     dropped: u64,
     rotations: u64,
+    /// The engine's full summary from the final message.
+    final_summary: Option<String>,
 }
 
 /// One job's spool.
@@ -151,9 +153,25 @@ impl JobSpool {
         self.lock().entry(node.to_owned()).or_default().stream_lost += messages;
     }
 
-    pub fn finish(&self, node: &str) {
-        self.lock().entry(node.to_owned()).or_default().finished = true;
+    pub fn finish(&self, node: &str, summary_json: Option<String>) {
+        {
+            let mut nodes = self.lock();
+            let spool = nodes.entry(node.to_owned()).or_default();
+            spool.finished = true;
+            spool.final_summary = summary_json;
+        }
         self.finished.notify_waiters();
+    }
+
+    /// Each finished node's full engine summary.
+    pub fn final_summaries(&self) -> BTreeMap<String, serde_json::Value> {
+        self.lock()
+            .iter()
+            .filter_map(|(node, s)| {
+                let json = s.final_summary.as_deref()?;
+                Some((node.clone(), serde_json::from_str(json).ok()?))
+            })
+            .collect()
     }
 
     /// Nodes whose stream has not delivered its final message.
