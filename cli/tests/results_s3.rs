@@ -67,19 +67,31 @@ fn result(events: u64) -> NodeResult {
 
 /// `tracejob results NAME -n NS --dir DIR` as a user runs it; returns its stdout.
 fn results_command(kubeconfig: &Path, namespace: &str, name: &str, dir: &Path) -> String {
-    let output = tracejob()
-        .env("KUBECONFIG", kubeconfig)
-        .args(["results", name, "-n", namespace, "--dir"])
-        .arg(dir)
-        .output()
-        .expect("tracejob results runs");
-    assert!(output.status.success(), "{}", stderr(&output));
+    let output = results_with_env(kubeconfig, namespace, name, dir, &[]);
     assert!(
         stderr(&output).contains(&format!("credentials: Secret {namespace}/s3-creds")),
         "{}",
         stderr(&output)
     );
     stdout(&output)
+}
+
+fn results_with_env(
+    kubeconfig: &Path,
+    namespace: &str,
+    name: &str,
+    dir: &Path,
+    env: &[(String, String)],
+) -> std::process::Output {
+    let output = tracejob()
+        .env("KUBECONFIG", kubeconfig)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["results", name, "-n", namespace, "--dir"])
+        .arg(dir)
+        .output()
+        .expect("tracejob results runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    output
 }
 
 fn downloaded_events(dir: &Path) -> Vec<Value> {
@@ -452,4 +464,75 @@ async fn a_missing_bucket_wrong_credentials_and_a_missing_secret_are_named_in_th
         );
     }
     operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_without_storage_in_its_spec_uses_the_operators_default_and_results_reads_the_environment()
+ {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    if !tracejob_testkit::garage::can_use_s3("operator_default_storage") {
+        return;
+    }
+    let garage = Garage::start();
+    let client = &cluster.client;
+    // The operator's own namespace holds the default storage's Secret.
+    let operator_ns = namespace(client, "operator").await;
+    credentials_secret(client, &operator_ns, &garage).await;
+    let ns = namespace(client, "default-storage").await;
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.push_events("node-a", events(42, 0));
+    agents.set_result("node-a", result(42));
+    let mut settings = tracejob_operator::Settings {
+        poll_interval: Duration::from_secs(1),
+        ..tracejob_operator::Settings::default()
+    };
+    settings.storage.default = Some(tracejob_operator::storage::Target {
+        location: tracejob_storage::Location::parse(&format!("s3://{BUCKET}/default"))
+            .expect("url"),
+        secret: Some((operator_ns.clone(), "s3-creds".to_owned())),
+        source: "the operator's default storage",
+    });
+    let operator = Operator::start_with(client, &agents, &ns, settings);
+    let spec =
+        json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "1s"});
+    let api = create_job(client, &ns, "plain", spec).await;
+    let job = wait_for_job(&api, "plain", "Succeeded", |j| {
+        phase(j) == Some(Phase::Succeeded)
+    })
+    .await;
+    operator.stop().await;
+    let status = job.status.clone().expect("status");
+    assert!(
+        status.artifacts[0]
+            .url
+            .starts_with(&format!("s3://{BUCKET}/default/{ns}/plain/")),
+        "{:?}",
+        status.artifacts
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = results_with_env(
+        &cluster.kubeconfig,
+        &ns,
+        "plain",
+        dir.path(),
+        &garage.credentials(),
+    );
+    assert!(
+        stderr(&output).contains("credentials: the environment"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(downloaded_events(dir.path()).len(), 42);
 }
