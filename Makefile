@@ -49,5 +49,6 @@ clean:
 	$(CARGO) clean
 
 -include e2e/operator.mk
+include charts/chart.mk
 include bench/bench.mk
 include storage/storage.mk

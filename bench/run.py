@@ -16,6 +16,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -120,7 +121,8 @@ class Bench:
         self.tracejob = self.bin / "tracejob"
         self.workload = self.bin / "bench-workload"
         self.floor = self.bin / "floor"
-        self.engine_rss = self.bin / "engine-rss"
+        self.agent = self.bin / "tracejob-agent"
+        self.agent_load = self.bin / "agent-load"
         self.tmp = Path(tempfile.mkdtemp(prefix="tracejob-bench-"))
         self.cg_mount = self.find_cgroup2()
         self.cgroups = []
@@ -304,6 +306,7 @@ CONFIGS = {
     # one hook, as BCC syscount (sys_exit only) uses
     "floor, sys_exit only": {"kind": "wrap", "argv": lambda b, wl: [str(b.floor), "--exit-only", "--", *wl]},
     "tracejob syscalls": {"kind": "wrap", "argv": tj("syscalls.yaml"), "summary": True},
+    "tracejob syscalls countOnly": {"kind": "wrap", "argv": tj("syscalls-count-only.yaml"), "summary": True},
     "tracejob syscalls, workload outside its scope": {
         "kind": "attach", "ready": "tracejob: tracing",
         "argv": lambda b, _: [str(b.tracejob), "run", str(MANIFESTS / "syscalls.yaml"), "--cgroup",
@@ -348,7 +351,7 @@ def workloads(args, bench):
         {"name": "getppid", "syscalls_per_op": 1,
          "args": ["getppid", args.getppid], "slow_args": ["getppid", args.getppid // 100],
          "configs": ["untraced", "floor (empty tp_btf programs)", "floor, sys_exit only", "tracejob syscalls",
-                     "tracejob syscalls, workload outside its scope", "bpftrace count by syscall",
+                     "tracejob syscalls countOnly", "tracejob syscalls, workload outside its scope", "bpftrace count by syscall",
                      "bpftrace count + latency histogram", "BCC syscount -p", "BCC syscount -L -p (with latency)",
                      "strace -f -c", "perf trace -s"]},
         {"name": "open/close", "syscalls_per_op": 2,
@@ -615,21 +618,43 @@ def startup_breakdown(bench, args):
     return results
 
 
-def memory(bench, args):
-    """The engine with 10 jobs (stand-in for the agent, which does not exist yet)."""
-    cg = bench.make_cgroup("memory")
-    proc = subprocess.Popen([str(bench.engine_rss), str(cg), str(args.jobs)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
-    phases = [json.loads(proc.stdout.readline()) for _ in range(2)]
-    report = bench.tmp / "memory-report.json"
-    for wl_args in (["open", bench.open_path, 200000], ["getppid", 1000000], ["exec", "/bin/true", 200]):
-        subprocess.run(bench.workload_cmd(None, wl_args, report, cg), check=True)
-    proc.stdin.write("\n")
-    proc.stdin.flush()
-    phases += [json.loads(proc.stdout.readline()) for _ in range(2)]
-    proc.wait()
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def agent(bench, args):
+    """The node agent as the operator drives it (src/bin/agent-load.rs, over gRPC): its
+    memory idle and with 10 jobs, and StartJob → attached for each tool."""
+    cg = bench.make_cgroup("agent")
+    port = free_port()
+    server = subprocess.Popen([str(bench.agent), "--insecure", "--listen", f"127.0.0.1:{port}",
+                               "--node-name", "bench", "--keep-warm-seconds", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              preexec_fn=default_signals)
+    try:
+        wait_for_line(server.stdout, "listening on", 30)
+        proc = subprocess.Popen([str(bench.agent_load), f"http://127.0.0.1:{port}", str(server.pid),
+                                 cg.name, str(args.jobs), str(args.latency_repeats), "4"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
+        phases = [json.loads(proc.stdout.readline()) for _ in range(1 + 3 + 1)]
+        report = bench.tmp / "agent-report.json"
+        for wl_args in (["open", bench.open_path, 200000], ["getppid", 1000000], ["exec", "/bin/true", 200]):
+            subprocess.run(bench.workload_cmd(None, wl_args, report, cg), check=True)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        phases += [json.loads(line) for line in proc.stdout]
+        if proc.wait() != 0:
+            raise RuntimeError(f"agent-load exited with {proc.returncode}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     for phase in phases:
-        log(f"memory {phase}")
+        log(f"agent {phase}")
     return phases
 
 
@@ -688,7 +713,7 @@ def cpu_stat():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin-dir", required=True, help="where tracejob, bench-workload, floor, engine-rss are")
+    parser.add_argument("--bin-dir", required=True, help="where tracejob, tracejob-agent, bench-workload, floor, agent-load are")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cpus", type=lambda s: [int(c) for c in s.split(",")], default=[0, 1])
     parser.add_argument("--getppid", type=int, default=2_000_000)
@@ -703,7 +728,7 @@ def main():
     parser.add_argument("--jobs", type=int, default=10)
     parser.add_argument("--cost-repeats", type=int, default=3)
     parser.add_argument("--cost-syscalls", type=int, default=1_000_000)
-    parser.add_argument("--sections", default="slowdown,throughput,latency,memory,cost")
+    parser.add_argument("--sections", default="slowdown,throughput,latency,agent,cost")
     parser.add_argument("--bcc-headers", default=os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tracejob-bench", "kernel-headers"))
     parser.add_argument("--results", default=str(BENCH / "results"))
@@ -746,8 +771,8 @@ def main():
         if "latency" in sections:
             results["start_latency"] = start_latency(bench, args)
             results["startup_breakdown"] = startup_breakdown(bench, args)
-        if "memory" in sections:
-            results["memory"] = memory(bench, args)
+        if "agent" in sections:
+            results["agent"] = agent(bench, args)
         if "cost" in sections:
             results["program_cost"] = program_cost(bench, args)
     finally:

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Mutex as AsyncMutex;
 use tonic::Status;
 use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy};
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_node_agent::{Job, JobConfig, btf, heap};
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
@@ -25,6 +26,9 @@ pub struct Settings {
     pub event_queue: usize,
     /// How often a running job's summary is put on its stream.
     pub summary_interval: Duration,
+    /// How long the parsed kernel BTF (about 20 MiB) is kept once no job is left, so a
+    /// burst of job starts parses it once.
+    pub keep_warm: Duration,
 }
 
 impl Default for Settings {
@@ -33,6 +37,7 @@ impl Default for Settings {
             stream_buffer: 65536,
             event_queue: 65536,
             summary_interval: Duration::from_secs(1),
+            keep_warm: Duration::from_secs(60),
         }
     }
 }
@@ -56,7 +61,9 @@ struct Entry {
 pub struct Jobs {
     hierarchy: Result<Hierarchy, String>,
     settings: Settings,
-    entries: AsyncMutex<BTreeMap<String, Entry>>,
+    entries: Arc<AsyncMutex<BTreeMap<String, Entry>>>,
+    /// Counts job starts: an idle release goes ahead only if none happened meanwhile.
+    starts: Arc<AtomicU64>,
 }
 
 fn lock(engine: &Engine) -> std::sync::MutexGuard<'_, Option<Job>> {
@@ -68,7 +75,8 @@ impl Jobs {
         Jobs {
             hierarchy,
             settings,
-            entries: AsyncMutex::new(BTreeMap::new()),
+            entries: Arc::default(),
+            starts: Arc::default(),
         }
     }
 
@@ -127,6 +135,7 @@ impl Jobs {
     ) -> Result<JobState, Status> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
+        self.starts.fetch_add(1, Ordering::Relaxed);
         if let Some(entry) = entries.get_mut(&request.uid) {
             if request.generation != 0 && request.generation < entry.request.generation {
                 return Err(Status::failed_precondition(format!(
@@ -216,11 +225,35 @@ impl Jobs {
     }
 
     pub async fn forget(&self, uid: &str) {
-        let removed = self.entries.lock().await.remove(uid);
+        let (removed, none_left) = {
+            let mut entries = self.entries.lock().await;
+            (entries.remove(uid), entries.is_empty())
+        };
         if let Some(entry) = removed {
             stop_engine(&entry.engine).await.ok();
             entry.ring.push(Body::Final(JobResult::default()), true);
+            drop(entry);
+            heap::give_back();
+            if none_left {
+                self.release_when_still_idle();
+            }
         }
+    }
+
+    /// After `keep_warm` with no job and no start, gives the kernel BTF back.
+    fn release_when_still_idle(&self) {
+        let (entries, starts) = (self.entries.clone(), self.starts.clone());
+        let seen = starts.load(Ordering::Relaxed);
+        let delay = self.settings.keep_warm;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let idle = entries.lock().await.is_empty() && starts.load(Ordering::Relaxed) == seen;
+            if idle {
+                // A start that races with this simply parses again.
+                tokio::task::spawn_blocking(btf::release).await.ok();
+                tracing::debug!("idle: kernel BTF released");
+            }
+        });
     }
 
     /// Every job (or the one with `uid`) with its result so far.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tracejob_agent::{AgentService, Jobs, Settings, tls};
 use tracejob_node_agent::cgroup::Hierarchy;
 use tracejob_proto::v1::agent_server::AgentServer;
@@ -50,10 +51,22 @@ struct Args {
     /// Milliseconds between the summaries a running job puts on its stream.
     #[arg(long, default_value_t = 1000)]
     summary_interval_ms: u64,
+    /// Seconds the parsed kernel BTF (~20 MiB) is kept after the last job is forgotten:
+    /// job starts within that time skip a 10-20 ms parse.
+    #[arg(long, default_value_t = 60)]
+    keep_warm_seconds: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    tracejob_node_agent::heap::limit_arenas(2);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve())
+}
+
+async fn serve() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -72,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings {
         stream_buffer: args.stream_buffer,
         summary_interval: Duration::from_millis(args.summary_interval_ms.max(10)),
+        keep_warm: Duration::from_secs(args.keep_warm_seconds),
         ..Settings::default()
     };
     let jobs = Arc::new(Jobs::new(hierarchy, settings));
@@ -105,7 +119,9 @@ async fn main() -> anyhow::Result<()> {
         .add_service(health_service)
         .add_service(AgentServer::new(service))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Without TCP_NODELAY a reply written in two pieces waits for the client's
+            // delayed ACK: StartJob measured 13 ms or 60 ms depending on the answer's size.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown(),
         )
         .await

@@ -64,6 +64,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let mut cgroups = local.cgroups.clone();
     cgroups.extend(command_cgroup.as_ref().map(|c| c.target.clone()));
     let mut job = Job::start(&config, &cgroups)?;
+    // One job per run: the kernel BTF it was loaded with (~20 MiB) is not needed again.
+    tracejob_node_agent::btf::release();
     let events = job.take_events();
     let scope = if local.trace_all {
         "every process".to_owned()

@@ -9,8 +9,8 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use aya::Ebpf;
 use aya::maps::{Array, HashMap, PerCpuArray, RingBuf};
-use aya::{Ebpf, EbpfLoader};
 use tracejob_api::{Tool, ToolArgs};
 use tracejob_ebpf::layout::{MAX_CGROUP_LEVELS, TracejobConfig};
 
@@ -258,21 +258,13 @@ impl Drop for Job {
 }
 
 fn load(config: &JobConfig, driver: &dyn ToolDriver) -> Result<Ebpf, EngineError> {
-    let globals = driver.globals();
-    let mut loader = EbpfLoader::new();
-    // A parse the loader would otherwise do again for every job.
-    loader.btf(crate::btf::kernel().ok());
     // Tools that never use the ring buffer keep a one-page one instead of megabytes.
     let ring = if driver.uses_ring_buffer() {
         config.ring_buffer_bytes
     } else {
         4096
     };
-    loader.map_max_entries("events", ring);
-    for (name, value) in &globals {
-        loader.override_global(name, value, true);
-    }
-    loader.load(driver.object()).map_err(|source| {
+    crate::btf::load(driver.object(), &driver.globals(), ring).map_err(|source| {
         let denied = matches!(&source, aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
             if io_error.raw_os_error() == Some(libc::EPERM));
         if denied {

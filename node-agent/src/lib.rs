@@ -5,10 +5,11 @@
 mod aggregate;
 pub mod artifacts;
 mod binaries;
-mod btf;
+pub mod btf;
 pub mod cgroup;
 mod devices;
 mod error;
+pub mod heap;
 mod histogram;
 mod job;
 pub mod latency;

@@ -138,9 +138,8 @@ fn attach(ebpf: &mut Ebpf, kind: ProbeKind, hook: &Hook) -> Result<(), ProgramEr
         .ok_or(ProgramError::InvalidName { name })?;
     match kind {
         ProbeKind::TpBtf => {
-            let btf = crate::btf::kernel()?;
             let program: &mut BtfTracePoint = program.try_into()?;
-            program.load(hook.name, btf)?;
+            crate::btf::with_kernel(|btf| program.load(hook.name, btf))??;
             program.attach()?;
         }
         ProbeKind::RawTracepoint => {

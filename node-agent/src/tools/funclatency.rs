@@ -40,13 +40,12 @@ impl Funclatency {
     }
 
     fn attach_fentry(&self, ebpf: &mut Ebpf) -> Result<(), ProgramError> {
-        let btf = crate::btf::kernel()?;
         let entry: &mut FEntry = program(ebpf, "entry_fentry")?.try_into()?;
-        entry.load(&self.function, btf)?;
+        crate::btf::with_kernel(|btf| entry.load(&self.function, btf))??;
         entry.attach()?;
         if !self.count_only {
             let exit: &mut FExit = program(ebpf, "return_fexit")?.try_into()?;
-            exit.load(&self.function, btf)?;
+            crate::btf::with_kernel(|btf| exit.load(&self.function, btf))??;
             exit.attach()?;
         }
         Ok(())

@@ -1,0 +1,3 @@
+//! Helpers shared by the bench binaries.
+
+pub mod process_memory;
