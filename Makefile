@@ -4,7 +4,7 @@ DEMO_COMMAND ?= sh -c 'find /usr/share/doc -name "*.gz" | wc -l; cat /etc/os-rel
 
 .PHONY: deps build run test test-local test-unit lint generate check-generated ci clean
 
-## deps: install clang-19, llvm-19, libbpf-dev; mount tracefs and cgroup v2 (root)
+## deps: install clang-19, llvm-19, libbpf-dev, Garage (S3 server for tests); mount tracefs and cgroup v2 (root)
 deps:
 	bash scripts/deps.sh
 
@@ -51,3 +51,4 @@ clean:
 -include e2e/operator.mk
 include charts/chart.mk
 include bench/bench.mk
+include storage/storage.mk

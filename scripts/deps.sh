@@ -33,3 +33,6 @@ fi
 if [ ! -e /sys/kernel/btf/vmlinux ]; then
   echo "warning: this kernel has no BTF (/sys/kernel/btf/vmlinux): tracejob cannot load its programs here" >&2
 fi
+
+# Garage, the S3-compatible server the object-storage tests start (built once, cached).
+bash "$(dirname "$0")/garage.sh" >/dev/null

@@ -19,6 +19,29 @@ pub struct Cli {
 pub enum Verb {
     /// Run a TraceJob on this host, without a cluster.
     Run(RunArgs),
+    /// Show a TraceJob's results from the cluster, and download its artifacts.
+    Results(ResultsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The cluster is the one kubectl would use: KUBECONFIG, ~/.kube/config or \
+the in-cluster service account; the namespace defaults to the context's. \
+Downloading (--dir) needs credentials for the job's object storage: from the Secret named by \
+spec.output.storage.secretRef when it is readable, otherwise from this process's environment, \
+as object_store reads it (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, \
+AWS_ALLOW_HTTP, GOOGLE_SERVICE_ACCOUNT_KEY, AZURE_STORAGE_ACCOUNT_NAME, AZURE_STORAGE_ACCOUNT_KEY). \
+Each file's SHA-256 is checked against manifest.json."
+)]
+pub struct ResultsArgs {
+    /// The TraceJob's name.
+    pub name: String,
+    /// Its namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Download every artifact into this directory instead of only listing them.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +68,8 @@ pub struct RunArgs {
     /// How to print results.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// Also write events.jsonl and summary.json into this directory.
+    /// Also write events.jsonl.gz, summary.json, the tool's artifacts and manifest.json
+    /// into this directory (the layout the operator writes to object storage).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Attach only with this flavour instead of the first the kernel accepts.

@@ -4,6 +4,7 @@
 mod args;
 mod command;
 mod output;
+mod results;
 mod run;
 mod signals;
 mod targets;
@@ -14,6 +15,7 @@ fn main() {
     let cli = args::Cli::parse();
     let result = match cli.verb {
         args::Verb::Run(run_args) => run::run(run_args),
+        args::Verb::Results(results_args) => results::results(results_args).map(|()| 0),
     };
     match result {
         Ok(status) => std::process::exit(status),

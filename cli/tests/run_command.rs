@@ -105,7 +105,7 @@ fn output_dir_holds_every_event_and_the_summary() {
         .output()
         .expect("run tracejob");
     assert!(output.status.success(), "{}", stderr(&output));
-    let events = std::fs::read_to_string(dir.join("events.jsonl")).expect("events.jsonl");
+    let events = output_events(&dir);
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("summary.json")).expect("summary.json"),
     )

@@ -40,7 +40,7 @@ fn run_json(
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{dir}/summary.json")).unwrap())
             .unwrap();
-    let events_file = std::fs::read_to_string(format!("{dir}/events.jsonl")).unwrap();
+    let events_file = output_events(std::path::Path::new(&dir));
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(
         written["events"], summary["events"],
@@ -49,7 +49,7 @@ fn run_json(
     assert_eq!(
         events_file.lines().count(),
         events.len(),
-        "events.jsonl holds every event"
+        "events.jsonl.gz holds every event"
     );
     (output, events, summary)
 }

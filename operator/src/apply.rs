@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::fanout::{self, Fanout};
 use crate::targets::{self, Targets};
-use crate::{finish, job_id, selector, summary, write};
+use crate::{artifacts, finish, job_id, selector, summary, write};
 
 pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
@@ -38,7 +38,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     if old.phase.is_some_and(Phase::is_finished) {
         return finish::after_finished(job, ctx, &old, now).await;
     }
-    if let Err(problem) = check_spec(job) {
+    if let Err(problem) = check_spec(job, ctx) {
         return finish::fail(job, ctx, &old, problem, now).await;
     }
     if let Some(end) = end_time(job, &old)
@@ -49,16 +49,21 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let targets = fetch_targets(job, ctx).await?;
     let id = job_id(job)?;
     let fanout = fanout::drive(ctx, &id, &job.spec, &old.nodes, &targets, spec_changed).await;
-    let next = next_status(job, &old, &targets, fanout, now);
+    let mut next = next_status(job, &old, &targets, fanout, now);
+    let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
     write::status(job, ctx, &next).await?;
     announce(job, ctx, &old, &next).await;
-    Ok(requeue(job, ctx, &next, now))
+    // A standing job's next flush may be due before the next poll.
+    let after = requeue_after(job, ctx, &next, now);
+    let after = flush.map_or(after, |f| after.min(f.max(Duration::from_millis(100))));
+    Ok(Action::requeue(after))
 }
 
 /// What the schema could not reject.
-fn check_spec(job: &TraceJob) -> Result<(), String> {
+fn check_spec(job: &TraceJob, ctx: &Context) -> Result<(), String> {
     validate_spec(&job.spec).map_err(|e| e.to_string())?;
     selector::to_query(job.spec.selector.as_ref()).map_err(|e| e.to_string())?;
+    crate::storage::config::target(job, &ctx.settings.storage)?;
     Ok(())
 }
 
@@ -292,10 +297,10 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
     }
 }
 
-fn requeue(job: &TraceJob, ctx: &Context, next: &TraceJobStatus, now: Timestamp) -> Action {
+fn requeue_after(job: &TraceJob, ctx: &Context, next: &TraceJobStatus, now: Timestamp) -> Duration {
     let poll = ctx.settings.poll_interval;
     let until_end = end_time(job, next)
         .and_then(|end| Duration::try_from(end.duration_since(now)).ok())
         .map(|d| d.max(Duration::from_millis(100)));
-    Action::requeue(until_end.map_or(poll, |d| d.min(poll)))
+    until_end.map_or(poll, |d| d.min(poll))
 }

@@ -1,4 +1,5 @@
-//! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`.
+//! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`,
+//! `ArtifactsWritten`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -8,6 +9,8 @@ pub const TARGETED: &str = "Targeted";
 pub const AGENTS_READY: &str = "AgentsReady";
 pub const COMPLETE: &str = "Complete";
 pub const DEGRADED: &str = "Degraded";
+/// Whether the job's full results are in object storage (or why not).
+pub const ARTIFACTS: &str = "ArtifactsWritten";
 
 /// The desired state of one condition.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::agents::AgentPool;
 use crate::metrics::Metrics;
+use crate::storage::{Storage, StorageSettings};
 
 /// Tunables of the controller.
 #[derive(Clone, Debug)]
@@ -17,6 +18,8 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// The name events are reported under.
     pub reporter: String,
+    /// Object storage: the default location, flush interval and local spool.
+    pub storage: StorageSettings,
 }
 
 impl Default for Settings {
@@ -24,6 +27,7 @@ impl Default for Settings {
         Settings {
             poll_interval: Duration::from_secs(10),
             reporter: "tracejob-operator".to_owned(),
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -34,6 +38,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub agents: Arc<dyn AgentPool>,
     pub settings: Settings,
+    /// Spools streamed events and writes artifacts.
+    pub storage: Storage,
     /// The targets last handed to each (job uid, node), so unchanged targets are not resent.
     applied: Mutex<HashMap<(String, String), u64>>,
 }
@@ -59,6 +65,7 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            storage: Storage::new(settings.storage.clone()),
             client,
             metrics,
             agents,

@@ -10,23 +10,51 @@ use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::controller::Action;
 use tracejob_api::{Phase, TraceJob, TraceJobStatus};
 
+use crate::artifacts::{self, AtEnd};
 use crate::conditions::{self as cond, Desired};
 use crate::context::Context;
 use crate::error::Error;
 use crate::{fanout, job_id, summary, write};
 
-/// The duration elapsed: stop every agent, merge the final results, Succeeded.
+/// The duration elapsed: stop every agent, merge the final results, write the artifacts,
+/// Succeeded — or, while storage fails, stay Running (stopped) and retry with backoff.
 pub async fn complete(
     job: &TraceJob,
     ctx: &Context,
     old: &TraceJobStatus,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let (rows, finals) = fanout::stop_all(ctx, &job_id(job)?, &old.nodes).await?;
+    let id = job_id(job)?;
+    let (rows, finals) = fanout::stop_all(ctx, &id, &old.nodes).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
     }
+    let generation = job.metadata.generation;
+    if let AtEnd::Retry(retry_in) = artifacts::at_end(job, ctx, &id, &mut next, now).await {
+        // Not Succeeded until the artifacts are durable: the trace is stopped, the summary
+        // is in, the events wait in the spool.
+        next.completion_time = old.completion_time.clone();
+        let message = format!(
+            "the trace stopped; writing its artifacts failed, retrying in {} s",
+            retry_in.as_secs().max(1)
+        );
+        next.message = Some(message.clone());
+        cond::set(
+            &mut next.conditions,
+            Desired::new(cond::COMPLETE, false, "WritingArtifacts", message),
+            generation,
+            &Time(now),
+        );
+        let first_failure = cond::find(&old.conditions, cond::ARTIFACTS)
+            .is_none_or(|c| c.reason != "StorageUnavailable");
+        write::status(job, ctx, &next).await?;
+        if first_failure && let Some(failed) = cond::find(&next.conditions, cond::ARTIFACTS) {
+            write::event(job, ctx, true, "StorageUnavailable", failed.message.clone()).await;
+        }
+        return Ok(Action::requeue(retry_in.max(Duration::from_millis(200))));
+    }
+    ctx.storage.forget(&id.uid);
     next.phase = Some(Phase::Succeeded);
     let message = format!(
         "traced for {} on {} nodes: {} events, {} lost",
@@ -36,7 +64,6 @@ pub async fn complete(
         next.lost.unwrap_or(0)
     );
     next.message = Some(message.clone());
-    let generation = job.metadata.generation;
     cond::set(
         &mut next.conditions,
         Desired::new(cond::COMPLETE, true, "DurationElapsed", message.clone()),
@@ -157,6 +184,14 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let still_running = status.phase.is_some_and(|p| !p.is_finished());
     let id = job_id(job)?;
     let (rows, _) = fanout::stop_all(ctx, &id, &status.nodes).await?;
+    if still_running && job.spec.duration.is_none() {
+        // A standing job's last events since its last flush: one attempt, best effort (a
+        // deletion does not wait for storage).
+        let mut last = status.clone();
+        last.nodes = rows.clone();
+        let _ = artifacts::at_end(job, ctx, &id, &mut last, Timestamp::now()).await;
+    }
+    ctx.storage.forget(&id.uid);
     fanout::forget_all(ctx, &id, &rows).await;
     ctx.metrics
         .forget_job(&job.namespace().unwrap_or_default(), &job.name_any());

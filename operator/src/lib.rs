@@ -3,6 +3,7 @@
 
 pub mod agents;
 mod apply;
+mod artifacts;
 pub mod conditions;
 pub mod context;
 pub mod controller;
@@ -14,6 +15,7 @@ pub mod leader;
 pub mod metrics;
 pub mod selector;
 pub mod server;
+pub mod storage;
 pub mod summary;
 pub mod targets;
 mod write;

@@ -16,7 +16,9 @@ use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::leader::LeaseLock;
 use tracejob_operator::metrics::Metrics;
 use tracejob_operator::server::{self, Health};
+use tracejob_operator::storage::{StorageSettings, Target};
 use tracejob_operator::{Context, Settings, controller};
+use tracejob_storage::Location;
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -56,6 +58,28 @@ struct Args {
     /// The name in the agents' certificate, when it is not the address's host.
     #[arg(long, env = "TRACEJOB_AGENT_TLS_DOMAIN")]
     agent_tls_domain: Option<String>,
+    /// Object storage for jobs whose spec names none: s3://bucket/prefix, gs://...,
+    /// az://container/prefix or file:///path. Absent: such jobs keep only their summary.
+    #[arg(long, env = "TRACEJOB_STORAGE_URL")]
+    storage_url: Option<String>,
+    /// A Secret in the operator's namespace (POD_NAMESPACE) with the default storage's
+    /// credentials, as object_store keys (AWS_ACCESS_KEY_ID, GOOGLE_SERVICE_ACCOUNT_KEY, ...).
+    /// Absent: the operator's own environment.
+    #[arg(long, env = "TRACEJOB_STORAGE_SECRET", requires = "storage_url")]
+    storage_secret: Option<String>,
+    /// Seconds between the flushes of a standing job (no duration) to storage.
+    #[arg(long, env = "TRACEJOB_STORAGE_FLUSH_SECONDS", default_value_t = 30)]
+    storage_flush_seconds: u64,
+    /// Where streamed events wait for upload (an emptyDir in a pod).
+    #[arg(
+        long,
+        env = "TRACEJOB_SPOOL_DIR",
+        default_value = "/tmp/tracejob-spool"
+    )]
+    spool_dir: PathBuf,
+    /// The spool's bound in bytes, across every job; events beyond it are counted as lost.
+    #[arg(long, env = "TRACEJOB_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
+    spool_max_bytes: u64,
 }
 
 #[tokio::main]
@@ -103,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
     let agents = agent_pool(&args)?;
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
+        storage: storage_settings(&args)?,
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(client, agents, metrics.clone(), settings));
@@ -131,6 +156,30 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("failed to release the leader lease")?;
     Ok(())
+}
+
+fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
+    let default = match &args.storage_url {
+        None => None,
+        Some(url) => Some(Target {
+            location: Location::parse(url).context("TRACEJOB_STORAGE_URL")?,
+            secret: args
+                .storage_secret
+                .clone()
+                .map(|name| (args.lease_namespace.clone(), name)),
+            source: "the operator's default storage",
+        }),
+    };
+    if let Some(target) = &default {
+        tracing::info!(url = %target.location, secret = ?target.secret, "default storage");
+    }
+    Ok(StorageSettings {
+        default,
+        flush_interval: Duration::from_secs(args.storage_flush_seconds.max(1)),
+        spool_dir: args.spool_dir.clone(),
+        spool_max_bytes: args.spool_max_bytes,
+        ..StorageSettings::default()
+    })
 }
 
 fn agent_pool(args: &Args) -> anyhow::Result<Arc<dyn AgentPool>> {

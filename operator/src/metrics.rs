@@ -20,6 +20,12 @@ pub struct JobLabels {
     pub name: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    /// `written` or `failed`.
+    pub outcome: String,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -29,6 +35,8 @@ pub struct Metrics {
     pub job_events: Family<JobLabels, Gauge>,
     pub job_lost_events: Family<JobLabels, Gauge>,
     pub leader: Gauge,
+    pub artifact_writes: Family<WriteLabels, Counter>,
+    pub artifact_bytes: Counter,
 }
 
 impl Default for Metrics {
@@ -70,8 +78,22 @@ impl Default for Metrics {
             "1 while this replica holds the leader lease",
             leader.clone(),
         );
+        let artifact_writes = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "artifact_writes",
+            "Attempts to write a job's artifacts to object storage, by outcome",
+            artifact_writes.clone(),
+        );
+        let artifact_bytes = Counter::default();
+        registry.register(
+            "artifact_bytes",
+            "Bytes of artifacts written to object storage",
+            artifact_bytes.clone(),
+        );
         Metrics {
             registry,
+            artifact_writes,
+            artifact_bytes,
             reconciles,
             failures,
             reconcile_duration,
@@ -122,6 +144,17 @@ impl Metrics {
             .set(saturate(lost));
     }
 
+    /// One attempt to write artifacts; `bytes` of a successful one.
+    pub fn artifacts_written(&self, written: bool, bytes: u64) {
+        let outcome = if written { "written" } else { "failed" };
+        self.artifact_writes
+            .get_or_create(&WriteLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.artifact_bytes.inc_by(bytes);
+    }
+
     pub fn forget_job(&self, namespace: &str, name: &str) {
         let labels = job_labels(namespace, name);
         self.job_events.remove(&labels);
@@ -158,6 +191,8 @@ mod tests {
         drop(metrics.reconcile_started());
         metrics.reconcile_failed("agent");
         metrics.set_job_counts("shop", "slow-io", 12, 3);
+        metrics.artifacts_written(false, 0);
+        metrics.artifacts_written(true, 4096);
         let text = metrics.encode();
         for line in text
             .lines()
@@ -171,6 +206,14 @@ mod tests {
         );
         assert!(
             text.contains("tracejob_reconcile_failures_total{reason=\"agent\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tracejob_artifact_writes_total{outcome=\"failed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tracejob_artifact_bytes_total 4096"),
             "{text}"
         );
         metrics.forget_job("shop", "slow-io");

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+pub mod garage;
+
 /// The switch CI sets to turn every skip into a failure.
 pub const REQUIRE_ALL: &str = "TRACEJOB_REQUIRE_ALL";
 

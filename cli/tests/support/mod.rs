@@ -31,6 +31,7 @@ pub fn manifest(tool: &str) -> PathBuf {
         .join(format!("{tool}.yaml"))
 }
 
+#[allow(unused_imports, reason = "not every test target traces")]
 pub use tracejob_testkit::can_trace;
 
 pub fn stdout(output: &Output) -> String {
@@ -77,4 +78,31 @@ pub fn cgroup_root() -> PathBuf {
             (right.split_whitespace().next()? == "cgroup2").then(|| PathBuf::from(mount_point))
         })
         .expect("a cgroup2 mount")
+}
+
+/// The events of an --output DIR (`events.jsonl.gz`), checked against its `manifest.json`:
+/// the line count and the file's size and SHA-256 are what the manifest says.
+pub fn output_events(dir: &Path) -> String {
+    use sha2::Digest;
+    use std::io::Read;
+    let compressed = std::fs::read(dir.join("events.jsonl.gz")).expect("events.jsonl.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut text)
+        .expect("events.jsonl.gz is gzip");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest.json"))
+            .expect("manifest.json is JSON");
+    let entry = manifest["artifacts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "events.jsonl.gz"))
+        .expect("the manifest lists events.jsonl.gz");
+    assert_eq!(entry["counts"]["events"], text.lines().count() as u64);
+    assert_eq!(entry["bytes"], compressed.len() as u64);
+    let sha: String = sha2::Sha256::digest(&compressed)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(entry["sha256"], sha);
+    text
 }

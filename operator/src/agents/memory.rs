@@ -1,14 +1,18 @@
 //! An in-process [`AgentPool`]: records what the controller asked of each node and answers
-//! with results the caller sets. The controller's tests drive it; the operator binary uses it
+//! with results (and streamed events) the caller sets. The controller's tests drive it; the operator binary uses it
 //! until the gRPC agents exist (it traces nothing).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::watch;
 use tracejob_api::TraceJobSpec;
 
-use super::{AgentError, AgentPool, ContainerTarget, JobId, NodeResult};
+use super::{
+    AgentError, AgentPool, ContainerTarget, JobId, NodeResult, ResultStream, Sequenced, StreamItem,
+};
 
 /// A call the controller made, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,12 +52,25 @@ struct State {
     unavailable: BTreeSet<String>,
     running: BTreeMap<(String, String), RunningJob>,
     results: BTreeMap<String, NodeResult>,
+    /// Events every job on the node streams, in order (sequence = index + 1).
+    events: BTreeMap<String, Vec<String>>,
     calls: Vec<AgentCall>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct InMemoryAgents {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// Bumped on every change a stream may wait for.
+    changed: watch::Sender<u64>,
+}
+
+impl Default for InMemoryAgents {
+    fn default() -> Self {
+        InMemoryAgents {
+            state: Arc::default(),
+            changed: watch::channel(0).0,
+        }
+    }
 }
 
 impl InMemoryAgents {
@@ -78,6 +95,16 @@ impl InMemoryAgents {
     /// What every job on `node` reports from now on.
     pub fn set_result(&self, node: &str, result: NodeResult) {
         self.lock().results.insert(node.to_owned(), result);
+    }
+
+    /// Appends events (JSON records) that every job on `node` streams.
+    pub fn push_events(&self, node: &str, events: impl IntoIterator<Item = String>) {
+        self.lock()
+            .events
+            .entry(node.to_owned())
+            .or_default()
+            .extend(events);
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Makes the node's agent stop answering (or answer again).
@@ -222,7 +249,10 @@ impl AgentPool for InMemoryAgents {
         match state.running.get_mut(&key(node, job)) {
             Some(running) => {
                 running.stopped = true;
-                Ok(state.results.get(node).cloned().unwrap_or_default())
+                let result = state.results.get(node).cloned().unwrap_or_default();
+                drop(state);
+                self.changed.send_modify(|n| *n += 1);
+                Ok(result)
             }
             None => Ok(NodeResult::default()),
         }
@@ -236,6 +266,98 @@ impl AgentPool for InMemoryAgents {
             job: job.name.clone(),
         });
         state.running.remove(&key(node, job));
+        drop(state);
+        self.changed.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    async fn stream_results(
+        &self,
+        node: &str,
+        job: &JobId,
+        from: u64,
+    ) -> Result<ResultStream, AgentError> {
+        {
+            let state = self.lock();
+            Self::check(&state, node)?;
+            if !state.running.contains_key(&key(node, job)) {
+                return Err(AgentError::NotRunning {
+                    node: node.to_owned(),
+                });
+            }
+        }
+        let reader = StreamReader {
+            state: self.state.clone(),
+            node: node.to_owned(),
+            key: key(node, job),
+            next: from.max(1),
+            changes: self.changed.subscribe(),
+        };
+        Ok(futures::stream::unfold(Some(reader), next_message).boxed())
+    }
+}
+
+/// A stream's position in the simulated agent's messages.
+struct StreamReader {
+    state: Arc<Mutex<State>>,
+    node: String,
+    key: (String, String),
+    next: u64,
+    changes: watch::Receiver<u64>,
+}
+
+enum Step {
+    Yield(Sequenced),
+    Last(Sequenced),
+    End,
+    Wait,
+}
+
+/// The next message: a pending event, else the final result once the job stopped, else
+/// wait for a change.
+async fn next_message(
+    reader: Option<StreamReader>,
+) -> Option<(Result<Sequenced, AgentError>, Option<StreamReader>)> {
+    let mut reader = reader?;
+    loop {
+        reader.changes.borrow_and_update();
+        let step = {
+            let state = reader
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let events = state
+                .events
+                .get(&reader.node)
+                .map_or(&[][..], Vec::as_slice);
+            let index = usize::try_from(reader.next - 1).unwrap_or(usize::MAX);
+            match state.running.get(&reader.key) {
+                None => Step::End,
+                Some(_) if index < events.len() => Step::Yield(Sequenced {
+                    sequence: reader.next,
+                    item: StreamItem::Event(events[index].clone()),
+                }),
+                Some(running) if running.stopped => Step::Last(Sequenced {
+                    sequence: reader.next,
+                    item: StreamItem::Final(
+                        state.results.get(&reader.node).cloned().unwrap_or_default(),
+                    ),
+                }),
+                Some(_) => Step::Wait,
+            }
+        };
+        match step {
+            Step::Yield(message) => {
+                reader.next += 1;
+                return Some((Ok(message), Some(reader)));
+            }
+            Step::Last(message) => return Some((Ok(message), None)),
+            Step::End => return None,
+            Step::Wait => {
+                if reader.changes.changed().await.is_err() {
+                    return None;
+                }
+            }
+        }
     }
 }

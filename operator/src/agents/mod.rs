@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod memory;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use tracejob_api::{SummaryRow, TraceJobSpec};
 
 /// Which job: the agent keys jobs by uid, the rest is for logs.
@@ -40,7 +41,33 @@ pub struct NodeResult {
     pub rows: Vec<SummaryRow>,
     /// What the agent wants a person to know, e.g. containers it could not find.
     pub message: Option<String>,
+    /// The engine's full summary as JSON (profile stacks, per-device latency...), for
+    /// `summary.json` in object storage; too big for the status.
+    pub summary_json: Option<String>,
 }
+
+/// One message of a job's result stream on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamItem {
+    /// One event, as the engine's JSON record.
+    Event(String),
+    /// A periodic summary (the counts come from [`AgentPool::results`]; only its sequence
+    /// number matters to a consumer).
+    Summary,
+    /// Messages this consumer missed just before this one (the agent's buffer overflowed).
+    Lost(u64),
+    /// The job stopped on the node: nothing follows.
+    Final(NodeResult),
+}
+
+/// A stream message with its sequence number; resuming asks for the last seen + 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sequenced {
+    pub sequence: u64,
+    pub item: StreamItem,
+}
+
+pub type ResultStream = BoxStream<'static, Result<Sequenced, AgentError>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AgentError {
@@ -88,4 +115,14 @@ pub trait AgentPool: Send + Sync + 'static {
 
     /// Drops everything the agent keeps of a stopped job (its TraceJob is being deleted).
     async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError>;
+
+    /// The job's messages from sequence `from` on (1 is the first): events as they happen,
+    /// ending with [`StreamItem::Final`] once the job stops there.
+    /// [`AgentError::NotRunning`] if the agent does not know the job.
+    async fn stream_results(
+        &self,
+        node: &str,
+        job: &JobId,
+        from: u64,
+    ) -> Result<ResultStream, AgentError>;
 }

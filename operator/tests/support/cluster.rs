@@ -225,11 +225,20 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(client: &Client, agents: &Arc<InMemoryAgents>, namespace: &str) -> Self {
-        let pool: Arc<dyn AgentPool> = agents.clone();
         let settings = Settings {
             poll_interval: Duration::from_secs(1),
             ..Settings::default()
         };
+        Self::start_with(client, agents, namespace, settings)
+    }
+
+    pub fn start_with(
+        client: &Client,
+        agents: &Arc<InMemoryAgents>,
+        namespace: &str,
+        settings: Settings,
+    ) -> Self {
+        let pool: Arc<dyn AgentPool> = agents.clone();
         let ctx = Arc::new(Context::new(
             client.clone(),
             pool,

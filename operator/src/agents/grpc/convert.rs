@@ -65,6 +65,7 @@ impl From<JobResult> for NodeResult {
                 })
                 .collect(),
             message: None,
+            summary_json: Some(result.summary_json).filter(|s| !s.is_empty()),
         }
     }
 }

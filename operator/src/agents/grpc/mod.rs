@@ -3,6 +3,7 @@
 
 mod backoff;
 pub mod convert;
+mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,7 +16,7 @@ use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::{JobRef, ListJobsRequest, UpdateTargetsRequest};
 
 use self::backoff::Backoff;
-use super::{AgentError, AgentPool, ContainerTarget, JobId, NodeResult};
+use super::{AgentError, AgentPool, ContainerTarget, JobId, NodeResult, ResultStream};
 
 /// Where each node's agent listens.
 #[derive(Clone, Debug)]
@@ -209,6 +210,15 @@ impl AgentPool for GrpcAgents {
     async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError> {
         let answer = self.client(node)?.forget_job(JobRef::from(job)).await;
         self.outcome(node, answer).map(|_| ())
+    }
+
+    async fn stream_results(
+        &self,
+        node: &str,
+        job: &JobId,
+        from: u64,
+    ) -> Result<ResultStream, AgentError> {
+        self.stream(node, job, from).await
     }
 }
 

@@ -1,0 +1,168 @@
+//! The `ArtifactsWritten` side of reconciliation: while a job runs, its events are spooled
+//! (and a standing job flushes periodically); when it ends, everything is written before
+//! the job may succeed.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use tracejob_api::{NodePhase, TraceJob, TraceJobStatus};
+
+use crate::agents::JobId;
+use crate::conditions::{self as cond, Desired};
+use crate::context::Context;
+use crate::storage::{Outcome, Target, config};
+
+/// What the end of a job needs before it can succeed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AtEnd {
+    /// Artifacts are durable (or the job has no storage).
+    Done,
+    /// Storage failed: try again after this long.
+    Retry(Duration),
+}
+
+fn no_storage() -> Desired {
+    Desired::new(
+        cond::ARTIFACTS,
+        false,
+        "NoStorage",
+        "no object storage is configured (spec.output.storage, or the operator's \
+         TRACEJOB_STORAGE_URL): only the summary in this status is kept",
+    )
+}
+
+fn set(next: &mut TraceJobStatus, job: &TraceJob, desired: Desired, now: Timestamp) {
+    cond::set(
+        &mut next.conditions,
+        desired,
+        job.metadata.generation,
+        &Time(now),
+    );
+}
+
+/// A running job: its running nodes' events stream into the spool; a standing job writes
+/// a new part when its flush is due. Returns when to look again for the next flush.
+pub async fn while_running(
+    job: &TraceJob,
+    ctx: &Context,
+    id: &JobId,
+    next: &mut TraceJobStatus,
+    now: Timestamp,
+) -> Option<Duration> {
+    let Ok(Some(target)) = config::target(job, &ctx.settings.storage) else {
+        set(next, job, no_storage(), now);
+        return None;
+    };
+    let running = next
+        .nodes
+        .iter()
+        .filter(|r| r.phase == NodePhase::Running)
+        .map(|r| r.node.as_str());
+    ctx.storage.track(&ctx.agents, id, running, true);
+    add_losses(ctx, id, next);
+    if job.spec.duration.is_some() {
+        let message = format!(
+            "events are spooled by the operator and written to {} when the trace ends",
+            target.location
+        );
+        set(
+            next,
+            job,
+            Desired::new(cond::ARTIFACTS, false, "Spooling", message),
+            now,
+        );
+        return None;
+    }
+    let flushed = ctx
+        .storage
+        .flush_if_due(&ctx.client, &target, job, id, next)
+        .await;
+    let retry = record(ctx, job, next, flushed, &target, now, "Flushed");
+    Some(retry.unwrap_or(ctx.settings.storage.flush_interval))
+}
+
+/// The job's agents are stopped (`next` holds their final counts): write everything.
+pub async fn at_end(
+    job: &TraceJob,
+    ctx: &Context,
+    id: &JobId,
+    next: &mut TraceJobStatus,
+    now: Timestamp,
+) -> AtEnd {
+    let Ok(Some(target)) = config::target(job, &ctx.settings.storage) else {
+        set(next, job, no_storage(), now);
+        return AtEnd::Done;
+    };
+    // After an operator restart nothing reads the streams yet: a stopped job's stream still
+    // holds its buffered events and its final message.
+    let ran = next
+        .nodes
+        .iter()
+        .filter(|r| r.phase == NodePhase::Stopped)
+        .map(|r| r.node.as_str());
+    ctx.storage.track(&ctx.agents, id, ran, false);
+    let outcome = ctx
+        .storage
+        .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))
+        .await;
+    add_losses(ctx, id, next);
+    match record(ctx, job, next, Some(outcome), &target, now, "Written") {
+        None => AtEnd::Done,
+        Some(retry) => AtEnd::Retry(retry),
+    }
+}
+
+/// Puts an outcome into the status; returns the retry delay of a failure.
+fn record(
+    ctx: &Context,
+    job: &TraceJob,
+    next: &mut TraceJobStatus,
+    outcome: Option<Outcome>,
+    target: &Target,
+    now: Timestamp,
+    reason: &'static str,
+) -> Option<Duration> {
+    match outcome? {
+        Outcome::Written {
+            artifacts,
+            message,
+            bytes,
+        } => {
+            ctx.metrics.artifacts_written(true, bytes);
+            next.artifacts = artifacts;
+            set(
+                next,
+                job,
+                Desired::new(cond::ARTIFACTS, true, reason, message),
+                now,
+            );
+            None
+        }
+        Outcome::Failed { message, retry_in } => {
+            ctx.metrics.artifacts_written(false, 0);
+            tracing::warn!(url = %target.location, %message, "cannot write artifacts");
+            set(
+                next,
+                job,
+                Desired::new(cond::ARTIFACTS, false, "StorageUnavailable", message),
+                now,
+            );
+            Some(retry_in)
+        }
+    }
+}
+
+/// Events lost between the agents and storage count as lost too.
+fn add_losses(ctx: &Context, id: &JobId, next: &mut TraceJobStatus) {
+    let losses = ctx.storage.losses(&id.uid).total();
+    if losses > 0 {
+        next.lost = Some(next.lost.unwrap_or(0) + losses);
+    }
+}
+
+fn with_losses(ctx: &Context, id: &JobId, next: &TraceJobStatus) -> TraceJobStatus {
+    let mut status = next.clone();
+    add_losses(ctx, id, &mut status);
+    status
+}

@@ -1,0 +1,433 @@
+//! The storage writer: events streamed from the agents are spooled locally, then written
+//! with the job's summary and a manifest to object storage — at the end of a job with a
+//! duration, and every flush interval for a standing job. Failures are retried with backoff;
+//! the job is not Succeeded until its artifacts are durable.
+
+mod collect;
+pub mod config;
+mod spool;
+mod upload;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::Client;
+use tokio::task::JoinHandle;
+use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
+use tracejob_storage::{Manifest, ManifestEntry, Store, layout};
+
+pub use config::Target;
+pub use spool::Losses;
+
+use crate::agents::{AgentPool, JobId};
+use spool::{Budget, JobSpool, Part};
+
+/// At most this many artifacts are listed in the status (the manifest lists them all).
+pub const MAX_STATUS_ARTIFACTS: usize = 50;
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct StorageSettings {
+    /// Storage for jobs whose spec names none.
+    pub default: Option<Target>,
+    /// How often a standing job (no duration) writes a new part.
+    pub flush_interval: Duration,
+    /// Where events wait for upload.
+    pub spool_dir: PathBuf,
+    /// The spool's bound across every job; events beyond it are counted as lost.
+    pub spool_max_bytes: u64,
+    /// How long the end of a job waits for each node's stream to deliver its last events.
+    pub final_wait: Duration,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            default: None,
+            flush_interval: Duration::from_secs(30),
+            spool_dir: std::env::temp_dir().join("tracejob-spool"),
+            spool_max_bytes: 1 << 30,
+            final_wait: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What an attempt to write artifacts came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Written {
+        artifacts: Vec<Artifact>,
+        message: String,
+        /// Bytes this attempt wrote.
+        bytes: u64,
+    },
+    Failed {
+        message: String,
+        retry_in: Duration,
+    },
+}
+
+#[derive(Debug, Default)]
+struct UploadState {
+    failures: u32,
+    last_error: Option<String>,
+    first_failure: Option<Timestamp>,
+    retry_at: Option<Instant>,
+    /// Parts of a standing job written by earlier flushes.
+    written_parts: Vec<ManifestEntry>,
+    next_part: u64,
+    last_flush: Option<Instant>,
+    waited_for_streams: bool,
+}
+
+#[derive(Debug)]
+struct JobEntry {
+    spool: Arc<JobSpool>,
+    tasks: Mutex<BTreeMap<String, JoinHandle<()>>>,
+    upload: tokio::sync::Mutex<UploadState>,
+}
+
+#[derive(Debug)]
+pub struct Storage {
+    pub settings: StorageSettings,
+    budget: Arc<Budget>,
+    jobs: Mutex<HashMap<String, Arc<JobEntry>>>,
+}
+
+impl Storage {
+    pub fn new(settings: StorageSettings) -> Self {
+        Storage {
+            budget: Arc::new(Budget::new(settings.spool_max_bytes)),
+            settings,
+            jobs: Mutex::default(),
+        }
+    }
+
+    fn jobs(&self) -> MutexGuard<'_, HashMap<String, Arc<JobEntry>>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn entry(&self, uid: &str) -> Arc<JobEntry> {
+        self.jobs()
+            .entry(uid.to_owned())
+            .or_insert_with(|| {
+                Arc::new(JobEntry {
+                    spool: Arc::new(JobSpool::new(
+                        self.settings.spool_dir.join(uid),
+                        self.budget.clone(),
+                    )),
+                    tasks: Mutex::default(),
+                    upload: tokio::sync::Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// Makes sure the events of the job on each of `nodes` are being read into the spool.
+    /// A node whose stream already ended (its job stopped there) is read again only with
+    /// `restart_finished`: while a job runs, an ended stream means the agent started the job
+    /// afresh (a spec change, targets back on the node) with a new stream.
+    pub fn track<'a>(
+        &self,
+        agents: &Arc<dyn AgentPool>,
+        job: &JobId,
+        nodes: impl IntoIterator<Item = &'a str>,
+        restart_finished: bool,
+    ) {
+        let entry = self.entry(&job.uid);
+        let mut tasks = entry.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        for node in nodes {
+            match tasks.get(node) {
+                Some(task) if !task.is_finished() => continue,
+                Some(_) if !restart_finished => continue,
+                _ => {}
+            }
+            entry.spool.add_node(node);
+            let task = tokio::spawn(collect::consume(
+                agents.clone(),
+                node.to_owned(),
+                job.clone(),
+                entry.spool.clone(),
+            ));
+            tasks.insert(node.to_owned(), task);
+        }
+    }
+
+    /// Events lost between the agents and storage so far.
+    pub fn losses(&self, uid: &str) -> Losses {
+        self.jobs()
+            .get(uid)
+            .map(|e| e.spool.losses())
+            .unwrap_or_default()
+    }
+
+    /// Stops reading the job's streams and deletes its spool.
+    pub fn forget(&self, uid: &str) {
+        let Some(entry) = self.jobs().remove(uid) else {
+            return;
+        };
+        for task in entry
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            task.abort();
+        }
+        entry.spool.remove();
+    }
+
+    /// A standing job's periodic flush: `None` when it is not due yet.
+    pub async fn flush_if_due(
+        &self,
+        client: &Client,
+        target: &Target,
+        job: &TraceJob,
+        id: &JobId,
+        status: &TraceJobStatus,
+    ) -> Option<Outcome> {
+        let entry = self.entry(&id.uid);
+        let mut upload = entry.upload.lock().await;
+        let due = match (upload.retry_at, upload.last_flush) {
+            (Some(retry_at), _) => retry_at <= Instant::now(),
+            (None, Some(last)) => last.elapsed() >= self.settings.flush_interval,
+            (None, None) => true,
+        };
+        if !due {
+            return None;
+        }
+        let result = write(client, target, job, id, status, &entry, &mut upload, false).await;
+        upload.last_flush = Some(Instant::now());
+        Some(self.outcome(target, &mut upload, result))
+    }
+
+    /// The job ended: waits (boundedly) for every node's last events, then writes
+    /// everything spooled, the final summary and the manifest.
+    pub async fn finish(
+        &self,
+        client: &Client,
+        target: &Target,
+        job: &TraceJob,
+        id: &JobId,
+        status: &TraceJobStatus,
+    ) -> Outcome {
+        let entry = self.entry(&id.uid);
+        let mut upload = entry.upload.lock().await;
+        if let Some(retry_at) = upload.retry_at
+            && retry_at > Instant::now()
+        {
+            return Outcome::Failed {
+                message: failure_message(target, &upload),
+                retry_in: retry_at - Instant::now(),
+            };
+        }
+        if !upload.waited_for_streams {
+            wait_for_streams(&entry.spool, self.settings.final_wait).await;
+            upload.waited_for_streams = true;
+        }
+        let result = write(client, target, job, id, status, &entry, &mut upload, true).await;
+        self.outcome(target, &mut upload, result)
+    }
+
+    fn outcome(
+        &self,
+        target: &Target,
+        upload: &mut UploadState,
+        result: Result<(Vec<Artifact>, String, u64), String>,
+    ) -> Outcome {
+        match result {
+            Ok((artifacts, mut message, bytes)) => {
+                if upload.failures > 0 {
+                    message.push_str(&format!(
+                        " after {} failed attempts (storage unavailable since {}: {})",
+                        upload.failures,
+                        upload
+                            .first_failure
+                            .map_or_else(|| "?".to_owned(), |t| t.to_string()),
+                        upload.last_error.as_deref().unwrap_or("?")
+                    ));
+                }
+                upload.failures = 0;
+                upload.retry_at = None;
+                upload.first_failure = None;
+                upload.last_error = None;
+                Outcome::Written {
+                    artifacts,
+                    message,
+                    bytes,
+                }
+            }
+            Err(error) => {
+                upload.failures += 1;
+                upload.first_failure.get_or_insert_with(Timestamp::now);
+                upload.last_error = Some(error);
+                let retry_in = Duration::from_secs(1 << upload.failures.min(5)).min(LONGEST_RETRY);
+                upload.retry_at = Some(Instant::now() + retry_in);
+                Outcome::Failed {
+                    message: failure_message(target, upload),
+                    retry_in,
+                }
+            }
+        }
+    }
+}
+
+fn failure_message(target: &Target, upload: &UploadState) -> String {
+    format!(
+        "cannot write the artifacts to {} ({}): {}; attempt {}, retrying with backoff; events stay spooled meanwhile",
+        target.location,
+        target.source,
+        upload.last_error.as_deref().unwrap_or("?"),
+        upload.failures
+    )
+}
+
+async fn wait_for_streams(spool: &JobSpool, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let notified = spool.finished.notified();
+        let waiting = spool.unfinished();
+        if waiting.is_empty() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            tracing::warn!(nodes = ?waiting, "result streams did not deliver their final message in time");
+            return;
+        }
+    }
+}
+
+/// One attempt: every spooled part, the summary, then the manifest. Nothing is removed
+/// from the spool unless all of it was written.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site per phase, all of it needed"
+)]
+async fn write(
+    client: &Client,
+    target: &Target,
+    job: &TraceJob,
+    id: &JobId,
+    status: &TraceJobStatus,
+    entry: &JobEntry,
+    upload: &mut UploadState,
+    last: bool,
+) -> Result<(Vec<Artifact>, String, u64), String> {
+    let store =
+        config::open(client, target)
+            .await?
+            .at(&layout::job_dir(&id.namespace, &id.name, &id.uid));
+    let parts = entry.spool.rotate();
+    let one_file = last && job.spec.duration.is_some() && upload.written_parts.is_empty();
+    let mut entries = upload.written_parts.clone();
+    let earlier = entries.len();
+    let mut new_parts = Vec::new();
+    if one_file {
+        let all: Vec<&Part> = parts.values().flatten().collect();
+        entries.push(
+            upload::events(&store, layout::EVENTS, &all)
+                .await
+                .map_err(|e| e.one_line())?,
+        );
+    } else {
+        for (node, node_parts) in parts.iter().filter(|(_, p)| !p.is_empty()) {
+            let name = layout::events_part(node, upload.next_part);
+            let refs: Vec<&Part> = node_parts.iter().collect();
+            let written = upload::events(&store, &name, &refs)
+                .await
+                .map_err(|e| e.one_line())?;
+            entries.push(written.clone());
+            new_parts.push(written);
+        }
+    }
+    let losses = entry.spool.losses();
+    let events_written: u64 = entries.iter().filter_map(|e| e.counts.get("events")).sum();
+    let engine = entry.spool.final_summaries();
+    let summary = summary_json(job, status, losses, events_written, last, engine);
+    let counts = BTreeMap::from([
+        ("events".to_owned(), status.events.unwrap_or(0)),
+        ("lost".to_owned(), status.lost.unwrap_or(0)),
+    ]);
+    entries.push(
+        upload::summary(&store, &summary, counts)
+            .await
+            .map_err(|e| e.one_line())?,
+    );
+    let mut manifest = Manifest::new(job.spec.tool.name());
+    manifest.job = Some(format!("{}/{}", id.namespace, id.name));
+    manifest.uid = Some(id.uid.clone());
+    manifest.artifacts = entries.clone();
+    let manifest_bytes = upload::manifest(&store, &manifest)
+        .await
+        .map_err(|e| e.one_line())?;
+
+    for (node, node_parts) in &parts {
+        entry.spool.uploaded(node, node_parts);
+    }
+    if !new_parts.is_empty() {
+        upload.written_parts.extend(new_parts);
+        upload.next_part += 1;
+    }
+    let bytes = entries[earlier..].iter().map(|e| e.bytes).sum::<u64>() + manifest_bytes;
+    let artifacts = status_artifacts(&store, &entries, manifest_bytes);
+    let message = format!(
+        "{} artifacts ({} events) written to {}",
+        entries.len() + 1,
+        events_written,
+        store.location()
+    );
+    Ok((artifacts, message, bytes))
+}
+
+/// The summary, the manifest, and the newest event files, bounded.
+fn status_artifacts(
+    store: &Store,
+    entries: &[ManifestEntry],
+    manifest_bytes: u64,
+) -> Vec<Artifact> {
+    let mut artifacts: Vec<Artifact> = entries
+        .iter()
+        .rev()
+        .map(|e| Artifact {
+            name: e.name.clone(),
+            url: store.url_of(&e.name),
+            bytes: e.bytes,
+        })
+        .take(MAX_STATUS_ARTIFACTS - 1)
+        .collect();
+    artifacts.reverse();
+    artifacts.push(Artifact {
+        name: layout::MANIFEST.to_owned(),
+        url: store.url_of(layout::MANIFEST),
+        bytes: manifest_bytes,
+    });
+    artifacts
+}
+
+fn summary_json(
+    job: &TraceJob,
+    status: &TraceJobStatus,
+    losses: Losses,
+    events_written: u64,
+    last: bool,
+    engine: BTreeMap<String, serde_json::Value>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "tool": job.spec.tool.name(),
+        "final": last,
+        "events": status.events.unwrap_or(0),
+        "lost": status.lost.unwrap_or(0),
+        "eventsWritten": events_written,
+        "streamLost": losses.stream_lost,
+        "spoolDropped": losses.dropped,
+        "startTime": status.start_time,
+        "completionTime": status.completion_time,
+        "nodes": status.nodes,
+        "omittedNodes": status.omitted_nodes,
+        "summary": status.summary,
+        "nodeSummaries": engine,
+    })
+}

@@ -1,0 +1,297 @@
+//! The local spool: each node's streamed events appended to a file under the spool
+//! directory until they are uploaded. One byte budget bounds every job's spool together;
+//! an event that does not fit is counted as dropped, never silently lost.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+/// Bytes spooled across every job, against the configured bound.
+#[derive(Debug)]
+pub struct Budget {
+    used: AtomicU64,
+    max: u64,
+}
+
+impl Budget {
+    pub fn new(max: u64) -> Self {
+        Budget {
+            used: AtomicU64::new(0),
+            max,
+        }
+    }
+
+    fn take(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used + bytes <= self.max).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+    }
+}
+
+/// A closed spool file waiting for upload.
+#[derive(Clone, Debug)]
+pub struct Part {
+    pub path: PathBuf,
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct NodeSpool {
+    writer: Option<BufWriter<File>>,
+    current: Option<Part>,
+    /// Rotated parts not yet uploaded, oldest first.
+    closed: Vec<Part>,
+    /// The stream's final message arrived: every event of the node is here.
+    finished: bool,
+    stream_lost: u64,
+    dropped: u64,
+    rotations: u64,
+    /// The engine's full summary from the final message.
+    final_summary: Option<String>,
+}
+
+/// One job's spool.
+#[derive(Debug)]
+pub struct JobSpool {
+    dir: PathBuf,
+    budget: Arc<Budget>,
+    nodes: Mutex<BTreeMap<String, NodeSpool>>,
+    /// Woken when a node finishes.
+    pub finished: Notify,
+}
+
+/// Totals of a job's spool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Messages the agents' stream buffers dropped before the operator read them.
+    pub stream_lost: u64,
+    /// Events that did not fit in the spool's bound.
+    pub dropped: u64,
+}
+
+impl Losses {
+    pub fn total(&self) -> u64 {
+        self.stream_lost + self.dropped
+    }
+}
+
+impl JobSpool {
+    pub fn new(dir: PathBuf, budget: Arc<Budget>) -> Self {
+        JobSpool {
+            dir,
+            budget,
+            nodes: Mutex::default(),
+            finished: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, NodeSpool>> {
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A node whose stream is (again) being read.
+    pub fn add_node(&self, node: &str) {
+        self.lock().entry(node.to_owned()).or_default().finished = false;
+    }
+
+    /// Appends one event of `node`, tagged with the node's name.
+    pub fn append(&self, node: &str, event_json: &str) {
+        let line = tag_with_node(node, event_json);
+        let bytes = line.len() as u64 + 1;
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        if !self.budget.take(bytes) {
+            spool.dropped += 1;
+            return;
+        }
+        if let Err(error) = self.write(node, spool, &line) {
+            tracing::warn!(%node, %error, "cannot spool an event");
+            self.budget.give_back(bytes);
+            spool.dropped += 1;
+        }
+    }
+
+    fn write(&self, node: &str, spool: &mut NodeSpool, line: &str) -> std::io::Result<()> {
+        if spool.writer.is_none() {
+            std::fs::create_dir_all(&self.dir)?;
+            let path = self
+                .dir
+                .join(format!("{}-{:05}.jsonl", safe(node), spool.rotations));
+            spool.writer = Some(BufWriter::new(File::create(&path)?));
+            spool.current = Some(Part {
+                path,
+                lines: 0,
+                bytes: 0,
+            });
+        }
+        if let (Some(writer), Some(current)) = (spool.writer.as_mut(), spool.current.as_mut()) {
+            writer.write_all(line.as_bytes())?;
+            writer.write_all(b"\n")?;
+            current.lines += 1;
+            current.bytes += line.len() as u64 + 1;
+        }
+        Ok(())
+    }
+
+    pub fn stream_lost(&self, node: &str, messages: u64) {
+        self.lock().entry(node.to_owned()).or_default().stream_lost += messages;
+    }
+
+    pub fn finish(&self, node: &str, summary_json: Option<String>) {
+        {
+            let mut nodes = self.lock();
+            let spool = nodes.entry(node.to_owned()).or_default();
+            spool.finished = true;
+            spool.final_summary = summary_json;
+        }
+        self.finished.notify_waiters();
+    }
+
+    /// Each finished node's full engine summary.
+    pub fn final_summaries(&self) -> BTreeMap<String, serde_json::Value> {
+        self.lock()
+            .iter()
+            .filter_map(|(node, s)| {
+                let json = s.final_summary.as_deref()?;
+                Some((node.clone(), serde_json::from_str(json).ok()?))
+            })
+            .collect()
+    }
+
+    /// Nodes whose stream has not delivered its final message.
+    pub fn unfinished(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, s)| !s.finished)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    pub fn losses(&self) -> Losses {
+        let nodes = self.lock();
+        Losses {
+            stream_lost: nodes.values().map(|s| s.stream_lost).sum(),
+            dropped: nodes.values().map(|s| s.dropped).sum(),
+        }
+    }
+
+    /// Closes every node's current file and returns, per node, every part not yet uploaded,
+    /// oldest first. New events go to new files.
+    pub fn rotate(&self) -> BTreeMap<String, Vec<Part>> {
+        let mut nodes = self.lock();
+        let mut out = BTreeMap::new();
+        for (node, spool) in nodes.iter_mut() {
+            if let Some(mut writer) = spool.writer.take() {
+                if let Err(error) = writer.flush() {
+                    tracing::warn!(%node, %error, "cannot flush the spool");
+                }
+                spool.rotations += 1;
+            }
+            if let Some(current) = spool.current.take() {
+                spool.closed.push(current);
+            }
+            out.insert(node.clone(), spool.closed.clone());
+        }
+        out
+    }
+
+    /// The parts were uploaded: delete them and free their share of the budget.
+    pub fn uploaded(&self, node: &str, parts: &[Part]) {
+        let mut nodes = self.lock();
+        let Some(spool) = nodes.get_mut(node) else {
+            return;
+        };
+        spool
+            .closed
+            .retain(|kept| !parts.iter().any(|p| p.path == kept.path));
+        for part in parts {
+            let _ = std::fs::remove_file(&part.path);
+            self.budget.give_back(part.bytes);
+        }
+    }
+
+    /// Removes every file and frees the budget.
+    pub fn remove(&self) {
+        let mut nodes = self.lock();
+        for spool in nodes.values_mut() {
+            spool.writer = None;
+            for part in spool.closed.drain(..).chain(spool.current.take()) {
+                self.budget.give_back(part.bytes);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `{"node":"n1", ...the event's fields}`.
+fn tag_with_node(node: &str, event_json: &str) -> String {
+    let node = serde_json::to_string(node).unwrap_or_else(|_| "\"?\"".to_owned());
+    let body = event_json.trim();
+    match body.strip_prefix('{') {
+        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"node\":{node}}}"),
+        Some(rest) => format!("{{\"node\":{node},{rest}"),
+        None => format!("{{\"node\":{node},\"event\":{body}}}"),
+    }
+}
+
+/// A node name as a file name.
+fn safe(node: &str) -> String {
+    node.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_tagged_with_their_node() {
+        assert_eq!(
+            tag_with_node("n1", r#"{"pid":1}"#),
+            r#"{"node":"n1","pid":1}"#
+        );
+        assert_eq!(tag_with_node("n1", "{}"), r#"{"node":"n1"}"#);
+        assert_eq!(tag_with_node("n1", "3"), r#"{"node":"n1","event":3}"#);
+    }
+
+    #[test]
+    fn events_past_the_bound_are_counted_as_dropped_and_uploads_free_the_budget() {
+        let dir = std::env::temp_dir().join(format!("tracejob-spool-test-{}", std::process::id()));
+        let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(100)));
+        for _ in 0..10 {
+            spool.append("n1", r#"{"x":"0123456789"}"#);
+        }
+        // Each line is 30 bytes with its tag and newline: 3 fit in 100.
+        assert_eq!(spool.losses().dropped, 7);
+        let parts = spool.rotate();
+        assert_eq!(parts["n1"].iter().map(|p| p.lines).sum::<u64>(), 3);
+        spool.uploaded("n1", &parts["n1"]);
+        spool.append("n1", r#"{"x":"0123456789"}"#);
+        assert_eq!(spool.losses().dropped, 7, "the budget is free again");
+        spool.remove();
+        assert!(!dir.exists());
+    }
+}

@@ -1,0 +1,276 @@
+//! The storage writer in the reconciler, against a mocked API server, the in-memory agents
+//! (which stream events) and a real directory through `file://`: a finished job's events,
+//! summary and manifest are written before it succeeds; a store that cannot be written keeps
+//! the job Running with a condition naming the URL; no storage says so.
+
+mod support;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+use support::fixtures::*;
+use support::mock::{self, ApiServer};
+use tracejob_operator::agents::memory::InMemoryAgents;
+use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId, NodeResult};
+use tracejob_operator::metrics::Metrics;
+use tracejob_operator::{Context, Settings, reconcile};
+use tracejob_storage::Manifest;
+
+/// A context whose spool is a directory of its own (every test's job has the same uid).
+fn context(agents: &Arc<InMemoryAgents>, spool: &std::path::Path) -> (Arc<Context>, ApiServer) {
+    let (client, server) = mock::client();
+    let pool: Arc<dyn AgentPool> = agents.clone();
+    let mut settings = Settings::default();
+    settings.storage.spool_dir = spool.to_owned();
+    let ctx = Context::new(client, pool, Arc::new(Metrics::default()), settings);
+    (Arc::new(ctx), server)
+}
+
+async fn run<F>(
+    job: &Value,
+    ctx: Arc<Context>,
+    server: ApiServer,
+    scenario: impl FnOnce(ApiServer) -> F,
+) -> Action
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let scenario = tokio::spawn(scenario(server));
+    let action = reconcile(Arc::new(job_from(job)), ctx)
+        .await
+        .expect("reconcile succeeds");
+    scenario.await.expect("the API server scenario completes");
+    action
+}
+
+fn job_from(value: &Value) -> tracejob_api::TraceJob {
+    support::fixtures::job(value)
+}
+
+fn job_key() -> JobId {
+    JobId {
+        namespace: NAMESPACE.into(),
+        name: NAME.into(),
+        uid: "uid-1".into(),
+    }
+}
+
+/// Two nodes run an `exec` job; each streamed `events` events and reports that count.
+async fn two_nodes_streaming(spec: &Value, events: [u64; 2]) -> Arc<InMemoryAgents> {
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    let parsed = serde_json::from_value(spec.clone()).expect("spec");
+    for ((node, id), count) in [("n1", "containerd://aaa"), ("n2", "containerd://bbb")]
+        .into_iter()
+        .zip(events)
+    {
+        let target = ContainerTarget {
+            pod: "p".into(),
+            pod_uid: "u".into(),
+            container: "c".into(),
+            container_id: id.into(),
+        };
+        agents
+            .start(node, &job_key(), &parsed, &[target])
+            .await
+            .expect("start");
+        agents.push_events(
+            node,
+            (0..count).map(|i| format!(r#"{{"pid":{i},"comm":"true"}}"#)),
+        );
+        agents.set_result(
+            node,
+            NodeResult {
+                probe: Some("tp_btf".into()),
+                events: count,
+                ..NodeResult::default()
+            },
+        );
+    }
+    agents
+}
+
+fn running_status(events: u64) -> Value {
+    json!({
+        "phase": "Running", "startTime": ago(60), "observedGeneration": 1, "matchedPods": 2, "matchedNodes": 2,
+        "nodes": [
+            {"node": "n1", "pods": 1, "phase": "Running", "events": 0, "lost": 0},
+            {"node": "n2", "pods": 1, "phase": "Running", "events": 0, "lost": 0}
+        ],
+        "events": events, "lost": 0
+    })
+}
+
+fn gunzip_lines(path: &std::path::Path) -> Vec<Value> {
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("events file"))
+        .read_to_string(&mut text)
+        .expect("gzip");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_ended_job_writes_every_streamed_event_its_summary_and_manifest_before_it_succeeds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("file://{}/results", dir.path().display());
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "30s",
+                      "output": {"storage": {"url": url}}});
+    let agents = two_nodes_streaming(&spec, [1200, 34]).await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (ctx, server) = context(&agents, spool.path());
+    let job = job_json(spec, Some(running_status(0)));
+    let answer = job.clone();
+    let expected_url = url.clone();
+    let action = run(&job, ctx, server, |mut server| async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(status["phase"], "Succeeded");
+        assert_eq!(status["events"], 1234);
+        let written = condition(&status, "ArtifactsWritten");
+        assert_eq!(written["status"], "True", "{written}");
+        assert_eq!(written["reason"], "Written");
+        let names: Vec<&str> = status["artifacts"]
+            .as_array()
+            .expect("artifacts")
+            .iter()
+            .map(|a| a["name"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["events.jsonl.gz", "summary.json", "manifest.json"]);
+        assert_eq!(
+            status["artifacts"][0]["url"],
+            format!("{expected_url}/shop/slow-io/uid-1/events.jsonl.gz")
+        );
+        patch.respond_with_status(&answer);
+        server.expect_event("Completed").await;
+    })
+    .await;
+    assert_eq!(action, Action::await_change());
+
+    let job_dir = dir.path().join("results/shop/slow-io/uid-1");
+    let events = gunzip_lines(&job_dir.join("events.jsonl.gz"));
+    assert_eq!(
+        events.len(),
+        1234,
+        "every streamed event, as many as the summary counts"
+    );
+    assert_eq!(events.iter().filter(|e| e["node"] == "n1").count(), 1200);
+    assert_eq!(events.iter().filter(|e| e["node"] == "n2").count(), 34);
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(job_dir.join("manifest.json")).expect("manifest"))
+            .expect("a manifest");
+    assert_eq!(manifest.job.as_deref(), Some("shop/slow-io"));
+    assert_eq!(manifest.events(), 1234);
+    let events_entry = &manifest.artifacts[0];
+    assert_eq!(
+        events_entry.bytes,
+        std::fs::metadata(job_dir.join("events.jsonl.gz"))
+            .expect("size")
+            .len()
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(job_dir.join("summary.json")).expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["events"], 1234);
+    assert_eq!(summary["eventsWritten"], 1234);
+    assert_eq!(manifest.artifacts[1].counts["events"], 1234);
+}
+
+#[tokio::test]
+async fn storage_that_cannot_be_written_keeps_the_job_running_with_a_condition_naming_the_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A regular file where the store needs a directory.
+    std::fs::write(dir.path().join("blocked"), b"").expect("a file");
+    let url = format!("file://{}/blocked/results", dir.path().display());
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "30s",
+                      "output": {"storage": {"url": url}}});
+    let agents = two_nodes_streaming(&spec, [5, 5]).await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (ctx, server) = context(&agents, spool.path());
+    let job = job_json(spec, Some(running_status(0)));
+    let answer = job.clone();
+    let expected_url = url.clone();
+    let action = run(&job, ctx, server, |mut server| async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(
+            status["phase"], "Running",
+            "not Succeeded before the artifacts are durable"
+        );
+        assert!(status["completionTime"].is_null());
+        assert_eq!(status["events"], 10, "the summary is kept");
+        assert!(status["artifacts"].is_null());
+        let written = condition(&status, "ArtifactsWritten");
+        assert_eq!(written["status"], "False");
+        assert_eq!(written["reason"], "StorageUnavailable");
+        let message = written["message"].as_str().expect("message");
+        assert!(
+            message.contains(&format!("cannot write {expected_url}/shop/slow-io/uid-1/")),
+            "{message}"
+        );
+        assert!(message.contains("attempt 1"), "{message}");
+        assert_eq!(condition(&status, "Complete")["reason"], "WritingArtifacts");
+        patch.respond_with_status(&answer);
+        let event = server.expect_event("StorageUnavailable").await;
+        assert!(event.to_string().contains(&expected_url), "{event}");
+    })
+    .await;
+    assert_ne!(action, Action::await_change(), "it retries");
+    assert!(
+        agents.running_jobs().is_empty(),
+        "the trace itself is stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_job_without_storage_succeeds_saying_only_the_summary_is_kept() {
+    let spec =
+        json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "30s"});
+    let agents = two_nodes_streaming(&spec, [3, 4]).await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (ctx, server) = context(&agents, spool.path());
+    let job = job_json(spec, Some(running_status(0)));
+    let answer = job.clone();
+    run(&job, ctx, server, |mut server| async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(status["phase"], "Succeeded");
+        let written = condition(&status, "ArtifactsWritten");
+        assert_eq!(written["reason"], "NoStorage");
+        assert!(
+            written["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("only the summary")),
+            "{written}"
+        );
+        patch.respond_with_status(&answer);
+        server.expect_event("Completed").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_storage_url_fails_the_job_naming_the_field() {
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}},
+                      "output": {"storage": {"url": "s3:///no-bucket"}}});
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (ctx, server) = context(&agents, spool.path());
+    let job = job_json(spec, None);
+    let answer = job.clone();
+    run(&job, ctx, server, |mut server| async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(status["phase"], "Failed");
+        let message = status["message"].as_str().expect("message");
+        assert!(
+            message.starts_with("spec.output.storage.url: invalid storage URL \"s3:///no-bucket\""),
+            "{message}"
+        );
+        patch.respond_with_status(&answer);
+        server.expect_event("InvalidSpec").await;
+    })
+    .await;
+}
