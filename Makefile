@@ -49,4 +49,5 @@ clean:
 	$(CARGO) clean
 
 -include e2e/operator.mk
+include e2e/cluster.mk
 include bench/bench.mk
