@@ -50,4 +50,5 @@ clean:
 
 -include e2e/operator.mk
 include e2e/cluster.mk
+include charts/chart.mk
 include bench/bench.mk
