@@ -1,0 +1,91 @@
+//! Deleting a running job detaches everything; a bad manifest never gets in.
+
+use kube::ResourceExt as _;
+use tracejob_api::Phase;
+use tracejob_e2e::cluster::{apply, client, fresh_namespace};
+use tracejob_e2e::jobs::{self, exec_job, wait_phase};
+use tracejob_e2e::workload::Counter;
+use tracejob_e2e::{agent, bpf};
+use tracejob_operator::agents::{AgentError, JobId};
+
+const NS: &str = "e2e-lifecycle";
+
+#[tokio::test]
+#[ignore = "needs a cluster with the chart installed: make e2e"]
+async fn deleting_a_running_job_detaches_every_program() {
+    let client = client().await;
+    fresh_namespace(&client, NS).await;
+    let pod = Counter {
+        namespace: NS,
+        name: "idle",
+        app: "idle",
+        heartbeat: None,
+        program: "/bin/true",
+        count: 1,
+    };
+    pod.create();
+    pod.wait_running(&client).await;
+    apply(&exec_job(NS, "standing", "idle", None)).expect("apply the job");
+    let api = jobs::api(&client, NS);
+    let running = wait_phase(&api, "standing", Phase::Running).await;
+    let id = JobId {
+        namespace: NS.to_owned(),
+        name: "standing".to_owned(),
+        uid: running.uid().expect("uid"),
+    };
+    let (agents, nodes) = agent::agents(&client).await;
+    let node = nodes.first().expect("a node").clone();
+    agent::job_on(&agents, &node, &id)
+        .await
+        .expect("the agent runs the job");
+    let on_node = bpf::can_name_holders();
+    if on_node {
+        assert!(
+            !bpf::agent_programs().is_empty(),
+            "bpftool shows the agent's programs while the job runs"
+        );
+    }
+
+    jobs::delete_and_wait(&api, "standing").await;
+    assert_eq!(
+        agent::job_on(&agents, &node, &id).await,
+        Err(AgentError::NotRunning { node: node.clone() }),
+        "the agent forgot the deleted job"
+    );
+    if on_node {
+        assert_eq!(
+            bpf::agent_programs(),
+            Vec::<String>::new(),
+            "bpftool shows no program of the agent once the job is deleted"
+        );
+    } else {
+        println!("bpftool here cannot name programs' holders: checked through the agent only");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster with the chart installed: make e2e"]
+async fn an_invalid_manifest_is_rejected_by_kubectl_naming_the_field() {
+    let client = client().await;
+    fresh_namespace(&client, NS).await;
+    let bad_tool = exec_job(NS, "bad-tool", "idle", None).replace("tool: exec", "tool: strace");
+    let error = apply(&bad_tool).expect_err("an unknown tool is refused");
+    assert!(
+        error.contains("spec.tool"),
+        "the error names spec.tool: {error}"
+    );
+
+    let bad_duration = exec_job(NS, "bad-duration", "idle", Some("[1, 2]"));
+    let error = apply(&bad_duration).expect_err("a duration that is not a string is refused");
+    assert!(
+        error.contains("spec.duration"),
+        "the error names spec.duration: {error}"
+    );
+    let api = jobs::api(&client, NS);
+    for name in ["bad-tool", "bad-duration"] {
+        assert!(
+            api.get_opt(name).await.expect("read").is_none(),
+            "{name} was not created"
+        );
+    }
+}
