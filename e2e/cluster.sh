@@ -184,6 +184,7 @@ start_everything() {
         --client-ca-file "$p/ca.crt" --authorization-mode Node,RBAC \
         --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" \
         --kubelet-client-key "$p/apiserver-kubelet-client.key" \
+        --kubelet-preferred-address-types InternalIP \
         --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
         --service-account-issuer https://kubernetes.default.svc \
         --service-cluster-ip-range "$SERVICE_RANGE" --endpoint-reconciler-type none \
