@@ -1,13 +1,48 @@
-//! The kernel's own list of loaded BPF programs (`bpftool prog show`), narrowed to those
-//! held by a `tracejob-agent` process, so programs of other tools on the machine never count.
+//! Which BPF programs the node's agent holds, seen from the node itself: the program ids in
+//! the agent process's file descriptors (`/proc/<pid>/fdinfo`), checked against the kernel's
+//! own list (`bpftool prog show`). Programs of other tools on the machine never count.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::Value;
 
-/// Names of the BPF programs `tracejob-agent` processes hold open on this machine. Only
-/// meaningful where the test runs on the node itself (the one-node cluster).
-pub fn agent_programs() -> Vec<String> {
+/// Pids of `tracejob-agent` processes running in a pod (a kubepods cgroup).
+pub fn agent_pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let read = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}"));
+            read("comm").is_ok_and(|c| c.trim() == "tracejob-agent")
+                && read("cgroup").is_ok_and(|c| c.contains("kubepods"))
+        })
+        .collect()
+}
+
+/// Ids of the BPF programs the process holds open.
+pub fn held_programs(pid: u32) -> BTreeSet<u64> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return BTreeSet::new();
+    };
+    fds.filter_map(|fd| std::fs::read_to_string(fd.ok()?.path()).ok())
+        .filter_map(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("prog_id:"))
+                .and_then(|id| id.trim().parse().ok())
+        })
+        .collect()
+}
+
+/// Every program the agents on this machine hold.
+pub fn agent_programs() -> BTreeSet<u64> {
+    agent_pids().into_iter().flat_map(held_programs).collect()
+}
+
+/// The ids of every BPF program loaded in the kernel, by `bpftool prog show`.
+pub fn loaded_programs() -> BTreeSet<u64> {
     let out = Command::new("bpftool")
         .args(["--json", "prog", "show"])
         .output()
@@ -18,23 +53,11 @@ pub fn agent_programs() -> Vec<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let programs: Vec<Value> = serde_json::from_slice(&out.stdout).expect("bpftool prints JSON");
-    programs
-        .iter()
-        .filter(|p| {
-            p["pids"]
-                .as_array()
-                .is_some_and(|pids| pids.iter().any(|pid| pid["comm"] == "tracejob-agent"))
-        })
-        .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
-        .collect()
+    programs.iter().filter_map(|p| p["id"].as_u64()).collect()
 }
 
-/// Whether this bpftool can say which process holds a program (it needs its BPF skeleton).
-pub fn can_name_holders() -> bool {
-    Command::new("bpftool")
-        .args(["--json", "prog", "show"])
-        .output()
-        .ok()
-        .and_then(|out| serde_json::from_slice::<Vec<Value>>(&out.stdout).ok())
-        .is_some_and(|programs| programs.iter().any(|p| p.get("pids").is_some()))
+/// True where the test runs on the cluster's only node (the one-node cluster), so the
+/// node's processes and kernel are this machine's.
+pub fn on_the_node() -> bool {
+    !agent_pids().is_empty()
 }
