@@ -73,7 +73,8 @@ export TRACEJOB_E2E_FIGURES=$RUN_FIGURES
 export TRACEJOB_E2E_ON_NODE=1
 echo '{}' >"$RUN_FIGURES"
 suite_status=0
-nice cargo test -p tracejob-e2e -j 2 -- --ignored --test-threads=1 || suite_status=$?
+# No incremental cache: the suite is built once per run, and disk may be short.
+CARGO_INCREMENTAL=0 nice cargo test -p tracejob-e2e -j 2 -- --ignored --test-threads=1 || suite_status=$?
 if [ "$suite_status" -ne 0 ]; then
     kubectl -n "$TRACEJOB_E2E_RELEASE_NAMESPACE" logs -l app.kubernetes.io/component=operator --tail 60 || true
     kubectl -n "$TRACEJOB_E2E_RELEASE_NAMESPACE" logs -l app.kubernetes.io/component=agent --tail 60 || true
