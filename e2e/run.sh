@@ -50,7 +50,8 @@ HELM=$(bash scripts/helm.sh)
 export TRACEJOB_E2E_HELM=$HELM
 export TRACEJOB_E2E_RELEASE=tracejob
 export TRACEJOB_E2E_RELEASE_NAMESPACE=tracejob-system
-export TRACEJOB_E2E_CHART=charts/tracejob
+# Absolute: cargo runs the tests in the package directory.
+export TRACEJOB_E2E_CHART=$PWD/charts/tracejob
 # Local images, never pulled; results pulled every second so the suite's latencies are the
 # product's, not the poll interval's.
 export TRACEJOB_E2E_HELM_ARGS="--set operator.image.tag=e2e --set agent.image.tag=e2e \

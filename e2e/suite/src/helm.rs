@@ -32,7 +32,8 @@ pub fn helm(args: &[&str]) -> Result<String, String> {
 
 /// `helm upgrade --install` with the values `make e2e` used plus `extra`, waiting for the pods.
 pub fn upgrade(extra: &[&str]) {
-    let chart = var("TRACEJOB_E2E_CHART", "charts/tracejob");
+    let chart = std::env::var("TRACEJOB_E2E_CHART")
+        .unwrap_or_else(|_| format!("{}/../../charts/tracejob", env!("CARGO_MANIFEST_DIR")));
     let values = var("TRACEJOB_E2E_HELM_ARGS", "");
     let release = release();
     let mut args = vec![
