@@ -2,10 +2,10 @@
 
 use kube::ResourceExt as _;
 use tracejob_api::Phase;
-use tracejob_e2e::cluster::{apply, client, fresh_namespace};
+use tracejob_e2e::cluster::{apply, client, fresh_namespace, wait_until};
 use tracejob_e2e::jobs::{self, exec_job, wait_phase};
 use tracejob_e2e::workload::Counter;
-use tracejob_e2e::{agent, bpf};
+use tracejob_e2e::{WAIT, agent, bpf};
 use tracejob_operator::agents::{AgentError, JobId};
 
 const NS: &str = "e2e-lifecycle";
@@ -73,14 +73,18 @@ async fn deleting_a_running_job_detaches_every_program() {
             kept.is_empty(),
             "the agent still holds the job's programs {kept:?} after its deletion"
         );
-        let still_loaded: Vec<u64> = bpf::loaded_programs()
-            .intersection(&held)
-            .copied()
-            .collect();
-        assert!(
-            still_loaded.is_empty(),
-            "bpftool still lists the job's programs {still_loaded:?}"
-        );
+        // The kernel frees a program shortly after its last descriptor closes (RCU).
+        wait_until("bpftool to list none of the job's programs", WAIT, || {
+            let held = held.clone();
+            async move {
+                bpf::loaded_programs()
+                    .intersection(&held)
+                    .next()
+                    .is_none()
+                    .then_some(())
+            }
+        })
+        .await;
     } else {
         println!("not on the node (a remote cluster): checked through the agent only");
     }
