@@ -34,6 +34,7 @@ async fn killing_the_agent_mid_job_ends_with_a_gap_flagged_and_nothing_counted_t
     };
     let after = Counter {
         name: "after",
+        heartbeat: Some("/bin/id"),
         program: "/bin/hostname",
         count: 12,
         ..before.clone()
@@ -86,6 +87,11 @@ async fn killing_the_agent_mid_job_ends_with_a_gap_flagged_and_nothing_counted_t
 
     after.create();
     after.wait_running(&client).await;
+    // Told to go only once its heartbeat shows it is traced.
+    wait_for(&api, "interrupted", "the new pod traced", |job| {
+        count(job, "/bin/id") > 0
+    })
+    .await;
     after.go_and_wait().await;
     let done = wait_phase(&api, "interrupted", Phase::Succeeded).await;
     let status = describe(&done);

@@ -47,6 +47,7 @@ async fn helm_upgrade_keeps_running_jobs_results_and_the_certificates() {
     };
     let after_upgrade = Counter {
         name: "after",
+        heartbeat: Some("/bin/uname"),
         program: "/bin/hostname",
         count: 10,
         ..before_upgrade.clone()
@@ -74,6 +75,11 @@ async fn helm_upgrade_keeps_running_jobs_results_and_the_certificates() {
 
     after_upgrade.create();
     after_upgrade.wait_running(&client).await;
+    // Told to go only once its heartbeat shows it is traced.
+    wait_for(&api, "survivor", "the new pod traced", |job| {
+        count(job, "/bin/uname") > 0
+    })
+    .await;
     after_upgrade.go_and_wait().await;
     let job = wait_for(&api, "survivor", "the new pod's 10 execs counted", |job| {
         count(job, "/bin/hostname") == 10
