@@ -17,7 +17,9 @@ pub fn namespace() -> String {
 
 /// `helm <args>` against the release's namespace; Ok(stdout) or Err(stderr).
 pub fn helm(args: &[&str]) -> Result<String, String> {
-    let helm = var("TRACEJOB_E2E_HELM", "helm");
+    let helm = std::env::var("TRACEJOB_E2E_HELM")
+        .or_else(|_| std::env::var("TRACEJOB_HELM"))
+        .unwrap_or_else(|_| "helm".to_owned());
     let out = Command::new(&helm)
         .args(args)
         .args(["--namespace", &namespace()])

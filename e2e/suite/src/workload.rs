@@ -9,9 +9,13 @@ use kube::api::Api;
 
 use crate::cluster::{apply, kubectl, wait_until};
 
-/// The image `e2e/images.sh` makes (busybox-static with its applet links).
-pub fn image() -> String {
-    std::env::var("TRACEJOB_E2E_BUSYBOX_IMAGE").unwrap_or_else(|_| "tracejob/busybox:e2e".into())
+/// The image `e2e/images.sh` makes (busybox-static with its applet links), never pulled; or
+/// `TRACEJOB_E2E_BUSYBOX_IMAGE` (e.g. a registry's busybox on kind), pulled if absent.
+pub fn image() -> (String, &'static str) {
+    match std::env::var("TRACEJOB_E2E_BUSYBOX_IMAGE") {
+        Ok(image) => (image, "IfNotPresent"),
+        Err(_) => ("tracejob/busybox:e2e".to_owned(), "Never"),
+    }
 }
 
 /// What a counter pod does.
@@ -52,13 +56,14 @@ spec:
   containers:
   - name: counter
     image: {image}
-    imagePullPolicy: Never
+    imagePullPolicy: {pull}
     command: ["/bin/sh", "-c", {script:?}]
 "#,
             name = self.name,
             namespace = self.namespace,
             app = self.app,
-            image = image(),
+            image = image().0,
+            pull = image().1,
         )
     }
 
