@@ -49,6 +49,7 @@ clean:
 	$(CARGO) clean
 
 -include e2e/operator.mk
+include e2e/cluster.mk
 include charts/chart.mk
 include bench/bench.mk
 include storage/storage.mk

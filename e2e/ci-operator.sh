@@ -6,7 +6,7 @@
 #
 # Runs as root on a fresh Debian 12 machine with the Rust toolchain: installs what else it
 # needs (apt), builds or reuses kube-apiserver (cached in /var/cache/tracejob), starts etcd and
-# kube-apiserver on their own ports in their own directory (a developer's `make cluster-up` on
+# kube-apiserver on their own ports in their own directory (a developer's `make control-plane-up` on
 # the same machine is untouched), exports KUBECONFIG and TRACEJOB_REQUIRE_ALL=1 (a skipped
 # test is a failure).
 set -euo pipefail

@@ -3,14 +3,14 @@
 CARGO ?= cargo
 OPERATOR_CRD := crds/tracejob.io_tracejobs.yaml
 
-.PHONY: cluster-up cluster-down generate-crds check-crds test-operator test-operator-integration ci-operator
+.PHONY: control-plane-up control-plane-down generate-crds check-crds test-operator test-operator-integration ci-operator
 
-## cluster-up: start etcd + kube-apiserver on 127.0.0.1 (built once from Debian's sources) and print the KUBECONFIG line
-cluster-up:
+## control-plane-up: start etcd + kube-apiserver on 127.0.0.1 (built once from Debian's sources) and print the KUBECONFIG line
+control-plane-up:
 	@bash e2e/control-plane.sh up
 
-## cluster-down: stop the local control plane and remove what cluster-up made
-cluster-down:
+## control-plane-down: stop the local control plane and remove what control-plane-up made
+control-plane-down:
 	@bash e2e/control-plane.sh down
 
 ## generate-crds: write crds/ from the Rust API types
@@ -29,7 +29,7 @@ check-crds:
 test-operator:
 	$(CARGO) test -p tracejob-api -p tracejob-operator
 
-## test-operator-integration: the operator against the local kube-apiserver (make cluster-up first)
+## test-operator-integration: the operator against the local kube-apiserver (make control-plane-up first)
 test-operator-integration:
 	$(CARGO) test -p tracejob-operator --test apiserver
 

@@ -205,6 +205,12 @@ fn next_status(
         generation,
         &time,
     );
+    cond::set(
+        &mut next.conditions,
+        cond::gap(&old.conditions, &fanout.gaps),
+        generation,
+        &time,
+    );
     let mut rows = fanout.rows;
     next.omitted_nodes = summary::bound_nodes(&mut rows);
     next.nodes = rows;
@@ -282,6 +288,7 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
     for (type_, reason, warning) in [
         (cond::TARGETED, "NoPodsMatched", true),
         (cond::DEGRADED, "Degraded", true),
+        (cond::GAP, "Gap", true),
     ] {
         let was = cond::find(&old.conditions, type_).map(|c| (c.status.clone(), c.reason.clone()));
         let now = cond::find(&next.conditions, type_)
@@ -290,7 +297,7 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
             continue;
         };
         let bad = (type_ == cond::TARGETED && status == "False")
-            || (type_ == cond::DEGRADED && status == "True");
+            || (type_ != cond::TARGETED && status == "True");
         if bad && was != Some((status, now_reason)) {
             write::event(job, ctx, warning, reason, message).await;
         }

@@ -1,4 +1,4 @@
-//! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`,
+//! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`, `Gap`,
 //! `ArtifactsWritten`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -9,6 +9,9 @@ pub const TARGETED: &str = "Targeted";
 pub const AGENTS_READY: &str = "AgentsReady";
 pub const COMPLETE: &str = "Complete";
 pub const DEGRADED: &str = "Degraded";
+/// True, for good, once an agent lost the running job (it restarted): the results miss
+/// whatever happened on that node until the job ran there again.
+pub const GAP: &str = "Gap";
 /// Whether the job's full results are in object storage (or why not).
 pub const ARTIFACTS: &str = "ArtifactsWritten";
 
@@ -80,6 +83,35 @@ pub fn truncate(message: &str) -> String {
     format!("{}...", &message[..end])
 }
 
+/// The `Gap` condition: sticky, so a job whose trace ever broke says so until it is gone,
+/// naming every node where it broke.
+pub fn gap(old: &[Condition], gaps_now: &[String]) -> Desired {
+    let before = find(old, GAP)
+        .filter(|c| c.status == "True")
+        .map(|c| c.message.clone());
+    if gaps_now.is_empty() {
+        return match before {
+            Some(message) => Desired::new(GAP, true, "AgentRestarted", message),
+            None => Desired::new(
+                GAP,
+                false,
+                "Continuous",
+                "every node has traced without interruption",
+            ),
+        };
+    }
+    let now = format!(
+        "the agent on {} restarted while tracing: nothing was traced there until it ran the \
+         job again, and counts from before the restart are not included",
+        gaps_now.join(", ")
+    );
+    let message = match before {
+        Some(before) => format!("{before}; {now}"),
+        None => now,
+    };
+    Desired::new(GAP, true, "AgentRestarted", truncate(&message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +154,37 @@ mod tests {
         let long = "é".repeat(2000);
         let cut = truncate(&long);
         assert!(cut.len() <= MAX_MESSAGE_BYTES && cut.ends_with("..."));
+    }
+
+    #[test]
+    fn a_gap_stays_flagged_and_names_every_node_where_the_trace_broke() {
+        let now = at(0);
+        let mut conditions = Vec::new();
+        let desired = gap(&conditions, &[]);
+        set(&mut conditions, desired, None, &now);
+        assert_eq!(
+            find(&conditions, GAP).map(|c| c.status.as_str()),
+            Some("False")
+        );
+
+        let desired = gap(&conditions, &["n1".into()]);
+        set(&mut conditions, desired, None, &now);
+        let desired = gap(&conditions, &[]);
+        set(&mut conditions, desired, None, &now);
+        let flagged = find(&conditions, GAP).expect("gap condition");
+        assert_eq!(
+            flagged.status, "True",
+            "a later quiet round does not clear it"
+        );
+        assert!(flagged.message.contains("n1"), "{}", flagged.message);
+
+        let desired = gap(&conditions, &["n2".into()]);
+        set(&mut conditions, desired, None, &now);
+        let both = find(&conditions, GAP).expect("gap condition");
+        assert!(
+            both.message.contains("n1") && both.message.contains("n2"),
+            "{}",
+            both.message
+        );
     }
 }

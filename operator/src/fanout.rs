@@ -18,6 +18,9 @@ pub struct Fanout {
     pub rows: Vec<NodeStatus>,
     /// Current results of the nodes running the job, and final ones of nodes it left.
     pub live: Vec<NodeResult>,
+    /// Nodes whose agent lost the running job (it restarted) and runs it afresh: whatever
+    /// happened there between its last report and the restart was not traced.
+    pub gaps: Vec<String>,
 }
 
 impl Fanout {
@@ -53,12 +56,30 @@ pub async fn drive(
     let per_node = targets.by_node.iter().map(|(node, containers)| async move {
         let previous = old_rows.iter().find(|r| &r.node == node);
         let was_running = previous.is_some_and(|r| r.phase == NodePhase::Running);
+        // Unreachable after having run (a probe was reported): the agent may have restarted.
+        let was_lost_track_of = previous
+            .is_some_and(|r| r.phase == NodePhase::Unavailable && r.probe.is_some())
+            && !spec_changed;
         let pods = u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX);
         let same_spec = was_running && !spec_changed;
+        let mut gap = false;
+        if was_lost_track_of {
+            gap = matches!(
+                ctx.agents.results(node, job).await,
+                Err(AgentError::NotRunning { .. })
+            );
+        }
         let outcome = match ensure(ctx, node, job, spec, containers, same_spec).await {
-            Ok(()) => results(ctx, node, job, spec, containers).await,
+            Ok(restarted) => {
+                gap |= restarted;
+                results(ctx, node, job, spec, containers).await
+            }
             Err(e) => Err(e),
         };
+        let outcome = outcome.map(|(result, restarted)| {
+            gap |= restarted && (was_running || was_lost_track_of);
+            result
+        });
         match outcome {
             Ok(result) => {
                 let row = NodeStatus {
@@ -70,15 +91,19 @@ pub async fn drive(
                     lost: result.lost,
                     message: result.message.clone(),
                 };
-                (row, Some(result))
+                (row, Some(result), gap)
             }
             Err(error) => {
                 ctx.forget_applied(&job.uid, node);
-                (failed_row(node, pods, previous, &error), None)
+                (failed_row(node, pods, previous, &error), None, gap)
             }
         }
     });
-    for (row, result) in futures::future::join_all(per_node).await {
+    for (row, result, gap) in futures::future::join_all(per_node).await {
+        if gap {
+            tracing::warn!(job = %job.name, node = %row.node, "the agent lost the running job (it restarted): the trace has a gap");
+            out.gaps.push(row.node.clone());
+        }
         out.rows.push(row);
         out.live.extend(result);
     }
@@ -111,6 +136,8 @@ pub async fn drive(
     out
 }
 
+/// Starts the job on the node or brings its targets up to date. True when the agent had
+/// lost the running job (it restarted) and was given it again.
 async fn ensure(
     ctx: &Context,
     node: &str,
@@ -118,14 +145,16 @@ async fn ensure(
     spec: &TraceJobSpec,
     containers: &[ContainerTarget],
     running_same_spec: bool,
-) -> Result<(), AgentError> {
+) -> Result<bool, AgentError> {
     let digest = digest(containers);
+    let mut restarted = false;
     if running_same_spec {
         if ctx.applied_digest(&job.uid, node) == Some(digest) {
-            return Ok(());
+            return Ok(false);
         }
         match ctx.agents.update_targets(node, job, containers).await {
             Err(AgentError::NotRunning { .. }) => {
+                restarted = true;
                 ctx.agents.start(node, job, spec, containers).await?
             }
             other => other?,
@@ -134,24 +163,25 @@ async fn ensure(
         ctx.agents.start(node, job, spec, containers).await?;
     }
     ctx.remember_applied(&job.uid, node, digest);
-    Ok(())
+    Ok(restarted)
 }
 
-/// Reads a node's results; an agent that lost the job (it restarted) gets it again.
+/// Reads a node's results; an agent that lost the job (it restarted) gets it again, and the
+/// flag says so.
 async fn results(
     ctx: &Context,
     node: &str,
     job: &JobId,
     spec: &TraceJobSpec,
     containers: &[ContainerTarget],
-) -> Result<NodeResult, AgentError> {
+) -> Result<(NodeResult, bool), AgentError> {
     match ctx.agents.results(node, job).await {
         Err(AgentError::NotRunning { .. }) => {
             ctx.agents.start(node, job, spec, containers).await?;
             ctx.remember_applied(&job.uid, node, digest(containers));
-            ctx.agents.results(node, job).await
+            Ok((ctx.agents.results(node, job).await?, true))
         }
-        other => other,
+        other => other.map(|result| (result, false)),
     }
 }
 

@@ -43,8 +43,8 @@ struct Args {
     /// Seconds between pulls of running jobs' results into their status.
     #[arg(long, default_value_t = 10)]
     poll_seconds: u64,
-    /// Where each node's tracejob-agent listens; `{node}` is the node's name, e.g.
-    /// `https://{node}:7443`. Absent: in-process simulated agents that trace nothing.
+    /// Where each node's tracejob-agent listens; `{node}` is the node's name and `{node_ip}`
+    /// its InternalIP, e.g. `https://{node_ip}:7443`. Absent: in-process simulated agents that trace nothing.
     #[arg(long, env = "TRACEJOB_AGENT_ADDRESS")]
     agent_address: Option<String>,
     /// The CA that signed the agents' certificates (PEM).
@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     metrics.leader.set(1);
     tracing::info!(%identity, "leading");
 
-    let agents = agent_pool(&args)?;
+    let agents = agent_pool(&args, &client)?;
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         storage: storage_settings(&args)?,
@@ -182,7 +182,7 @@ fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
     })
 }
 
-fn agent_pool(args: &Args) -> anyhow::Result<Arc<dyn AgentPool>> {
+fn agent_pool(args: &Args, client: &Client) -> anyhow::Result<Arc<dyn AgentPool>> {
     let Some(address) = &args.agent_address else {
         tracing::warn!(
             "no --agent-address: jobs run against in-process simulated agents that trace nothing"
@@ -210,10 +210,9 @@ fn agent_pool(args: &Args) -> anyhow::Result<Arc<dyn AgentPool>> {
         _ => anyhow::bail!("--agent-ca, --agent-client-cert and --agent-client-key go together"),
     };
     tracing::info!(%address, tls = tls.is_some(), "gRPC agents");
-    Ok(Arc::new(GrpcAgents::new(
-        Addresses::Pattern(address.clone()),
-        tls,
-    )))
+    Ok(Arc::new(
+        GrpcAgents::new(Addresses::Pattern(address.clone()), tls).with_node_ips(client.clone()),
+    ))
 }
 
 async fn shutdown_signal() {

@@ -1,4 +1,4 @@
-//! The operator against the real local kube-apiserver (`make cluster-up`). Skipped with a
+//! The operator against the real local kube-apiserver (`make control-plane-up`). Skipped with a
 //! reason when it is not running, unless `TRACEJOB_REQUIRE_ALL=1`.
 
 mod support;
@@ -437,6 +437,58 @@ async fn an_operator_restart_continues_a_running_job_without_resetting_its_statu
         "the restarted operator did not start the job over: {new_calls:?}"
     );
     second.stop().await;
+}
+
+#[tokio::test]
+async fn an_agent_restart_mid_job_flags_a_gap_and_never_double_counts() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = &cluster.client;
+    let ns = namespace(client, "agent-restart").await;
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.set_result("node-a", result(10));
+    let operator = Operator::start(client, &agents, &ns);
+    let api = create_job(
+        client,
+        &ns,
+        "long",
+        json!({"tool": "syscalls", "selector": {"matchLabels": {"app": "web"}}}),
+    )
+    .await;
+    let before = wait_for_job(&api, "long", "10 events, no gap", |j| {
+        j.status.as_ref().and_then(|s| s.events) == Some(10)
+            && condition_status(j, "Gap").as_deref() == Some("False")
+    })
+    .await;
+    assert_eq!(phase(&before), Some(Phase::Running));
+
+    // The agent restarts: it forgets the job, and once given it again counts from zero.
+    agents.restart_agents();
+    agents.set_result("node-a", result(4));
+    let after = wait_for_job(&api, "long", "the gap flagged", |j| {
+        condition_status(j, "Gap").as_deref() == Some("True")
+    })
+    .await;
+    let status = after.status.expect("status");
+    assert_eq!(status.phase, Some(Phase::Running), "the job runs on");
+    assert_eq!(
+        status.events,
+        Some(4),
+        "the new agent's count, never 10 + 4 or 10 twice"
+    );
+    let gap = tracejob_operator::conditions::find(&status.conditions, "Gap").expect("Gap");
+    assert!(gap.message.contains("node-a"), "{}", gap.message);
+    operator.stop().await;
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! The real local kube-apiserver (`make cluster-up`): connection, gating, and helpers.
+//! The real local kube-apiserver (`make control-plane-up`): connection, gating, and helpers.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -41,7 +41,7 @@ pub async fn cluster() -> Option<Cluster> {
         Err(reason) => {
             // To the process's stderr itself: the harness swallows what a passing test prints.
             let message = format!(
-                "skipped: {reason} (run `make cluster-up` and export the KUBECONFIG it prints)\n"
+                "skipped: {reason} (run `make control-plane-up` and export the KUBECONFIG it prints)\n"
             );
             match std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
                 Ok(mut stderr) => drop(stderr.write_all(message.as_bytes())),

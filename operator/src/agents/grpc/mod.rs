@@ -3,6 +3,7 @@
 
 mod backoff;
 pub mod convert;
+pub mod node_ip;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -16,12 +17,14 @@ use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::{JobRef, ListJobsRequest, UpdateTargetsRequest};
 
 use self::backoff::Backoff;
+use self::node_ip::NodeIps;
 use super::{AgentError, AgentPool, ContainerTarget, JobId, NodeResult, ResultStream};
 
 /// Where each node's agent listens.
 #[derive(Clone, Debug)]
 pub enum Addresses {
-    /// `{node}` is replaced by the node's name, e.g. `https://{node}:7443`.
+    /// `{node}` is replaced by the node's name, e.g. `https://{node}:7443`, and `{node_ip}`
+    /// by its InternalIP (needs [`GrpcAgents::with_node_ips`]).
     Pattern(String),
     /// Exactly these nodes (tests; static setups).
     Fixed(BTreeMap<String, String>),
@@ -50,7 +53,9 @@ pub struct GrpcAgents {
     addresses: Addresses,
     tls: Option<ClientTls>,
     timeout: Duration,
-    channels: Mutex<BTreeMap<String, (Channel, Backoff)>>,
+    node_ips: Option<NodeIps>,
+    /// Per node: the address dialled, its channel, and the node's backoff.
+    channels: Mutex<BTreeMap<String, (String, Channel, Backoff)>>,
 }
 
 impl GrpcAgents {
@@ -60,15 +65,47 @@ impl GrpcAgents {
             addresses,
             tls,
             timeout: Duration::from_secs(10),
+            node_ips: None,
             channels: Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn address(&self, node: &str) -> Option<String> {
-        match &self.addresses {
-            Addresses::Pattern(pattern) => Some(pattern.replace("{node}", node)),
-            Addresses::Fixed(nodes) => nodes.get(node).cloned(),
+    /// Resolves `{node_ip}` through the API with this client.
+    pub fn with_node_ips(mut self, client: kube::Client) -> Self {
+        self.node_ips = Some(NodeIps::new(client));
+        self
+    }
+
+    fn uses_node_ip(&self) -> bool {
+        matches!(&self.addresses, Addresses::Pattern(p) if p.contains(node_ip::NODE_IP))
+    }
+
+    async fn address(&self, node: &str) -> Result<String, AgentError> {
+        let pattern = match &self.addresses {
+            Addresses::Pattern(pattern) => pattern,
+            Addresses::Fixed(nodes) => {
+                return nodes.get(node).cloned().ok_or_else(|| AgentError::NoAgent {
+                    node: node.to_owned(),
+                });
+            }
+        };
+        if !self.uses_node_ip() {
+            return Ok(node_ip::fill(pattern, node, None));
         }
+        let Some(ips) = &self.node_ips else {
+            return Err(AgentError::Unavailable {
+                node: node.to_owned(),
+                message: format!("the agent address {pattern} needs node addresses from the API"),
+            });
+        };
+        let ip = ips
+            .get(node)
+            .await
+            .map_err(|message| AgentError::Unavailable {
+                node: node.to_owned(),
+                message,
+            })?;
+        Ok(node_ip::fill(pattern, node, Some(&ip)))
     }
 
     fn endpoint(&self, address: &str) -> Result<Endpoint, AddressError> {
@@ -94,25 +131,33 @@ impl GrpcAgents {
     }
 
     /// The node's client, unless the node is backing off after a failure. The channel
-    /// connects lazily and reconnects by itself on the next call after a failure.
-    fn client(&self, node: &str) -> Result<AgentClient<Channel>, AgentError> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((channel, backoff)) = channels.get(node) {
-            if let Some(wait) = backoff.waiting() {
-                return Err(AgentError::Unavailable {
-                    node: node.to_owned(),
-                    message: format!(
-                        "{}; retrying in {} ms",
-                        backoff.last_error(),
-                        wait.as_millis()
-                    ),
-                });
+    /// connects lazily and reconnects by itself on the next call after a failure; with
+    /// `{node_ip}`, a failure also makes the next call look the address up again.
+    async fn client(&self, node: &str) -> Result<AgentClient<Channel>, AgentError> {
+        let known = {
+            let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            match channels.get(node) {
+                Some((_, _, backoff)) if backoff.waiting().is_some() => {
+                    let wait = backoff.waiting().unwrap_or_default();
+                    return Err(AgentError::Unavailable {
+                        node: node.to_owned(),
+                        message: format!(
+                            "{}; retrying in {} ms",
+                            backoff.last_error(),
+                            wait.as_millis()
+                        ),
+                    });
+                }
+                Some((address, channel, _)) => Some((address.clone(), channel.clone())),
+                None => None,
             }
-            return Ok(AgentClient::new(channel.clone()));
+        };
+        let address = self.address(node).await?;
+        if let Some((known_address, channel)) = known
+            && known_address == address
+        {
+            return Ok(AgentClient::new(channel));
         }
-        let address = self.address(node).ok_or_else(|| AgentError::NoAgent {
-            node: node.to_owned(),
-        })?;
         let channel = self
             .endpoint(&address)
             .map_err(|e| AgentError::Unavailable {
@@ -120,14 +165,19 @@ impl GrpcAgents {
                 message: e.to_string(),
             })?
             .connect_lazy();
-        channels.insert(node.to_owned(), (channel.clone(), Backoff::default()));
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let backoff = channels
+            .remove(node)
+            .map(|(_, _, backoff)| backoff)
+            .unwrap_or_default();
+        channels.insert(node.to_owned(), (address, channel.clone(), backoff));
         Ok(AgentClient::new(channel))
     }
 
     /// Records the outcome of a call for the node's backoff.
     fn outcome<T>(&self, node: &str, result: Result<T, tonic::Status>) -> Result<T, AgentError> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        let backoff = channels.get_mut(node).map(|(_, b)| b);
+        let backoff = channels.get_mut(node).map(|(_, _, b)| b);
         match result {
             Ok(value) => {
                 if let Some(backoff) = backoff {
@@ -140,6 +190,10 @@ impl GrpcAgents {
                 if let (AgentError::Unavailable { message, .. }, Some(backoff)) = (&error, backoff)
                 {
                     backoff.failed(message);
+                    // The node may have come back with another address.
+                    if let Some(ips) = &self.node_ips {
+                        ips.forget(node);
+                    }
                 }
                 Err(error)
             }
@@ -161,7 +215,7 @@ impl AgentPool for GrpcAgents {
                 node: node.to_owned(),
                 message: format!("spec.args cannot be encoded: {e}"),
             })?;
-        let answer = self.client(node)?.start_job(request).await;
+        let answer = self.client(node).await?.start_job(request).await;
         let state = self.outcome(node, answer)?.into_inner();
         for target in state.targets.iter().filter(|t| !t.found) {
             tracing::warn!(%node, job = %job.name, container = %target.container_id, message = %target.message, "container not traced");
@@ -179,7 +233,7 @@ impl AgentPool for GrpcAgents {
             job: Some(job.into()),
             targets: convert::targets(targets),
         };
-        let answer = self.client(node)?.update_targets(request).await;
+        let answer = self.client(node).await?.update_targets(request).await;
         self.outcome(node, answer).map(|_| ())
     }
 
@@ -187,7 +241,7 @@ impl AgentPool for GrpcAgents {
         let request = ListJobsRequest {
             job_uid: job.uid.clone(),
         };
-        let answer = self.client(node)?.list_jobs(request).await;
+        let answer = self.client(node).await?.list_jobs(request).await;
         let jobs = self.outcome(node, answer)?.into_inner().jobs;
         let state = jobs
             .into_iter()
@@ -199,7 +253,7 @@ impl AgentPool for GrpcAgents {
     }
 
     async fn stop(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError> {
-        let answer = self.client(node)?.stop_job(JobRef::from(job)).await;
+        let answer = self.client(node).await?.stop_job(JobRef::from(job)).await;
         match self.outcome(node, answer) {
             Ok(state) => Ok(convert::node_result(state.into_inner())),
             Err(AgentError::NotRunning { .. }) => Ok(NodeResult::default()),
@@ -208,7 +262,7 @@ impl AgentPool for GrpcAgents {
     }
 
     async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError> {
-        let answer = self.client(node)?.forget_job(JobRef::from(job)).await;
+        let answer = self.client(node).await?.forget_job(JobRef::from(job)).await;
         self.outcome(node, answer).map(|_| ())
     }
 
@@ -229,15 +283,39 @@ mod tests {
     #[test]
     fn the_address_pattern_names_each_node_and_fixed_addresses_know_only_theirs() {
         let pattern = GrpcAgents::new(Addresses::Pattern("https://{node}:7443".into()), None);
-        assert_eq!(pattern.address("n1").as_deref(), Some("https://n1:7443"));
+        assert_eq!(
+            block_on(pattern.address("n1")).as_deref(),
+            Ok("https://n1:7443")
+        );
         let fixed = GrpcAgents::new(
             Addresses::Fixed(BTreeMap::from([("n1".into(), "http://127.0.0.1:1".into())])),
             None,
         );
-        assert_eq!(fixed.address("n2"), None);
         assert!(matches!(
-            fixed.client("n2"),
+            block_on(fixed.address("n2")),
             Err(AgentError::NoAgent { .. })
         ));
+        assert!(matches!(
+            block_on(fixed.client("n2")),
+            Err(AgentError::NoAgent { .. })
+        ));
+    }
+
+    #[test]
+    fn a_node_ip_pattern_without_an_api_client_says_what_it_lacks() {
+        let agents = GrpcAgents::new(Addresses::Pattern("https://{node_ip}:7443".into()), None);
+        let error = block_on(agents.address("n1")).expect_err("no client to look up node IPs");
+        assert!(
+            error.to_string().contains("{node_ip}:7443") && error.to_string().contains("n1"),
+            "{error}"
+        );
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(future)
     }
 }

@@ -18,7 +18,7 @@ impl GrpcAgents {
             job_uid: job.uid.clone(),
             from_sequence: from,
         };
-        let answer = self.client(node)?.stream_results(request).await;
+        let answer = self.client(node).await?.stream_results(request).await;
         let messages = self.outcome(node, answer)?.into_inner();
         let node = node.to_owned();
         Ok(messages
