@@ -38,6 +38,31 @@ fn artifacts_condition(job: &TraceJob) -> Option<(String, String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+/// The local API server and a fresh Garage, or None when the test cannot run (it says why).
+async fn cluster_and_garage(test: &str) -> Option<(Cluster, Garage)> {
+    let cluster = cluster().await?;
+    if !tracejob_testkit::garage::can_use_s3(test) {
+        return None;
+    }
+    Some((cluster, Garage::start()))
+}
+
+/// A running `app: web` pod on node-a, and in-memory agents with `count` of its events queued.
+async fn web_pod_streaming(client: &kube::Client, ns: &str, count: u64) -> Arc<InMemoryAgents> {
+    running_pod(
+        client,
+        ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.push_events("node-a", events(count, 0));
+    agents
+}
+
 async fn credentials_secret(client: &kube::Client, namespace: &str, garage: &Garage) {
     let data: serde_json::Map<String, Value> = garage
         .credentials()
@@ -106,27 +131,13 @@ fn downloaded_events(dir: &Path) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_jobs_artifacts_are_in_s3_listed_in_its_status_and_downloadable() {
-    let Some(cluster) = cluster().await else {
+    let Some((cluster, garage)) = cluster_and_garage("artifacts_in_s3").await else {
         return;
     };
-    if !tracejob_testkit::garage::can_use_s3("artifacts_in_s3") {
-        return;
-    }
-    let garage = Garage::start();
     let client = &cluster.client;
     let ns = namespace(client, "s3").await;
     credentials_secret(client, &ns, &garage).await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
-    let agents = Arc::new(InMemoryAgents::on_every_node());
-    agents.push_events("node-a", events(1234, 0));
+    let agents = web_pod_streaming(client, &ns, 1234).await;
     agents.set_result("node-a", result(1234));
     let operator = Operator::start(client, &agents, &ns);
     let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "2s",
@@ -183,27 +194,13 @@ async fn a_finished_jobs_artifacts_are_in_s3_listed_in_its_status_and_downloadab
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storage_outage_mid_job_ends_with_complete_artifacts_and_the_outage_recorded() {
-    let Some(cluster) = cluster().await else {
+    let Some((cluster, mut garage)) = cluster_and_garage("storage_outage").await else {
         return;
     };
-    if !tracejob_testkit::garage::can_use_s3("storage_outage") {
-        return;
-    }
-    let mut garage = Garage::start();
     let client = &cluster.client;
     let ns = namespace(client, "outage").await;
     credentials_secret(client, &ns, &garage).await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
-    let agents = Arc::new(InMemoryAgents::on_every_node());
-    agents.push_events("node-a", events(500, 0));
+    let agents = web_pod_streaming(client, &ns, 500).await;
     let operator = Operator::start(client, &agents, &ns);
     let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "3s",
         "output": {"storage": {"url": format!("s3://{BUCKET}/runs"), "secretRef": {"name": "s3-creds"}}}});
@@ -278,27 +275,13 @@ async fn a_storage_outage_mid_job_ends_with_complete_artifacts_and_the_outage_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standing_job_flushes_numbered_parts_and_its_last_events_when_deleted() {
-    let Some(cluster) = cluster().await else {
+    let Some((cluster, garage)) = cluster_and_garage("standing_job_flushes").await else {
         return;
     };
-    if !tracejob_testkit::garage::can_use_s3("standing_job_flushes") {
-        return;
-    }
-    let garage = Garage::start();
     let client = &cluster.client;
     let ns = namespace(client, "standing").await;
     credentials_secret(client, &ns, &garage).await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
-    let agents = Arc::new(InMemoryAgents::on_every_node());
-    agents.push_events("node-a", events(100, 0));
+    let agents = web_pod_streaming(client, &ns, 100).await;
     let mut settings = tracejob_operator::Settings {
         poll_interval: Duration::from_secs(1),
         ..tracejob_operator::Settings::default()
@@ -380,13 +363,9 @@ async fn a_standing_job_flushes_numbered_parts_and_its_last_events_when_deleted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_wrong_credentials_and_a_missing_secret_are_named_in_the_condition() {
-    let Some(cluster) = cluster().await else {
+    let Some((cluster, garage)) = cluster_and_garage("storage_errors_in_conditions").await else {
         return;
     };
-    if !tracejob_testkit::garage::can_use_s3("storage_errors_in_conditions") {
-        return;
-    }
-    let garage = Garage::start();
     let client = &cluster.client;
     let ns = namespace(client, "bad-storage").await;
     credentials_secret(client, &ns, &garage).await;
@@ -406,17 +385,7 @@ async fn a_missing_bucket_wrong_credentials_and_a_missing_secret_are_named_in_th
         .create(&PostParams::default(), &secret)
         .await
         .expect("created");
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
-    let agents = Arc::new(InMemoryAgents::on_every_node());
-    agents.push_events("node-a", events(10, 0));
+    let agents = web_pod_streaming(client, &ns, 10).await;
     agents.set_result("node-a", result(10));
     let operator = Operator::start(client, &agents, &ns);
     let cases = [
@@ -469,29 +438,15 @@ async fn a_missing_bucket_wrong_credentials_and_a_missing_secret_are_named_in_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_without_storage_in_its_spec_uses_the_operators_default_and_results_reads_the_environment()
  {
-    let Some(cluster) = cluster().await else {
+    let Some((cluster, garage)) = cluster_and_garage("operator_default_storage").await else {
         return;
     };
-    if !tracejob_testkit::garage::can_use_s3("operator_default_storage") {
-        return;
-    }
-    let garage = Garage::start();
     let client = &cluster.client;
     // The operator's own namespace holds the default storage's Secret.
     let operator_ns = namespace(client, "operator").await;
     credentials_secret(client, &operator_ns, &garage).await;
     let ns = namespace(client, "default-storage").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
-    let agents = Arc::new(InMemoryAgents::on_every_node());
-    agents.push_events("node-a", events(42, 0));
+    let agents = web_pod_streaming(client, &ns, 42).await;
     agents.set_result("node-a", result(42));
     let mut settings = tracejob_operator::Settings {
         poll_interval: Duration::from_secs(1),
