@@ -17,6 +17,23 @@ use crate::error::StorageError;
 use crate::location::{Location, Scheme};
 use crate::writer::ArtifactWriter;
 
+/// Builds a cloud store: the three object_store builders share these methods but no trait.
+macro_rules! cloud_store {
+    ($builder:ident, $url:expr, $retry:expr, $client:expr, $credentials:expr, $error:expr) => {{
+        // Client options first: with_client_options replaces them all (allow_http too).
+        let mut builder = $builder::new()
+            .with_url($url)
+            .with_retry($retry)
+            .with_client_options($client);
+        for (key, value) in $credentials.pairs() {
+            if let Ok(key) = key.parse() {
+                builder = builder.with_config(key, value);
+            }
+        }
+        builder.build().map_err($error)?
+    }};
+}
+
 /// How long one request may retry before its error is reported: short, because the caller
 /// (the operator) keeps its own retry with backoff and reports the error meanwhile.
 const RETRY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -47,45 +64,30 @@ impl Store {
             .with_timeout(Duration::from_secs(120));
         let store: Arc<dyn ObjectStore> = match location.scheme() {
             Scheme::File => Arc::new(LocalFileSystem::new()),
-            Scheme::S3 => {
-                // Client options first: with_client_options replaces them all (allow_http too).
-                let mut builder = AmazonS3Builder::new()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .with_client_options(client);
-                for (key, value) in credentials.pairs() {
-                    if let Ok(key) = key.parse() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
-                Arc::new(builder.build().map_err(error)?)
-            }
-            Scheme::Gcs => {
-                // Client options first: with_client_options replaces them all (allow_http too).
-                let mut builder = GoogleCloudStorageBuilder::new()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .with_client_options(client);
-                for (key, value) in credentials.pairs() {
-                    if let Ok(key) = key.parse() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
-                Arc::new(builder.build().map_err(error)?)
-            }
-            Scheme::Azure => {
-                // Client options first: with_client_options replaces them all (allow_http too).
-                let mut builder = MicrosoftAzureBuilder::new()
-                    .with_url(url)
-                    .with_retry(retry)
-                    .with_client_options(client);
-                for (key, value) in credentials.pairs() {
-                    if let Ok(key) = key.parse() {
-                        builder = builder.with_config(key, value);
-                    }
-                }
-                Arc::new(builder.build().map_err(error)?)
-            }
+            Scheme::S3 => Arc::new(cloud_store!(
+                AmazonS3Builder,
+                url,
+                retry,
+                client,
+                credentials,
+                error
+            )),
+            Scheme::Gcs => Arc::new(cloud_store!(
+                GoogleCloudStorageBuilder,
+                url,
+                retry,
+                client,
+                credentials,
+                error
+            )),
+            Scheme::Azure => Arc::new(cloud_store!(
+                MicrosoftAzureBuilder,
+                url,
+                retry,
+                client,
+                credentials,
+                error
+            )),
         };
         Ok(Store {
             store,
