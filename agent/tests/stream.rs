@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca};
 use support::process::AgentProcess;
@@ -217,16 +217,13 @@ async fn a_restarted_agent_is_reached_again_and_reports_it_no_longer_knows_the_j
     assert!(matches!(down, AgentError::Unavailable { .. }), "{down}");
     let _agent = AgentProcess::start_on(port, "node-a", &files.args());
 
-    // The pool backs off, then reconnects: wait for the answer to change.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let after = loop {
-        match agents.results("node-a", &job).await {
-            Err(AgentError::Unavailable { .. }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => break other,
-        }
-    };
+    // The pool fails fast until its backoff for the node is over, then reconnects.
+    let backoff = agents
+        .retry_after("node-a")
+        .expect("backing off after the failure");
+    assert!(backoff <= Duration::from_secs(30), "{backoff:?}");
+    tokio::time::sleep(backoff).await;
+    let after = agents.results("node-a", &job).await;
     assert!(
         matches!(after, Err(AgentError::NotRunning { .. })),
         "{after:?}"

@@ -130,6 +130,14 @@ impl GrpcAgents {
         Ok(endpoint)
     }
 
+    /// How long calls to `node` still fail fast after a failure (None: they go through).
+    pub fn retry_after(&self, node: &str) -> Option<Duration> {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .get(node)
+            .and_then(|(_, _, backoff)| backoff.waiting())
+    }
+
     /// The node's client, unless the node is backing off after a failure. The channel
     /// connects lazily and reconnects by itself on the next call after a failure; with
     /// `{node_ip}`, a failure also makes the next call look the address up again.
