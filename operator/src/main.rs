@@ -37,8 +37,9 @@ struct Args {
     /// This replica's name in the Lease (in a pod: its name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
-    /// Seconds a leader's Lease lasts without renewal.
-    #[arg(long, default_value_t = 15)]
+    /// Seconds a leader's Lease lasts without renewal. The leader steps down after 2/3 of it
+    /// without a successful renewal and retries every 2/15 of it (client-go's 15/10/2 s).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=3600))]
     lease_seconds: u64,
     /// Seconds between pulls of running jobs' results into their status.
     #[arg(long, default_value_t = 10)]
@@ -108,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         .identity
         .clone()
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
-    let lease_duration = Duration::from_secs(args.lease_seconds.max(2));
+    let lease_duration = Duration::from_secs(args.lease_seconds);
     let lock = LeaseLock::new(
         client.clone(),
         &args.lease_namespace,
@@ -118,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     );
     tracing::info!(%identity, lease = %args.lease_name, "waiting to lead");
     tokio::select! {
-        () = lock.acquire(lease_duration / 3) => {}
+        () = lock.acquire() => {}
         () = shutdown_signal() => return Ok(()),
     }
     metrics.leader.set(1);
@@ -140,18 +141,23 @@ async fn main() -> anyhow::Result<()> {
         },
     ));
     let lost = tokio::select! {
-        () = lock.hold(lease_duration / 3) => true,
+        () = lock.hold() => true,
         () = shutdown_signal() => false,
     };
-    let _ = stop_tx.send(());
-    running.await.context("the controller task panicked")?;
-    metrics.leader.set(0);
     if lost {
+        // Another replica may lead soon: stop acting now rather than finish in-flight
+        // reconciles (an upload can take minutes); what they did not finish, the next
+        // leader redoes.
+        running.abort();
+        metrics.leader.set(0);
         anyhow::bail!(
             "lost the leader lease {}: exiting so a fresh replica can take over",
             args.lease_name
         );
     }
+    let _ = stop_tx.send(());
+    running.await.context("the controller task panicked")?;
+    metrics.leader.set(0);
     lock.release()
         .await
         .context("failed to release the leader lease")?;

@@ -635,7 +635,7 @@ async fn an_expired_lease_is_taken_over_and_counted_as_a_transition() {
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
     let stale = serde_json::from_value(json!({
         "metadata": {"name": "tracejob-operator"},
-        "spec": {"holderIdentity": "crashed-replica", "leaseDurationSeconds": 15, "leaseTransitions": 3,
+        "spec": {"holderIdentity": "crashed-replica", "leaseDurationSeconds": 2, "leaseTransitions": 3,
                  "renewTime": "2026-01-01T00:00:00.000000Z", "acquireTime": "2026-01-01T00:00:00.000000Z"}
     }))
     .unwrap();
@@ -647,10 +647,12 @@ async fn an_expired_lease_is_taken_over_and_counted_as_a_transition() {
         "replica-b",
         Duration::from_secs(15),
     );
-    assert!(
-        lock.try_acquire().await.unwrap(),
-        "a lease not renewed for its duration is free"
-    );
+    // Expiry is judged on this replica's clock: the record must stay unchanged for the
+    // holder's 2 s from when this replica first saw it, whatever its renewTime says.
+    assert!(!lock.try_acquire().await.unwrap(), "just seen: not yet");
+    tokio::time::timeout(Duration::from_secs(10), lock.acquire())
+        .await
+        .expect("a lease not renewed for its duration is free");
     let spec = leases.get("tracejob-operator").await.unwrap().spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("replica-b"));
     assert_eq!(spec.lease_transitions, Some(4));
