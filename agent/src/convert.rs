@@ -8,6 +8,8 @@ use tracejob_node_agent::latency::Latency;
 use tracejob_node_agent::summary::{Summary, ToolSummary};
 use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
 
+use crate::validate as fields;
+
 /// What a StartJob asks for, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRequest {
@@ -26,8 +28,8 @@ impl TryFrom<&StartJobRequest> for JobRequest {
         let job = request
             .job
             .as_ref()
-            .filter(|job| !job.uid.is_empty())
             .ok_or_else(|| Status::invalid_argument("job.uid is required"))?;
+        fields::job_uid("job.uid", &job.uid)?;
         let tool: Tool = serde_json::from_value(serde_json::Value::String(request.tool.clone()))
             .map_err(|_| {
                 let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
@@ -56,6 +58,7 @@ impl TryFrom<&StartJobRequest> for JobRequest {
                 "no targets: a job needs at least one container",
             ));
         }
+        fields::targets(&request.targets)?;
         Ok(JobRequest {
             uid: job.uid.clone(),
             name: format!("{}/{}", job.namespace, job.name),
@@ -178,7 +181,14 @@ mod tests {
             tool: tool.into(),
             args_json: args.into(),
             events: false,
-            targets: vec![Target::default(); targets],
+            targets: vec![
+                Target {
+                    pod_uid: "0b6b1a5e-1111-2222-3333-444455556666".into(),
+                    container_id: "containerd://abc123".into(),
+                    ..Target::default()
+                };
+                targets
+            ],
         }
     }
 
@@ -205,6 +215,19 @@ mod tests {
     fn a_job_without_targets_is_an_invalid_argument() {
         let status = JobRequest::try_from(&request("syscalls", "{}", 0)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn a_target_with_a_bad_field_is_an_invalid_argument_naming_it() {
+        let mut bad = request("syscalls", "{}", 2);
+        bad.targets[1].cgroup_path = "/".into();
+        let status = JobRequest::try_from(&bad).expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().contains("targets[1].cgroup_path"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]

@@ -256,14 +256,10 @@ impl Jobs {
         });
     }
 
-    /// Every job (or the one with `uid`) with its result so far.
+    /// The job with `uid` (none or one) with its result so far.
     pub async fn list(&self, uid: &str) -> Vec<JobState> {
         let entries = self.entries.lock().await;
-        entries
-            .values()
-            .filter(|e| uid.is_empty() || e.request.uid == uid)
-            .map(state)
-            .collect()
+        entries.get(uid).map(state).into_iter().collect()
     }
 
     pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, Status> {

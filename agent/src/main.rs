@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tracejob_agent::identity::ClientIdentity;
 use tracejob_agent::{AgentService, Jobs, Settings, tls};
 use tracejob_node_agent::cgroup::Hierarchy;
 use tracejob_proto::v1::agent_server::AgentServer;
@@ -39,6 +41,14 @@ struct Args {
         required_unless_present = "insecure"
     )]
     client_ca: Option<PathBuf>,
+    /// The DNS name (SAN) a client certificate must carry besides the client CA's signature:
+    /// the operator's. Certificates the same CA signed for other roles (the agents') are refused.
+    #[arg(
+        long,
+        env = "TRACEJOB_AGENT_CLIENT_IDENTITY",
+        default_value = "tracejob-operator"
+    )]
+    client_identity: String,
     /// Plaintext, any client: for a laptop only.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
     insecure: bool,
@@ -95,6 +105,11 @@ async fn serve() -> anyhow::Result<()> {
     health.set_serving::<AgentServer<AgentService>>().await;
 
     let mut server = Server::builder();
+    let identity = if args.insecure {
+        ClientIdentity::anyone()
+    } else {
+        ClientIdentity::require(&args.client_identity)?
+    };
     if args.insecure {
         tracing::warn!(
             "--insecure: serving plaintext gRPC to any client; never do this on a real node"
@@ -116,6 +131,7 @@ async fn serve() -> anyhow::Result<()> {
     // The line tests and scripts wait for (the port when --listen asked for port 0).
     println!("listening on {local}");
     server
+        .layer(InterceptorLayer::new(identity))
         .add_service(health_service)
         .add_service(AgentServer::new(service))
         .serve_with_incoming_shutdown(

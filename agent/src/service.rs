@@ -16,6 +16,7 @@ use tracejob_proto::v1::{
 use crate::capabilities;
 use crate::convert::JobRequest;
 use crate::jobs::Jobs;
+use crate::validate;
 
 /// Messages a stream sends per read of the buffer, and how many wait in the socket's queue.
 const BATCH: usize = 512;
@@ -34,9 +35,9 @@ impl AgentService {
 }
 
 fn uid(job: Option<&JobRef>) -> Result<&str, Status> {
-    job.map(|j| j.uid.as_str())
-        .filter(|uid| !uid.is_empty())
-        .ok_or_else(|| Status::invalid_argument("job.uid is required"))
+    let uid = job.map_or("", |j| j.uid.as_str());
+    validate::job_uid("job.uid", uid)?;
+    Ok(uid)
 }
 
 type ResultStream = Pin<Box<dyn Stream<Item = Result<ResultMessage, Status>> + Send>>;
@@ -60,6 +61,7 @@ impl Agent for AgentService {
     ) -> Result<Response<JobState>, Status> {
         let request = request.into_inner();
         let uid = uid(request.job.as_ref())?;
+        validate::targets(&request.targets)?;
         Ok(Response::new(
             self.jobs.update_targets(uid, &request.targets).await?,
         ))
@@ -83,7 +85,10 @@ impl Agent for AgentService {
         &self,
         request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs = self.jobs.list(&request.into_inner().job_uid).await;
+        let request = request.into_inner();
+        // One job per call: no caller lists every tenant's results at once.
+        validate::job_uid("job_uid", &request.job_uid)?;
+        let jobs = self.jobs.list(&request.job_uid).await;
         Ok(Response::new(ListJobsResponse { jobs }))
     }
 
@@ -105,6 +110,7 @@ impl Agent for AgentService {
         request: Request<StreamResultsRequest>,
     ) -> Result<Response<ResultStream>, Status> {
         let request = request.into_inner();
+        validate::job_uid("job_uid", &request.job_uid)?;
         let ring = self.jobs.ring(&request.job_uid).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         tokio::spawn(async move {
