@@ -1,6 +1,7 @@
 //! The agent's wire edge: requests into engine types, engine results into messages, engine
 //! errors into gRPC codes. Nothing else in the agent touches prost types' fields.
 
+use prost::Message as _;
 use tonic::Status;
 use tracejob_api::{Tool, ToolArgs, TraceJobSpec, validate};
 use tracejob_node_agent::EngineError;
@@ -82,9 +83,10 @@ pub fn status(error: &EngineError) -> Status {
     }
 }
 
-/// The engine's summary as rows (one per key the tool counts) plus its full JSON.
+/// The engine's summary as rows (one per key the tool counts) plus its full JSON, within
+/// [`tracejob_proto::MAX_RESULT_BYTES`].
 pub fn job_result(summary: &Summary) -> JobResult {
-    JobResult {
+    let mut result = JobResult {
         tool: summary.tool.clone(),
         probe: summary.probe.clone(),
         events: summary.events,
@@ -94,6 +96,27 @@ pub fn job_result(summary: &Summary) -> JobResult {
         duration_ms: summary.duration_ms,
         rows: rows(&summary.details),
         summary_json: serde_json::to_string(summary).unwrap_or_default(),
+    };
+    fit(&mut result, tracejob_proto::MAX_RESULT_BYTES);
+    result
+}
+
+/// Keeps a result within `max` encoded bytes, so no answer ever trips the gRPC message
+/// limit: the full summary JSON gives way first (a note says how big it was), then the
+/// rows at the end (the smallest counts).
+fn fit(result: &mut JobResult, max: usize) {
+    if result.encoded_len() <= max {
+        return;
+    }
+    let bytes = result.summary_json.len();
+    result.summary_json = serde_json::json!({
+        "tool": result.tool,
+        "truncated": format!("the full summary ({bytes} bytes) is over the agent's limit of {max} bytes"),
+    })
+    .to_string();
+    while result.encoded_len() > max && !result.rows.is_empty() {
+        let keep = result.rows.len() / 2;
+        result.rows.truncate(keep);
     }
 }
 
@@ -236,6 +259,37 @@ mod tests {
             .expect("accepted");
         assert_eq!(job.tool, Tool::Syscalls);
         assert_eq!(job.args.syscalls, ["getppid"]);
+    }
+
+    #[test]
+    fn a_result_over_the_limit_drops_its_full_summary_then_its_smallest_rows() {
+        let mut result = JobResult {
+            tool: "profile".into(),
+            rows: (0..100)
+                .map(|n| Row {
+                    key: format!("function {n}"),
+                    count: 100 - n,
+                    ..Row::default()
+                })
+                .collect(),
+            summary_json: "x".repeat(10_000),
+            ..JobResult::default()
+        };
+        fit(&mut result, 20_000);
+        assert_eq!(
+            result.summary_json.len(),
+            10_000,
+            "under the limit: untouched"
+        );
+        fit(&mut result, 1_000);
+        assert!(result.encoded_len() <= 1_000, "{}", result.encoded_len());
+        assert!(
+            result.summary_json.contains("10000 bytes"),
+            "{}",
+            result.summary_json
+        );
+        assert!(!result.rows.is_empty() && result.rows.len() < 100);
+        assert_eq!(result.rows[0].key, "function 0", "the largest counts stay");
     }
 
     #[test]

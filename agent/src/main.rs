@@ -55,9 +55,21 @@ struct Args {
     /// This node's name (in a pod: spec.nodeName).
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
-    /// Messages each job's stream keeps for slow or reconnecting consumers.
+    /// Events each job's stream keeps for slow or reconnecting consumers.
     #[arg(long, default_value_t = 65536)]
     stream_buffer: usize,
+    /// Bytes (encoded) each job's stream keeps at most: the oldest events are dropped, and
+    /// counted lost, beyond it. 8 MiB x --max-jobs 32 fits the chart's 1 GiB limit with the
+    /// jobs' BPF maps (about 15 MiB each).
+    #[arg(long, default_value_t = 8 << 20)]
+    stream_buffer_bytes: usize,
+    /// Jobs running at once on this agent; another start is refused (ResourceExhausted).
+    #[arg(long, default_value_t = 32)]
+    max_jobs: usize,
+    /// Seconds a stopped job's buffered events are kept when no stream reads its final
+    /// message (reading it frees them at once). The final result stays until ForgetJob.
+    #[arg(long, default_value_t = 300)]
+    stopped_buffer_ttl_seconds: u64,
     /// Milliseconds between the summaries a running job puts on its stream.
     #[arg(long, default_value_t = 1000)]
     summary_interval_ms: u64,
@@ -94,6 +106,9 @@ async fn serve() -> anyhow::Result<()> {
     }
     let settings = Settings {
         stream_buffer: args.stream_buffer,
+        stream_buffer_bytes: args.stream_buffer_bytes,
+        max_jobs: args.max_jobs.max(1),
+        stopped_buffer_ttl: Duration::from_secs(args.stopped_buffer_ttl_seconds),
         summary_interval: Duration::from_millis(args.summary_interval_ms.max(10)),
         keep_warm: Duration::from_secs(args.keep_warm_seconds),
         ..Settings::default()
@@ -133,7 +148,11 @@ async fn serve() -> anyhow::Result<()> {
     server
         .layer(InterceptorLayer::new(identity))
         .add_service(health_service)
-        .add_service(AgentServer::new(service))
+        .add_service(
+            AgentServer::new(service)
+                .max_decoding_message_size(tracejob_proto::MAX_REQUEST_BYTES)
+                .max_encoding_message_size(tracejob_proto::MAX_RESPONSE_BYTES),
+        )
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY a reply written in two pieces waits for the client's
             // delayed ACK: StartJob measured 13 ms or 60 ms depending on the answer's size.
