@@ -62,7 +62,10 @@ fn with_kptr_restrict_2_no_kernel_address_reaches_a_profile() {
         .filter(|f| f.kernel)
         .map(|f| f.function.as_str())
         .collect();
-    assert!(!kernel.is_empty(), "kernel frames were sampled: {functions:#?}");
+    assert!(
+        !kernel.is_empty(),
+        "kernel frames were sampled: {functions:#?}"
+    );
     assert!(kernel.iter().all(|f| *f == "[kernel]"), "{kernel:?}");
     let folded: String = stacks.iter().map(|s| format!("{}\n", s.stack)).collect();
     assert!(!folded.contains("0xffff"), "{folded}");
