@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -158,6 +159,17 @@ class Bench:
         path.mkdir()
         self.cgroups.append(path)
         return path
+
+    def make_pod_cgroup(self):
+        """A container's cgroup where kubelet (cgroupfs driver) puts one: the agent only
+        accepts targets below kubepods/<qos>/pod<uid>/."""
+        pod = self.cg_mount / "kubepods" / "besteffort" / f"pod{uuid.uuid4()}"
+        container = pod / f"{os.getpid():064x}"
+        for path in (pod.parent.parent, pod.parent, pod, container):
+            if not path.exists():
+                path.mkdir()
+                self.cgroups.append(path)
+        return container
 
     def cleanup(self):
         for path in reversed(self.cgroups):
@@ -632,7 +644,7 @@ def free_port():
 def agent(bench, args):
     """The node agent as the operator drives it (src/bin/agent-load.rs, over gRPC): its
     memory idle and with 10 jobs, and StartJob → attached for each tool."""
-    cg = bench.make_cgroup("agent")
+    cg = bench.make_pod_cgroup()
     port = free_port()
     server = subprocess.Popen([str(bench.agent), "--insecure", "--listen", f"127.0.0.1:{port}",
                                "--node-name", "bench", "--keep-warm-seconds", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -640,7 +652,7 @@ def agent(bench, args):
     try:
         wait_for_line(server.stdout, "listening on", 30)
         proc = subprocess.Popen([str(bench.agent_load), f"http://127.0.0.1:{port}", str(server.pid),
-                                 cg.name, str(args.jobs), str(args.latency_repeats), "4"],
+                                 str(cg.relative_to(bench.cg_mount)), str(args.jobs), str(args.latency_repeats), "4"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)
         phases = [json.loads(proc.stdout.readline()) for _ in range(1 + 3 + 1)]
         report = bench.tmp / "agent-report.json"

@@ -2,8 +2,10 @@
 # Makes the certificates for operator ↔ agent mutual TLS with openssl, into DIR:
 #   ca.crt ca.key                 the tracejob CA (keep ca.key secret, or delete it)
 #   agent.crt agent.key           the agents' server certificate (SAN: tracejob-agent + NAMES)
-#   operator.crt operator.key     the operator's client certificate
-# Agent:    tracejob-agent --tls-cert agent.crt --tls-key agent.key --client-ca ca.crt
+#   operator.crt operator.key     the operator's client certificate (SAN: tracejob-operator,
+#                                 the only client name agents accept: --client-identity)
+# Agent:    tracejob-agent --tls-cert agent.crt --tls-key agent.key --client-ca ca.crt \
+#             --client-identity tracejob-operator
 # Operator: tracejob-operator --agent-address 'https://{node}:7443' --agent-ca ca.crt \
 #             --agent-client-cert operator.crt --agent-client-key operator.key \
 #             --agent-tls-domain tracejob-agent
@@ -32,7 +34,7 @@ leaf() { # name cn extendedKeyUsage subjectAltName
   rm -f "$1.csr" "$1.ext"
 }
 leaf agent tracejob-agent serverAuth "$san"
-leaf operator tracejob-operator clientAuth ""
+leaf operator tracejob-operator clientAuth "DNS:tracejob-operator"
 rm -f ca.srl
 chmod 600 ./*.key
 echo "wrote $(pwd)/{ca,agent,operator}.{crt,key}"

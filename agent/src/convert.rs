@@ -1,12 +1,15 @@
 //! The agent's wire edge: requests into engine types, engine results into messages, engine
 //! errors into gRPC codes. Nothing else in the agent touches prost types' fields.
 
+use prost::Message as _;
 use tonic::Status;
 use tracejob_api::{Tool, ToolArgs, TraceJobSpec, validate};
 use tracejob_node_agent::EngineError;
 use tracejob_node_agent::latency::Latency;
 use tracejob_node_agent::summary::{Summary, ToolSummary};
 use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
+
+use crate::validate as fields;
 
 /// What a StartJob asks for, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,8 +29,8 @@ impl TryFrom<&StartJobRequest> for JobRequest {
         let job = request
             .job
             .as_ref()
-            .filter(|job| !job.uid.is_empty())
             .ok_or_else(|| Status::invalid_argument("job.uid is required"))?;
+        fields::job_uid("job.uid", &job.uid)?;
         let tool: Tool = serde_json::from_value(serde_json::Value::String(request.tool.clone()))
             .map_err(|_| {
                 let known: Vec<&str> = Tool::ALL.iter().map(|t| t.name()).collect();
@@ -56,6 +59,7 @@ impl TryFrom<&StartJobRequest> for JobRequest {
                 "no targets: a job needs at least one container",
             ));
         }
+        fields::targets(&request.targets)?;
         Ok(JobRequest {
             uid: job.uid.clone(),
             name: format!("{}/{}", job.namespace, job.name),
@@ -79,9 +83,10 @@ pub fn status(error: &EngineError) -> Status {
     }
 }
 
-/// The engine's summary as rows (one per key the tool counts) plus its full JSON.
+/// The engine's summary as rows (one per key the tool counts) plus its full JSON, within
+/// [`tracejob_proto::MAX_RESULT_BYTES`].
 pub fn job_result(summary: &Summary) -> JobResult {
-    JobResult {
+    let mut result = JobResult {
         tool: summary.tool.clone(),
         probe: summary.probe.clone(),
         events: summary.events,
@@ -91,6 +96,27 @@ pub fn job_result(summary: &Summary) -> JobResult {
         duration_ms: summary.duration_ms,
         rows: rows(&summary.details),
         summary_json: serde_json::to_string(summary).unwrap_or_default(),
+    };
+    fit(&mut result, tracejob_proto::MAX_RESULT_BYTES);
+    result
+}
+
+/// Keeps a result within `max` encoded bytes, so no answer ever trips the gRPC message
+/// limit: the full summary JSON gives way first (a note says how big it was), then the
+/// rows at the end (the smallest counts).
+fn fit(result: &mut JobResult, max: usize) {
+    if result.encoded_len() <= max {
+        return;
+    }
+    let bytes = result.summary_json.len();
+    result.summary_json = serde_json::json!({
+        "tool": result.tool,
+        "truncated": format!("the full summary ({bytes} bytes) is over the agent's limit of {max} bytes"),
+    })
+    .to_string();
+    while result.encoded_len() > max && !result.rows.is_empty() {
+        let keep = result.rows.len() / 2;
+        result.rows.truncate(keep);
     }
 }
 
@@ -178,7 +204,14 @@ mod tests {
             tool: tool.into(),
             args_json: args.into(),
             events: false,
-            targets: vec![Target::default(); targets],
+            targets: vec![
+                Target {
+                    pod_uid: "0b6b1a5e-1111-2222-3333-444455556666".into(),
+                    container_id: "containerd://abc123".into(),
+                    ..Target::default()
+                };
+                targets
+            ],
         }
     }
 
@@ -208,11 +241,55 @@ mod tests {
     }
 
     #[test]
+    fn a_target_with_a_bad_field_is_an_invalid_argument_naming_it() {
+        let mut bad = request("syscalls", "{}", 2);
+        bad.targets[1].cgroup_path = "/".into();
+        let status = JobRequest::try_from(&bad).expect_err("refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().contains("targets[1].cgroup_path"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
     fn a_good_request_is_read_with_its_arguments() {
         let job = JobRequest::try_from(&request("syscalls", r#"{"syscalls": ["getppid"]}"#, 1))
             .expect("accepted");
         assert_eq!(job.tool, Tool::Syscalls);
         assert_eq!(job.args.syscalls, ["getppid"]);
+    }
+
+    #[test]
+    fn a_result_over_the_limit_drops_its_full_summary_then_its_smallest_rows() {
+        let mut result = JobResult {
+            tool: "profile".into(),
+            rows: (0..100)
+                .map(|n| Row {
+                    key: format!("function {n}"),
+                    count: 100 - n,
+                    ..Row::default()
+                })
+                .collect(),
+            summary_json: "x".repeat(10_000),
+            ..JobResult::default()
+        };
+        fit(&mut result, 20_000);
+        assert_eq!(
+            result.summary_json.len(),
+            10_000,
+            "under the limit: untouched"
+        );
+        fit(&mut result, 1_000);
+        assert!(result.encoded_len() <= 1_000, "{}", result.encoded_len());
+        assert!(
+            result.summary_json.contains("10000 bytes"),
+            "{}",
+            result.summary_json
+        );
+        assert!(!result.rows.is_empty() && result.rows.len() < 100);
+        assert_eq!(result.rows[0].key, "function 0", "the largest counts stay");
     }
 
     #[test]

@@ -11,17 +11,22 @@ use tokio::sync::Mutex as AsyncMutex;
 use tonic::Status;
 use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_node_agent::{Job, JobConfig, btf, heap};
-use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
 use crate::convert::{self, JobRequest};
 use crate::resolve;
-use crate::ring::Ring;
+use crate::ring::{Bounds, Ring};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Messages each job's stream buffer holds for slow or reconnecting consumers.
+    /// Events each job's stream buffer holds for slow or reconnecting consumers.
     pub stream_buffer: usize,
+    /// Encoded bytes each job's stream buffer holds at most.
+    pub stream_buffer_bytes: usize,
+    /// Jobs running at once; one more start is ResourceExhausted.
+    pub max_jobs: usize,
+    /// How long a stopped job's stream buffer is kept when nobody reads its final message.
+    pub stopped_buffer_ttl: Duration,
     /// Decoded events queued between the kernel reader and the stream.
     pub event_queue: usize,
     /// How often a running job's summary is put on its stream.
@@ -35,6 +40,9 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             stream_buffer: 65536,
+            stream_buffer_bytes: 8 << 20,
+            max_jobs: 32,
+            stopped_buffer_ttl: Duration::from_secs(300),
             event_queue: 65536,
             summary_interval: Duration::from_secs(1),
             keep_warm: Duration::from_secs(60),
@@ -153,8 +161,16 @@ impl Jobs {
             let old = entries.remove(&request.uid);
             if let Some(old) = old {
                 stop_engine(&old.engine).await.ok();
-                old.ring.push(Body::Final(JobResult::default()), true);
+                old.ring.finish(JobResult::default());
             }
+        }
+        let running = entries.values().filter(|e| e.result.is_none()).count();
+        if running >= self.settings.max_jobs {
+            return Err(Status::resource_exhausted(format!(
+                "this agent already runs its maximum of {} jobs (tracejob-agent --max-jobs); \
+                 the job starts here once another one ends",
+                self.settings.max_jobs
+            )));
         }
         let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
         let cgroups: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
@@ -169,13 +185,16 @@ impl Jobs {
             .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?;
         let mut engine_job = started.map_err(|e| convert::status(&e))?;
         tracing::info!(job = %request.name, uid = %request.uid, probe = engine_job.probe(), "job started");
-        let ring = Arc::new(Ring::new(self.settings.stream_buffer));
+        let ring = Arc::new(Ring::new(Bounds {
+            messages: self.settings.stream_buffer,
+            bytes: self.settings.stream_buffer_bytes,
+        }));
         let pump = engine_job.take_events().map(|events| {
             let ring = ring.clone();
             std::thread::spawn(move || {
                 for event in events {
                     if let Ok(json) = serde_json::to_string(&event) {
-                        ring.push(Body::EventJson(json), false);
+                        ring.push_event(json);
                     }
                 }
             })
@@ -217,8 +236,9 @@ impl Jobs {
                 let _ = tokio::task::spawn_blocking(move || pump.join()).await;
             }
             let result = convert::job_result(&summary);
-            entry.ring.push(Body::Final(result.clone()), true);
+            entry.ring.finish(result.clone());
             entry.result = Some(result);
+            free_after(&entry.ring, self.settings.stopped_buffer_ttl);
             tracing::info!(job = %entry.request.name, events = summary.events, lost = summary.lost, "job stopped");
         }
         Ok(state(entry))
@@ -231,7 +251,7 @@ impl Jobs {
         };
         if let Some(entry) = removed {
             stop_engine(&entry.engine).await.ok();
-            entry.ring.push(Body::Final(JobResult::default()), true);
+            entry.ring.finish(JobResult::default());
             drop(entry);
             heap::give_back();
             if none_left {
@@ -256,14 +276,10 @@ impl Jobs {
         });
     }
 
-    /// Every job (or the one with `uid`) with its result so far.
+    /// The job with `uid` (none or one) with its result so far.
     pub async fn list(&self, uid: &str) -> Vec<JobState> {
         let entries = self.entries.lock().await;
-        entries
-            .values()
-            .filter(|e| uid.is_empty() || e.request.uid == uid)
-            .map(state)
-            .collect()
+        entries.get(uid).map(state).into_iter().collect()
     }
 
     pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, Status> {
@@ -321,6 +337,19 @@ async fn stop_engine(engine: &Engine) -> Result<tracejob_node_agent::summary::Su
         .map_err(|e| convert::status(&e))
 }
 
+/// Frees a stopped job's buffered events after `ttl` if no stream has read its final
+/// message (which frees them at once). A weak handle: a forgotten job is not kept alive.
+fn free_after(ring: &Arc<Ring>, ttl: Duration) {
+    let ring = Arc::downgrade(ring);
+    tokio::spawn(async move {
+        tokio::time::sleep(ttl).await;
+        if let Some(ring) = ring.upgrade() {
+            ring.free();
+            heap::give_back();
+        }
+    });
+}
+
 fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -332,9 +361,7 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
                 tokio::task::spawn_blocking(move || lock(&engine).as_ref().map(Job::snapshot))
                     .await;
             match snapshot {
-                Ok(Some(Ok(summary))) => {
-                    ring.push(Body::Summary(convert::job_result(&summary)), false)
-                }
+                Ok(Some(Ok(summary))) => ring.set_summary(convert::job_result(&summary)),
                 Ok(Some(Err(error))) => tracing::warn!(%error, "cannot read a summary"),
                 _ => return,
             }

@@ -4,11 +4,13 @@
 
 pub mod capabilities;
 pub mod convert;
+pub mod identity;
 pub mod jobs;
 pub mod resolve;
 pub mod ring;
 pub mod service;
 pub mod tls;
+pub mod validate;
 
 pub use jobs::{Jobs, Settings};
 pub use service::AgentService;

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tracejob_agent::identity::ClientIdentity;
 use tracejob_agent::{AgentService, Jobs, Settings, tls};
 use tracejob_node_agent::cgroup::Hierarchy;
 use tracejob_proto::v1::agent_server::AgentServer;
@@ -39,15 +41,35 @@ struct Args {
         required_unless_present = "insecure"
     )]
     client_ca: Option<PathBuf>,
+    /// The DNS name (SAN) a client certificate must carry besides the client CA's signature:
+    /// the operator's. Certificates the same CA signed for other roles (the agents') are refused.
+    #[arg(
+        long,
+        env = "TRACEJOB_AGENT_CLIENT_IDENTITY",
+        default_value = "tracejob-operator"
+    )]
+    client_identity: String,
     /// Plaintext, any client: for a laptop only.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
     insecure: bool,
     /// This node's name (in a pod: spec.nodeName).
     #[arg(long, env = "NODE_NAME")]
     node_name: Option<String>,
-    /// Messages each job's stream keeps for slow or reconnecting consumers.
+    /// Events each job's stream keeps for slow or reconnecting consumers.
     #[arg(long, default_value_t = 65536)]
     stream_buffer: usize,
+    /// Bytes (encoded) each job's stream keeps at most: the oldest events are dropped, and
+    /// counted lost, beyond it. 8 MiB x --max-jobs 32 fits the chart's 1 GiB limit with the
+    /// jobs' BPF maps (about 15 MiB each).
+    #[arg(long, default_value_t = 8 << 20)]
+    stream_buffer_bytes: usize,
+    /// Jobs running at once on this agent; another start is refused (ResourceExhausted).
+    #[arg(long, default_value_t = 32)]
+    max_jobs: usize,
+    /// Seconds a stopped job's buffered events are kept when no stream reads its final
+    /// message (reading it frees them at once). The final result stays until ForgetJob.
+    #[arg(long, default_value_t = 300)]
+    stopped_buffer_ttl_seconds: u64,
     /// Milliseconds between the summaries a running job puts on its stream.
     #[arg(long, default_value_t = 1000)]
     summary_interval_ms: u64,
@@ -84,6 +106,9 @@ async fn serve() -> anyhow::Result<()> {
     }
     let settings = Settings {
         stream_buffer: args.stream_buffer,
+        stream_buffer_bytes: args.stream_buffer_bytes,
+        max_jobs: args.max_jobs.max(1),
+        stopped_buffer_ttl: Duration::from_secs(args.stopped_buffer_ttl_seconds),
         summary_interval: Duration::from_millis(args.summary_interval_ms.max(10)),
         keep_warm: Duration::from_secs(args.keep_warm_seconds),
         ..Settings::default()
@@ -95,6 +120,11 @@ async fn serve() -> anyhow::Result<()> {
     health.set_serving::<AgentServer<AgentService>>().await;
 
     let mut server = Server::builder();
+    let identity = if args.insecure {
+        ClientIdentity::anyone()
+    } else {
+        ClientIdentity::require(&args.client_identity)?
+    };
     if args.insecure {
         tracing::warn!(
             "--insecure: serving plaintext gRPC to any client; never do this on a real node"
@@ -116,8 +146,13 @@ async fn serve() -> anyhow::Result<()> {
     // The line tests and scripts wait for (the port when --listen asked for port 0).
     println!("listening on {local}");
     server
+        .layer(InterceptorLayer::new(identity))
         .add_service(health_service)
-        .add_service(AgentServer::new(service))
+        .add_service(
+            AgentServer::new(service)
+                .max_decoding_message_size(tracejob_proto::MAX_REQUEST_BYTES)
+                .max_encoding_message_size(tracejob_proto::MAX_RESPONSE_BYTES),
+        )
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY a reply written in two pieces waits for the client's
             // delayed ACK: StartJob measured 13 ms or 60 ms depending on the answer's size.

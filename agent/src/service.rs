@@ -1,8 +1,10 @@
 //! `tracejob.agent.v1.Agent` over [`Jobs`].
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracejob_proto::v1::agent_server::Agent;
@@ -16,10 +18,54 @@ use tracejob_proto::v1::{
 use crate::capabilities;
 use crate::convert::JobRequest;
 use crate::jobs::Jobs;
+use crate::ring::{Ring, Tail};
+use crate::validate;
 
-/// Messages a stream sends per read of the buffer, and how many wait in the socket's queue.
+/// Messages a stream takes from the buffer per read.
 const BATCH: usize = 512;
-const QUEUE: usize = 64;
+
+/// One StreamResults call: messages are taken from the ring as the transport asks for them.
+struct Reader {
+    ring: Arc<Ring>,
+    tail: watch::Receiver<Tail>,
+    next: u64,
+    summaries: u64,
+    pending: VecDeque<ResultMessage>,
+    ended: bool,
+}
+
+impl Reader {
+    async fn next(&mut self) -> Option<ResultMessage> {
+        loop {
+            if self.ended {
+                return None;
+            }
+            if let Some(message) = self.pending.pop_front() {
+                self.ended = matches!(message.body, Some(Body::Final(_)));
+                return Some(message);
+            }
+            self.tail.borrow_and_update();
+            let batch = self.ring.read(self.next, BATCH);
+            self.next = batch.next;
+            self.pending.extend(batch.messages);
+            if batch.finished && self.pending.is_empty() {
+                return None;
+            }
+            // The latest summary, once per change, numbered as the message before it so a
+            // consumer resuming from its sequence + 1 misses no event.
+            if let Some((seen, summary)) = self.ring.summary_after(self.summaries) {
+                self.summaries = seen;
+                self.pending.push_back(ResultMessage {
+                    sequence: self.next - 1,
+                    body: Some(Body::Summary(summary)),
+                });
+            }
+            if self.pending.is_empty() && self.tail.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct AgentService {
@@ -34,9 +80,9 @@ impl AgentService {
 }
 
 fn uid(job: Option<&JobRef>) -> Result<&str, Status> {
-    job.map(|j| j.uid.as_str())
-        .filter(|uid| !uid.is_empty())
-        .ok_or_else(|| Status::invalid_argument("job.uid is required"))
+    let uid = job.map_or("", |j| j.uid.as_str());
+    validate::job_uid("job.uid", uid)?;
+    Ok(uid)
 }
 
 type ResultStream = Pin<Box<dyn Stream<Item = Result<ResultMessage, Status>> + Send>>;
@@ -60,6 +106,7 @@ impl Agent for AgentService {
     ) -> Result<Response<JobState>, Status> {
         let request = request.into_inner();
         let uid = uid(request.job.as_ref())?;
+        validate::targets(&request.targets)?;
         Ok(Response::new(
             self.jobs.update_targets(uid, &request.targets).await?,
         ))
@@ -83,7 +130,10 @@ impl Agent for AgentService {
         &self,
         request: Request<ListJobsRequest>,
     ) -> Result<Response<ListJobsResponse>, Status> {
-        let jobs = self.jobs.list(&request.into_inner().job_uid).await;
+        let request = request.into_inner();
+        // One job per call: no caller lists every tenant's results at once.
+        validate::job_uid("job_uid", &request.job_uid)?;
+        let jobs = self.jobs.list(&request.job_uid).await;
         Ok(Response::new(ListJobsResponse { jobs }))
     }
 
@@ -105,31 +155,24 @@ impl Agent for AgentService {
         request: Request<StreamResultsRequest>,
     ) -> Result<Response<ResultStream>, Status> {
         let request = request.into_inner();
+        validate::job_uid("job_uid", &request.job_uid)?;
         let ring = self.jobs.ring(&request.job_uid).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
-        tokio::spawn(async move {
-            let mut tail = ring.subscribe();
-            let mut next = request.from_sequence.max(1);
-            loop {
-                tail.borrow_and_update();
-                let batch = ring.read(next, BATCH);
-                next = batch.next;
-                for message in batch.messages {
-                    let last = matches!(message.body, Some(Body::Final(_)));
-                    if tx.send(Ok(message)).await.is_err() || last {
-                        return;
-                    }
-                }
-                if batch.finished {
-                    return;
-                }
-                if ring.read(next, 1).messages.is_empty() && tail.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        // Asking for what follows the final message says it was read: the job's buffered
+        // events can go (else they go after --stopped-buffer-ttl-seconds).
+        if ring.read_past_end(request.from_sequence) {
+            ring.free();
+        }
+        let reader = Reader {
+            tail: ring.subscribe(),
+            ring,
+            next: request.from_sequence.max(1),
+            summaries: 0,
+            pending: VecDeque::new(),
+            ended: false,
+        };
+        Ok(Response::new(Box::pin(futures::stream::unfold(
+            reader,
+            |mut reader| async move { reader.next().await.map(|m| (Ok(m), reader)) },
+        ))))
     }
 }

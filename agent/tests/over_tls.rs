@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::certs::{AGENT_NAME, AgentFiles, Ca, Pem};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -13,7 +13,10 @@ use tracejob_api::{Tool, ToolArgs, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::{AgentError, AgentPool, ContainerTarget, JobId};
 use tracejob_proto::v1::agent_client::AgentClient;
-use tracejob_proto::v1::{CapabilitiesRequest, JobRef, StartJobRequest, Target};
+use tracejob_proto::v1::{
+    CapabilitiesRequest, JobRef, ListJobsRequest, StartJobRequest, StreamResultsRequest, Target,
+    UpdateTargetsRequest,
+};
 
 fn client_tls(ca: &Ca, client_ca: &Ca) -> ClientTls {
     let client = client_ca.client();
@@ -323,7 +326,7 @@ async fn a_container_that_is_not_on_the_node_is_reported_not_found() {
                     ..Target::default()
                 },
                 Target {
-                    pod_uid: "no-such-pod".into(),
+                    pod_uid: "00000000-0000-4000-8000-000000000000".into(),
                     container_id: "containerd://feed".into(),
                     ..Target::default()
                 },
@@ -396,4 +399,191 @@ async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
         rows[0].count, 15,
         "one job all along: its counts kept adding up"
     );
+}
+
+fn tls_as(server_ca: &Ca, client: &Pem) -> ClientTlsConfig {
+    ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(server_ca.pem()))
+        .domain_name(AGENT_NAME)
+        .identity(Identity::from_pem(&client.cert, &client.key))
+}
+
+#[tokio::test]
+async fn the_agents_own_certificate_cannot_drive_an_agent() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "agent-as-client");
+    let agent = AgentProcess::start("node-a", &files.args());
+    // The same CA signed it, for client auth too (as the chart's certificates are): the
+    // handshake passes, the name check refuses every call.
+    let mut client = raw_client(&agent, Some(tls_as(&ca, &files.agent)))
+        .await
+        .expect("the handshake passes: the same CA");
+    let status = client
+        .capabilities(CapabilitiesRequest {})
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().contains("tracejob-operator"),
+        "{}",
+        status.message()
+    );
+    let status = client
+        .stop_job(JobRef {
+            uid: "any".into(),
+            ..JobRef::default()
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(refused(&agent, tls_as(&ca, &ca.client_named("tracejob-intruder"))).await);
+    assert!(
+        !refused(&agent, tls_config(&ca, Some(&ca))).await,
+        "the operator's certificate still works"
+    );
+}
+
+const POD_UID: &str = "0b6b1a5e-1111-4222-8333-444455556666";
+
+fn good_target() -> Target {
+    Target {
+        pod_uid: POD_UID.into(),
+        container_id: format!("containerd://{}", "ab".repeat(32)),
+        ..Target::default()
+    }
+}
+
+fn start_request(target: Target) -> StartJobRequest {
+    StartJobRequest {
+        job: Some(JobRef {
+            uid: "fields".into(),
+            ..JobRef::default()
+        }),
+        tool: "syscalls".into(),
+        args_json: "{}".into(),
+        targets: vec![good_target(), target],
+        ..StartJobRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn every_field_that_names_something_on_the_node_is_refused_with_invalid_argument() {
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "bad-fields");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+        .await
+        .expect("connect");
+    let bad_targets = [
+        (
+            "targets[1].pod_uid",
+            Target {
+                pod_uid: "../../..".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].pod_uid",
+            Target {
+                pod_uid: String::new(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].container_id",
+            Target {
+                container_id: "containerd://../../..".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].container_id",
+            Target {
+                container_id: "abc123".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].cgroup_path",
+            Target {
+                cgroup_path: "/".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].cgroup_path",
+            Target {
+                cgroup_path: "kubepods".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].cgroup_path",
+            Target {
+                cgroup_path: "kubepods/besteffort".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].cgroup_path",
+            Target {
+                cgroup_path: "system.slice/sshd.service/x".into(),
+                ..good_target()
+            },
+        ),
+        (
+            "targets[1].cgroup_path",
+            Target {
+                cgroup_path: format!("kubepods/besteffort/pod{POD_UID}/../../.."),
+                ..good_target()
+            },
+        ),
+    ];
+    for (field, target) in bad_targets {
+        let status = client
+            .start_job(start_request(target.clone()))
+            .await
+            .expect_err(field);
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{field}: {status:?}"
+        );
+        assert!(
+            status.message().contains(field),
+            "{field}: {}",
+            status.message()
+        );
+        let status = client
+            .update_targets(UpdateTargetsRequest {
+                job: Some(JobRef {
+                    uid: "fields".into(),
+                    ..JobRef::default()
+                }),
+                targets: vec![good_target(), target],
+            })
+            .await
+            .expect_err(field);
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{field}: {status:?}"
+        );
+    }
+    let status = client
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .expect_err("listing every job");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("job_uid"), "{}", status.message());
+    let status = client
+        .stream_results(StreamResultsRequest::default())
+        .await
+        .expect_err("a stream without a job");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let status = client
+        .stop_job(JobRef::default())
+        .await
+        .expect_err("a stop without a job");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
 }

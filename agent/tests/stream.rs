@@ -65,6 +65,32 @@ async fn read_all(client: &mut AgentClient<Channel>, uid: &str, from: u64) -> Ve
     messages
 }
 
+/// The first `n` messages from `from` on; the stream is then dropped, as by a consumer that
+/// breaks off.
+async fn read_first(
+    client: &mut AgentClient<Channel>,
+    uid: &str,
+    from: u64,
+    n: usize,
+) -> Vec<ResultMessage> {
+    let mut stream = client
+        .stream_results(StreamResultsRequest {
+            job_uid: uid.into(),
+            from_sequence: from,
+        })
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut messages = Vec::new();
+    while messages.len() < n {
+        match stream.next().await {
+            Some(message) => messages.push(message.expect("a message")),
+            None => break,
+        }
+    }
+    messages
+}
+
 fn events(messages: &[ResultMessage]) -> usize {
     messages
         .iter()
@@ -73,9 +99,10 @@ fn events(messages: &[ResultMessage]) -> usize {
 }
 
 #[tokio::test]
-async fn the_stream_carries_every_event_in_sequence_and_a_resume_repeats_nothing() {
+async fn the_stream_carries_every_event_in_sequence_a_resume_repeats_nothing_and_reading_the_end_frees_the_buffer()
+ {
     if !tracejob_testkit::can_trace(
-        "the_stream_carries_every_event_in_sequence_and_a_resume_repeats_nothing",
+        "the_stream_carries_every_event_in_sequence_a_resume_repeats_nothing_and_reading_the_end_frees_the_buffer",
     ) {
         return;
     }
@@ -98,12 +125,15 @@ async fn the_stream_carries_every_event_in_sequence_and_a_resume_repeats_nothing
         .await
         .expect("stop");
 
-    let all = read_all(&mut client, "stream", 0).await;
+    let first = read_first(&mut client, "stream", 0, 200).await;
+    let rest = read_all(&mut client, "stream", 201).await;
+    assert_eq!(rest.first().map(|m| m.sequence), Some(201));
+    let all: Vec<ResultMessage> = first.into_iter().chain(rest).collect();
     let sequences: Vec<u64> = all.iter().map(|m| m.sequence).collect();
     assert_eq!(
         sequences,
-        (1..=all.len() as u64).collect::<Vec<_>>(),
-        "numbered 1, 2, 3..."
+        (1..=501).collect::<Vec<_>>(),
+        "numbered 1, 2, 3..., the resume repeating nothing"
     );
     assert_eq!(events(&all), 500);
     let Some(Body::Final(result)) = &all.last().expect("messages").body else {
@@ -111,9 +141,20 @@ async fn the_stream_carries_every_event_in_sequence_and_a_resume_repeats_nothing
     };
     assert_eq!((result.events, result.lost), (500, 0));
 
-    let resumed = read_all(&mut client, "stream", 201).await;
-    assert_eq!(resumed.first().map(|m| m.sequence), Some(201));
-    assert_eq!(resumed.len(), all.len() - 200, "the rest, once each");
+    // Asking for what follows the final message says it was read: the buffered events
+    // are freed, and a late reader learns how many it can no longer have.
+    let after = read_all(&mut client, "stream", 502).await;
+    assert!(
+        after.is_empty(),
+        "nothing follows the final result: {after:?}"
+    );
+    let late = read_all(&mut client, "stream", 1).await;
+    assert_eq!(late.len(), 2, "{late:?}");
+    assert_eq!(
+        late[0].body,
+        Some(Body::Lost(tracejob_proto::v1::Lost { messages: 500 }))
+    );
+    assert!(matches!(late[1].body, Some(Body::Final(_))));
 }
 
 #[tokio::test]
@@ -148,15 +189,16 @@ async fn a_consumer_that_falls_behind_the_buffer_is_told_what_it_missed() {
     };
     assert_eq!(
         messages.len(),
-        101,
-        "the marker, then the 100 messages still buffered"
+        102,
+        "the marker, the 100 events still buffered, the final result"
     );
+    assert_eq!(lost.messages, 400, "events, counted exactly");
     assert_eq!(
         messages[0].sequence, lost.messages,
         "numbered as the last one missed"
     );
     assert_eq!(messages[1].sequence, lost.messages + 1);
-    assert!(matches!(messages[100].body, Some(Body::Final(_))));
+    assert!(matches!(messages[101].body, Some(Body::Final(_))));
 }
 
 #[tokio::test]

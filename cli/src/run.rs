@@ -57,6 +57,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
 
     let mut config = JobConfig::new(spec.tool, spec.args.clone());
     config.trace_all = local.trace_all;
+    // The user's own machine: a uprobe binary may be named before the command runs.
+    config.host_files = true;
     config.probe = args.probe.as_deref().and_then(ProbeKind::parse);
     if !spec.output.events {
         config.event_queue = 0;

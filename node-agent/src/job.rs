@@ -38,6 +38,10 @@ pub struct JobConfig {
     pub event_queue: usize,
     /// Distinct keys (paths, filenames) counted individually before folding.
     pub max_keys: usize,
+    /// With no process in the targets, resolve files a tool names (uprobe binaries) in
+    /// this host's filesystem: for `tracejob run` on one's own machine. False (the node
+    /// agent): such a job is refused, never pointed at the host's files.
+    pub host_files: bool,
 }
 
 impl JobConfig {
@@ -50,6 +54,7 @@ impl JobConfig {
             ring_buffer_bytes: 8 << 20,
             event_queue: 65536,
             max_keys: 10_000,
+            host_files: false,
         }
     }
 }
@@ -70,7 +75,7 @@ pub struct Job {
 impl Job {
     /// Loads and attaches the tool's programs, scoped to `targets`.
     pub fn start(config: &JobConfig, targets: &[CgroupTarget]) -> Result<Self, EngineError> {
-        let driver = tools::driver(config.tool, &config.args, targets)?;
+        let driver = tools::driver(config.tool, &config.args, targets, config.host_files)?;
         if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
             return Err(EngineError::NoBtf);
         }

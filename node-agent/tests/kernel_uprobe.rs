@@ -35,11 +35,15 @@ fn uprobe_job(
         return_type: Some(ret),
         ..ToolArgs::default()
     };
-    Job::start(
-        &JobConfig::new(Tool::Uprobe, args),
-        std::slice::from_ref(&cgroup.target),
-    )
-    .unwrap()
+    Job::start(&on_this_host(args), std::slice::from_ref(&cgroup.target)).unwrap()
+}
+
+/// As `tracejob run` configures a job: the cgroup is empty until the workload starts, so
+/// the binary is looked up on this host.
+fn on_this_host(args: ToolArgs) -> JobConfig {
+    let mut config = JobConfig::new(Tool::Uprobe, args);
+    config.host_files = true;
+    config
 }
 
 /// Makes `command` start inside `cgroup` (None: where the test runs).
@@ -196,11 +200,7 @@ fn a_symbol_the_binary_lacks_is_refused_naming_function_and_binary() {
         function: Some("no_such_function_here".into()),
         ..ToolArgs::default()
     };
-    let error = Job::start(
-        &JobConfig::new(Tool::Uprobe, args),
-        std::slice::from_ref(&cgroup.target),
-    )
-    .unwrap_err();
+    let error = Job::start(&on_this_host(args), std::slice::from_ref(&cgroup.target)).unwrap_err();
     let message = error.to_string();
     assert!(
         message.starts_with("spec.args.function: cannot probe no_such_function_here in /bin/bash"),
@@ -211,11 +211,132 @@ fn a_symbol_the_binary_lacks_is_refused_naming_function_and_binary() {
         function: Some("f".into()),
         ..ToolArgs::default()
     };
-    let error = Job::start(&JobConfig::new(Tool::Uprobe, args), &[]).unwrap_err();
+    let error = Job::start(&on_this_host(args), &[]).unwrap_err();
     assert!(
         error
             .to_string()
             .starts_with("spec.args.binary: libnothing not found"),
         "{error}"
     );
+}
+
+/// A process whose root directory is `root`, in `cgroup`: a container's view of files.
+struct Chrooted {
+    pid: libc::pid_t,
+}
+
+impl Chrooted {
+    fn start(cgroup: &TestCgroup, root: &std::path::Path) -> Self {
+        let procs = std::fs::File::options()
+            .write(true)
+            .open(cgroup.path().join("cgroup.procs"))
+            .unwrap();
+        let root_c = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+        // SAFETY: the child makes only async-signal-safe calls and never returns.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: raw syscalls on values prepared before the fork.
+            unsafe {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1
+                    || libc::chroot(root_c.as_ptr()) != 0
+                    || libc::chdir(c"/".as_ptr()) != 0
+                {
+                    libc::_exit(10);
+                }
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        let chrooted = Chrooted { pid };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(format!("/proc/{pid}/root"))
+            .ok()
+            .as_deref()
+            != Some(root)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child did not enter its root"
+            );
+            std::thread::yield_now();
+        }
+        chrooted
+    }
+}
+
+impl Drop for Chrooted {
+    fn drop(&mut self) {
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+fn in_containers(binary: &str) -> JobConfig {
+    JobConfig::new(
+        Tool::Uprobe,
+        ToolArgs {
+            binary: Some(binary.into()),
+            function: Some("readline".into()),
+            ..ToolArgs::default()
+        },
+    )
+}
+
+#[test]
+fn a_uprobe_binary_resolves_inside_the_targets_root_only_and_the_refusal_says_nothing_of_the_host()
+{
+    if !kernel_tests_can_run("uprobe root") {
+        return;
+    }
+    let root = std::env::temp_dir().join(format!("tracejob-uprobe-root-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/bash", root.join("bin/bash")).unwrap();
+    // The host has /usr/bin/bash; the image has none. A link to the host's through
+    // /proc/1/root, an absolute link, and a `..` walk must all stay inside the image.
+    std::os::unix::fs::symlink("/proc/1/root/usr/bin/bash", root.join("bin/pid1")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/bash", root.join("bin/absolute")).unwrap();
+    std::os::unix::fs::symlink("../../../../../usr/bin/bash", root.join("bin/up")).unwrap();
+    assert!(std::path::Path::new("/usr/bin/bash").is_file());
+
+    let cgroup = TestCgroup::new();
+    let _container = Chrooted::start(&cgroup, &root);
+    let targets = std::slice::from_ref(&cgroup.target);
+    let refusal = |binary: &str| match Job::start(&in_containers(binary), targets) {
+        Ok(_) => panic!("{binary} was opened outside the target's root"),
+        Err(error) => error.to_string().replace(binary, "BINARY"),
+    };
+    let generic = refusal("/bin/nothing-here");
+    assert_eq!(
+        generic,
+        "spec.args.binary: BINARY not found in the target's filesystem"
+    );
+    for escape in [
+        "/bin/pid1",
+        "/bin/absolute",
+        "/bin/up",
+        "/usr/bin/bash",
+        "/../usr/bin/bash",
+    ] {
+        assert_eq!(refusal(escape), generic, "{escape}");
+    }
+    let inside = Job::start(&in_containers("/bin/bash"), targets).expect("the image's own bash");
+    inside.stop().unwrap();
+
+    let empty = TestCgroup::new();
+    let error = Job::start(
+        &in_containers("/bin/bash"),
+        std::slice::from_ref(&empty.target),
+    )
+    .expect_err("no process: no root to look in")
+    .to_string();
+    assert!(error.contains("no process runs"), "{error}");
+    drop(_container);
+    let _ = std::fs::remove_dir_all(&root);
 }

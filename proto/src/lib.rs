@@ -11,3 +11,17 @@
 pub mod v1 {
     include!("generated/tracejob.agent.v1.rs");
 }
+
+/// The largest request either side encodes or decodes: requests carry a job's arguments
+/// and targets, a few KiB (tonic's default, stated so both sides agree).
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// The largest answer or stream message either side encodes or decodes. A profile's
+/// summary (every folded stack) passes 4 MiB; the agent trims a result to
+/// [`MAX_RESULT_BYTES`] so no answer ever reaches this limit.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// The largest job result the agent sends (its full summary JSON is dropped, then rows
+/// are trimmed, beyond it), half of [`MAX_RESPONSE_BYTES`] to leave room for the rest of
+/// an answer.
+pub const MAX_RESULT_BYTES: usize = MAX_RESPONSE_BYTES / 2;

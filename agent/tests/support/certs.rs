@@ -9,6 +9,8 @@ use rcgen::{
 
 /// The name every test agent's certificate carries.
 pub const AGENT_NAME: &str = "tracejob-agent";
+/// The name the operator's client certificate carries and agents require.
+pub const OPERATOR_NAME: &str = "tracejob-operator";
 
 pub struct Pem {
     pub cert: String,
@@ -35,10 +37,10 @@ impl Ca {
         self.issuer.pem()
     }
 
-    fn leaf(&self, name: &str, usage: ExtendedKeyUsagePurpose) -> Pem {
+    fn leaf(&self, name: &str, usages: Vec<ExtendedKeyUsagePurpose>) -> Pem {
         let mut params = CertificateParams::new(vec![name.to_owned()]).expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
+        params.extended_key_usages = usages;
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("signed leaf");
         Pem {
@@ -47,18 +49,33 @@ impl Ca {
         }
     }
 
+    /// Like the chart's (Helm's genSignedCert): usable for server AND client auth, so only
+    /// the agent's check of the client's name keeps it from driving other agents.
     pub fn server(&self) -> Pem {
-        self.leaf(AGENT_NAME, ExtendedKeyUsagePurpose::ServerAuth)
+        self.leaf(
+            AGENT_NAME,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
     }
 
     pub fn client(&self) -> Pem {
-        self.leaf("tracejob-operator", ExtendedKeyUsagePurpose::ClientAuth)
+        self.client_named(OPERATOR_NAME)
+    }
+
+    /// A client certificate of this CA with another name than the operator's.
+    pub fn client_named(&self, name: &str) -> Pem {
+        self.leaf(name, vec![ExtendedKeyUsagePurpose::ClientAuth])
     }
 }
 
 /// The agent's TLS files in a fresh directory.
 pub struct AgentFiles {
     pub dir: PathBuf,
+    /// The agent's own certificate and key.
+    pub agent: Pem,
 }
 
 impl AgentFiles {
@@ -70,7 +87,7 @@ impl AgentFiles {
         write(&dir.join("agent.crt"), &server.cert);
         write(&dir.join("agent.key"), &server.key);
         write(&dir.join("ca.crt"), &ca.pem());
-        AgentFiles { dir }
+        AgentFiles { dir, agent: server }
     }
 
     pub fn args(&self) -> Vec<String> {

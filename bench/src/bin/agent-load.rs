@@ -6,7 +6,8 @@
 //! ADDRESS is the agent's plaintext address (`http://127.0.0.1:PORT`: the agent runs with
 //! `--insecure`, so the figures leave out the TLS handshake, which happens once per
 //! connection, not per job). CGROUP is the target's cgroup v2 directory relative to the
-//! mount. Prints one JSON line per phase on stdout:
+//! mount, below a pod as kubelet lays it out (`kubepods/besteffort/pod<uid>/<hex id>`).
+//! Prints one JSON line per phase on stdout:
 //! - "idle": the agent's memory before any job;
 //! - "start latency" (one line per tool): StartJob sent → reply received, which the agent
 //!   sends once the programs are attached, STARTS times (the first is the process's first
@@ -149,17 +150,30 @@ fn job_ref(uid: &str) -> JobRef {
     }
 }
 
+/// The pod uid and container id kubelet's cgroupfs path `kubepods/<qos>/pod<uid>/<id>` names
+/// (the agent checks both, and that the path lies below a pod).
+fn target(cgroup: &str) -> Target {
+    let mut parts = cgroup.rsplit('/');
+    let id = parts.next().unwrap_or_default();
+    let pod_uid = parts
+        .next()
+        .and_then(|pod| pod.strip_prefix("pod"))
+        .unwrap_or_default();
+    Target {
+        pod_uid: pod_uid.into(),
+        container_id: format!("containerd://{id}"),
+        cgroup_path: cgroup.into(),
+        ..Target::default()
+    }
+}
+
 fn request(job: &JobRef, tool: &str, cgroup: &str) -> StartJobRequest {
     StartJobRequest {
         job: Some(job.clone()),
         tool: tool.into(),
         args_json: "{}".into(),
         events: tool != "syscalls",
-        targets: vec![Target {
-            cgroup_path: cgroup.into(),
-            container_id: format!("bench://{cgroup}"),
-            ..Target::default()
-        }],
+        targets: vec![target(cgroup)],
         ..StartJobRequest::default()
     }
 }

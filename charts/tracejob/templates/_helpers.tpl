@@ -58,7 +58,9 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The mutual-TLS material, as a dict of PEM strings: ca, agentCert, agentKey, operatorCert,
-operatorKey. Reused from the release's Secrets when both exist (upgrades keep the
+operatorKey. The agents' certificate names tracejob-agent, the operator's tls.operatorName:
+agents accept only the latter as a client (--client-identity), so an agent's key, present on
+every node, cannot drive other agents. Reused from the release's Secrets when both exist (upgrades keep the
 certificates running agents and operators hold), else generated. Computed once per render
 and kept in .Values so the Secrets and the pods' checksum annotations agree.
 */}}
@@ -77,7 +79,7 @@ and kept in .Values so the Secrets and the pods' checksum annotations agree.
 {{- $days := int .Values.tls.validityDays }}
 {{- $ca := genCA "tracejob-ca" $days }}
 {{- $agentCert := genSignedCert "tracejob-agent" nil (list "tracejob-agent") $days $ca }}
-{{- $operatorCert := genSignedCert "tracejob-operator" nil (list "tracejob-operator") $days $ca }}
+{{- $operatorCert := genSignedCert .Values.tls.operatorName nil (list .Values.tls.operatorName) $days $ca }}
 {{- $_ := set $material "ca" $ca.Cert }}
 {{- $_ := set $material "agentCert" $agentCert.Cert }}
 {{- $_ := set $material "agentKey" $agentCert.Key }}

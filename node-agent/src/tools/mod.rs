@@ -73,6 +73,7 @@ pub fn driver(
     tool: Tool,
     args: &ToolArgs,
     targets: &[CgroupTarget],
+    host_files: bool,
 ) -> Result<Box<dyn ToolDriver>, EngineError> {
     Ok(match tool {
         Tool::Exec => Box::new(exec::Exec),
@@ -86,7 +87,7 @@ pub fn driver(
             per_request: args.per_request,
         }),
         Tool::Profile => Box::new(profile::Profile::new(args)),
-        Tool::Uprobe => Box::new(uprobe::Uprobe::new(args, targets)?),
+        Tool::Uprobe => Box::new(uprobe::Uprobe::new(args, targets, host_files)?),
         Tool::Funclatency => Box::new(funclatency::Funclatency::new(
             "funclatency",
             args.function.as_deref(),

@@ -14,7 +14,7 @@ use tracejob_ebpf::layout::{
 
 use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
-use crate::binaries;
+use crate::binaries::{self, Binary};
 use crate::cgroup::CgroupTarget;
 use crate::error::EngineError;
 use crate::latency::{self};
@@ -25,24 +25,40 @@ use crate::summary::ToolSummary;
 #[derive(Debug)]
 pub struct Uprobe {
     function: String,
-    /// The file as given in the spec, and as opened from here.
+    /// The file as given in the spec, and as opened inside the target's root.
     binary: String,
-    path: PathBuf,
+    file: Binary,
     arg_types: [ValueType; UPROBE_ARGS],
     return_type: ValueType,
 }
 
 impl Uprobe {
-    pub fn new(args: &ToolArgs, targets: &[CgroupTarget]) -> Result<Self, EngineError> {
+    /// `host_files`: with no process in the targets, look the binary up in this host's
+    /// filesystem (`tracejob run` on one's own machine); else such a job is refused.
+    pub fn new(
+        args: &ToolArgs,
+        targets: &[CgroupTarget],
+        host_files: bool,
+    ) -> Result<Self, EngineError> {
         let function = args.function.clone().unwrap_or_default();
         let binary = args.binary.clone().unwrap_or_default();
-        let root = target_root(targets);
-        let path = binaries::resolve(&root, &binary).ok_or_else(|| EngineError::BadArgument {
+        let root = match target_root(targets) {
+            Some(root) => root,
+            None if host_files => PathBuf::from("/"),
+            None => {
+                return Err(EngineError::BadArgument {
+                    field: "binary",
+                    reason: format!(
+                        "{binary} cannot be looked up: no process runs in the target containers yet \
+                         (the binary is opened in a target's own filesystem)"
+                    ),
+                });
+            }
+        };
+        // One answer whatever the reason, so a job cannot probe the host's files.
+        let file = binaries::open(&root, &binary).ok_or_else(|| EngineError::BadArgument {
             field: "binary",
-            reason: format!(
-                "{binary} not found in the target's filesystem ({})",
-                root.display()
-            ),
+            reason: format!("{binary} not found in the target's filesystem"),
         })?;
         let mut arg_types = [ValueType::None; UPROBE_ARGS];
         for (slot, value_type) in arg_types.iter_mut().zip(&args.arg_types) {
@@ -51,21 +67,20 @@ impl Uprobe {
         Ok(Uprobe {
             function,
             binary,
-            path,
+            file,
             arg_types,
             return_type: args.return_type.unwrap_or(ValueType::Int),
         })
     }
 }
 
-/// Where the targets' files are: the root of the first process found in a target
-/// cgroup (a container's own filesystem), else this host's.
-fn target_root(targets: &[CgroupTarget]) -> PathBuf {
+/// Where the targets' files are: the root of the first process found in a target cgroup
+/// (a container's own filesystem).
+fn target_root(targets: &[CgroupTarget]) -> Option<PathBuf> {
     targets
         .iter()
         .find_map(|target| first_pid(&target.path, 3))
         .map(|pid| PathBuf::from(format!("/proc/{pid}/root")))
-        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn first_pid(cgroup: &Path, depth: u32) -> Option<u32> {
@@ -141,7 +156,7 @@ impl ToolDriver for Uprobe {
             program
                 .attach(
                     self.function.as_str(),
-                    &self.path,
+                    self.file.path(),
                     UProbeScope::AllProcesses,
                 )
                 .map_err(|error| EngineError::BadArgument {

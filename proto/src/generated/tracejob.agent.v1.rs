@@ -205,10 +205,11 @@ pub mod result_message {
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Lost {
-    /// Messages this consumer missed just before this one: the stream's bounded buffer
-    /// dropped them because the consumer fell behind, or a resume asked for messages no
-    /// longer buffered. (Counts and histograms never depend on the stream: the next
-    /// summary is complete.)
+    /// Events this consumer missed just before this one: the stream's bounded buffer
+    /// (--stream-buffer events, --stream-buffer-bytes bytes) dropped them because the
+    /// consumer fell behind, or a resume asked for events no longer buffered. Only events are
+    /// ever dropped, so this counts events exactly. (Counts and histograms never depend on
+    /// the stream: the next summary is complete.)
     #[prost(uint64, tag = "1")]
     pub messages: u64,
 }
@@ -397,7 +398,8 @@ pub mod agent_client {
                 .insert(GrpcMethod::new("tracejob.agent.v1.Agent", "ForgetJob"));
             self.inner.unary(req, path, codec).await
         }
-        /// Every job the agent knows, with its result so far; `job_uid` narrows to one job.
+        /// The job `job_uid` (required: InvalidArgument without it) with its result so far;
+        /// no job when the agent does not know it.
         pub async fn list_jobs(
             &mut self,
             request: impl tonic::IntoRequest<super::ListJobsRequest>,
@@ -447,9 +449,14 @@ pub mod agent_client {
                 .insert(GrpcMethod::new("tracejob.agent.v1.Agent", "Capabilities"));
             self.inner.unary(req, path, codec).await
         }
-        /// The job's live results: events, periodic summaries and lost counters, each with a
-        /// sequence number. `from_sequence` resumes after a reconnect: messages still buffered
-        /// are sent again from there, anything older is reported as one Lost message.
+        /// The job's live results: events, the latest summary and lost counters, each with a
+        /// sequence number. Events and the final result are numbered 1, 2, 3...; summaries are not
+        /// buffered (each stream gets the latest one when it changes) and carry the sequence of
+        /// the message before them. `from_sequence` resumes after a reconnect: events still
+        /// buffered are sent again from there, anything older is reported as one Lost message.
+        /// Asking for the sequence after the final result says it was read: the agent frees the
+        /// job's buffered events (else after its --stopped-buffer-ttl-seconds). Messages are at
+        /// most 64 MiB (results are trimmed to 32 MiB); requests at most 4 MiB.
         pub async fn stream_results(
             &mut self,
             request: impl tonic::IntoRequest<super::StreamResultsRequest>,
@@ -515,7 +522,8 @@ pub mod agent_server {
             tonic::Response<super::ForgetJobResponse>,
             tonic::Status,
         >;
-        /// Every job the agent knows, with its result so far; `job_uid` narrows to one job.
+        /// The job `job_uid` (required: InvalidArgument without it) with its result so far;
+        /// no job when the agent does not know it.
         async fn list_jobs(
             &self,
             request: tonic::Request<super::ListJobsRequest>,
@@ -537,9 +545,14 @@ pub mod agent_server {
             >
             + std::marker::Send
             + 'static;
-        /// The job's live results: events, periodic summaries and lost counters, each with a
-        /// sequence number. `from_sequence` resumes after a reconnect: messages still buffered
-        /// are sent again from there, anything older is reported as one Lost message.
+        /// The job's live results: events, the latest summary and lost counters, each with a
+        /// sequence number. Events and the final result are numbered 1, 2, 3...; summaries are not
+        /// buffered (each stream gets the latest one when it changes) and carry the sequence of
+        /// the message before them. `from_sequence` resumes after a reconnect: events still
+        /// buffered are sent again from there, anything older is reported as one Lost message.
+        /// Asking for the sequence after the final result says it was read: the agent frees the
+        /// job's buffered events (else after its --stopped-buffer-ttl-seconds). Messages are at
+        /// most 64 MiB (results are trimmed to 32 MiB); requests at most 4 MiB.
         async fn stream_results(
             &self,
             request: tonic::Request<super::StreamResultsRequest>,

@@ -126,7 +126,8 @@ impl Profile {
             .iter()
             .collect::<Result<_, _>>()
             .map_err(read_error)?;
-        // Unreadable kallsyms (kptr_restrict) leaves kernel frames as addresses.
+        // Unreadable or hidden kallsyms (kptr_restrict): kernel frames are `[kernel]`, never
+        // an address (a KASLR leak to the job's owner).
         let kernel = KernelSymbols::load().unwrap_or_default();
         let symbolizer = Symbolizer::new();
         let mut processes = self.watcher.as_ref().and_then(Watcher::processes);
@@ -154,13 +155,9 @@ impl Profile {
                 })
                 .clone();
             let kernel_addresses = caller_addresses(&stack(&traces, key.kernel_stack_id));
-            frames.extend(kernel_addresses.iter().rev().map(|address| {
-                Frame {
-                    name: kernel
-                        .name(*address)
-                        .map_or_else(|| format!("{address:#x}"), str::to_owned),
-                    kernel: true,
-                }
+            frames.extend(kernel_addresses.iter().rev().map(|address| Frame {
+                name: kernel.frame_name(*address),
+                kernel: true,
             }));
             samples.push(StackSample {
                 comm: c_string(&key.comm),

@@ -90,8 +90,11 @@ pub fn node_result(state: JobState) -> NodeResult {
     result
 }
 
-/// NotFound is a job the agent does not know; InvalidArgument and FailedPrecondition are
-/// refusals a person must act on; the rest is transient.
+/// NotFound is a job the agent does not know; InvalidArgument, FailedPrecondition and
+/// PermissionDenied are refusals a person must act on, and so are ResourceExhausted (the
+/// agent runs its maximum of jobs) and OutOfRange (a message over the size limit): these
+/// say nothing about the node's health, so they must not back the node off. The rest is
+/// transient.
 pub fn agent_error(node: &str, status: &Status) -> AgentError {
     let node = node.to_owned();
     let message = if status.message().is_empty() {
@@ -101,9 +104,14 @@ pub fn agent_error(node: &str, status: &Status) -> AgentError {
     };
     match status.code() {
         Code::NotFound => AgentError::NotRunning { node },
-        Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied => {
-            AgentError::Rejected { node, message }
-        }
+        Code::InvalidArgument
+        | Code::FailedPrecondition
+        | Code::PermissionDenied
+        | Code::ResourceExhausted => AgentError::Rejected { node, message },
+        Code::OutOfRange => AgentError::Rejected {
+            node,
+            message: format!("an answer is over the gRPC message limit: {message}"),
+        },
         _ => AgentError::Unavailable { node, message },
     }
 }
@@ -165,6 +173,23 @@ mod tests {
         let rejected = agent_error("n1", &Status::invalid_argument("unknown tool"));
         assert!(
             matches!(rejected, AgentError::Rejected { message, .. } if message == "unknown tool")
+        );
+        let full = agent_error(
+            "n1",
+            &Status::resource_exhausted("this agent already runs its maximum of 32 jobs"),
+        );
+        assert!(
+            full.to_string()
+                == "the agent on node n1 refused the job: this agent already runs its maximum of 32 jobs",
+            "{full}"
+        );
+        let oversized = agent_error(
+            "n1",
+            &Status::out_of_range("decoded message length too large"),
+        );
+        assert!(
+            matches!(oversized, AgentError::Rejected { .. }),
+            "{oversized}"
         );
         let transient = agent_error("n1", &Status::unavailable("connection refused"));
         assert!(matches!(transient, AgentError::Unavailable { .. }));

@@ -164,7 +164,7 @@ impl GrpcAgents {
         if let Some((known_address, channel)) = known
             && known_address == address
         {
-            return Ok(AgentClient::new(channel));
+            return Ok(limited(channel));
         }
         let channel = self
             .endpoint(&address)
@@ -179,7 +179,7 @@ impl GrpcAgents {
             .map(|(_, _, backoff)| backoff)
             .unwrap_or_default();
         channels.insert(node.to_owned(), (address, channel.clone(), backoff));
-        Ok(AgentClient::new(channel))
+        Ok(limited(channel))
     }
 
     /// Records the outcome of a call for the node's backoff.
@@ -207,6 +207,14 @@ impl GrpcAgents {
             }
         }
     }
+}
+
+/// A client with the agreed message limits both ways: a large summary (a profile's stacks)
+/// passes 4 MiB, tonic's default for decoding.
+fn limited(channel: Channel) -> AgentClient<Channel> {
+    AgentClient::new(channel)
+        .max_decoding_message_size(tracejob_proto::MAX_RESPONSE_BYTES)
+        .max_encoding_message_size(tracejob_proto::MAX_REQUEST_BYTES)
 }
 
 #[async_trait]

@@ -1,6 +1,8 @@
 //! StreamResults: the agent's live messages for one job, as domain [`Sequenced`] items.
 
 use futures::StreamExt;
+use tonic::transport::Channel;
+use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{ResultMessage, StreamResultsRequest};
 
@@ -18,16 +20,37 @@ impl GrpcAgents {
             job_uid: job.uid.clone(),
             from_sequence: from,
         };
-        let answer = self.client(node).await?.stream_results(request).await;
+        let client = self.client(node).await?;
+        let answer = client.clone().stream_results(request).await;
         let messages = self.outcome(node, answer)?.into_inner();
         let node = node.to_owned();
+        let uid = job.uid.clone();
         Ok(messages
             .map(move |message| match message {
-                Ok(message) => Ok(sequenced(message)),
+                Ok(message) => {
+                    if matches!(message.body, Some(Body::Final(_))) {
+                        acknowledge(client.clone(), uid.clone(), message.sequence);
+                    }
+                    Ok(sequenced(message))
+                }
                 Err(status) => Err(convert::agent_error(&node, &status)),
             })
             .boxed())
     }
+}
+
+/// Tells the agent the final message was read by asking for what follows it: the agent then
+/// frees the job's buffered events at once instead of after its TTL. Best effort.
+fn acknowledge(mut client: AgentClient<Channel>, job_uid: String, last: u64) {
+    tokio::spawn(async move {
+        let request = StreamResultsRequest {
+            job_uid,
+            from_sequence: last + 1,
+        };
+        if let Err(status) = client.stream_results(request).await {
+            tracing::debug!(%status, "could not acknowledge a final result");
+        }
+    });
 }
 
 fn sequenced(message: ResultMessage) -> Sequenced {
