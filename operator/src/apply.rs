@@ -32,6 +32,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         old = TraceJobStatus {
             conditions: old.conditions,
             nodes: old.nodes,
+            node_record: old.node_record,
             ..TraceJobStatus::default()
         };
     }
@@ -48,7 +49,8 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     }
     let targets = fetch_targets(job, ctx).await?;
     let id = job_id(job)?;
-    let fanout = fanout::drive(ctx, &id, &job.spec, &old.nodes, &targets, spec_changed).await;
+    let old_rows = summary::all_rows(&old);
+    let fanout = fanout::drive(ctx, &id, &job.spec, &old_rows, &targets, spec_changed).await;
     let mut next = next_status(job, &old, &targets, fanout, now);
     let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
     write::status(job, ctx, &next).await?;
@@ -211,9 +213,7 @@ fn next_status(
         generation,
         &time,
     );
-    let mut rows = fanout.rows;
-    next.omitted_nodes = summary::bound_nodes(&mut rows);
-    next.nodes = rows;
+    summary::set_rows(&mut next, fanout.rows);
     next
 }
 

@@ -54,8 +54,9 @@ pub async fn while_running(
         set(next, job, no_storage(), now);
         return None;
     };
+    // The control record, not the bounded rows: every running node's events are kept.
     let running = next
-        .nodes
+        .node_record
         .iter()
         .filter(|r| r.phase == NodePhase::Running)
         .map(|r| r.node.as_str());
@@ -97,7 +98,7 @@ pub async fn at_end(
     // After an operator restart nothing reads the streams yet: a stopped job's stream still
     // holds its buffered events and its final message.
     let ran = next
-        .nodes
+        .node_record
         .iter()
         .filter(|r| r.phase == NodePhase::Stopped)
         .map(|r| r.node.as_str());

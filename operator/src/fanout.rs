@@ -4,11 +4,13 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
 
 use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
 use crate::context::Context;
 use crate::error::Error;
+use crate::lost;
 use crate::targets::Targets;
 
 /// What the agents said this round.
@@ -114,10 +116,10 @@ pub async fn drive(
         match previous.phase {
             NodePhase::Running | NodePhase::Unavailable => {
                 ctx.forget_applied(&job.uid, &previous.node);
-                match stop_one(ctx, job, previous).await {
+                match stop_or_lose(ctx, job, previous, Timestamp::now()).await {
                     Ok((row, result)) => {
                         out.rows.push(row);
-                        out.live.push(result);
+                        out.live.extend(result);
                     }
                     Err(error) => {
                         out.rows
@@ -130,6 +132,8 @@ pub async fn drive(
                 out.rows.push(row);
                 out.live.extend(result);
             }
+            // Lost stays lost (with its counts at last contact) unless it is a target again.
+            NodePhase::Lost => out.rows.push(previous.clone()),
             NodePhase::NoAgent | NodePhase::Rejected => {}
         }
     }
@@ -207,46 +211,95 @@ pub async fn stop_one(
     Ok((stopped, result))
 }
 
-/// Stops the job on every node that may run it, and collects the final results of every
-/// node that ran it. Every node is tried; the first failure is returned so the caller
-/// retries (stopping is idempotent).
+/// Stops the job on the node; a node whose agent does not answer and that counts as lost
+/// (see [`crate::lost`]) gets a `Lost` row with its counts at last contact instead of an
+/// error, so the caller stops waiting for it.
+pub async fn stop_or_lose(
+    ctx: &Context,
+    job: &JobId,
+    row: &NodeStatus,
+    now: Timestamp,
+) -> Result<(NodeStatus, Option<NodeResult>), AgentError> {
+    match stop_one(ctx, job, row).await {
+        Ok((stopped, result)) => {
+            ctx.reached(&job.uid, &row.node);
+            Ok((stopped, Some(result)))
+        }
+        Err(error @ AgentError::Unavailable { .. }) => {
+            let since = ctx.unreachable_since(&job.uid, &row.node, now);
+            let state = lost::observe(&ctx.client, &row.node).await;
+            match lost::lost(state, since, now, ctx.settings.node_lost_grace) {
+                Some(because) => {
+                    tracing::warn!(job = %job.name, node = %row.node, because = because.as_str(), "node lost");
+                    Ok((lost_row(row, because), None))
+                }
+                None => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn lost_row(row: &NodeStatus, because: lost::LostBecause) -> NodeStatus {
+    NodeStatus {
+        phase: NodePhase::Lost,
+        message: Some(format!(
+            "{}: counts are from the last contact",
+            because.as_str()
+        )),
+        ..row.clone()
+    }
+}
+
+/// Stops the job on every node that may run it (all at once: one unreachable agent must not
+/// hold up the others), and collects the final results of every node that ran it. Lost nodes
+/// keep their last counts. The first failure is returned so the caller retries (stopping is
+/// idempotent).
 pub async fn stop_all(
     ctx: &Context,
     job: &JobId,
     rows: &[NodeStatus],
 ) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
-    let mut out_rows = Vec::new();
-    let mut finals = Vec::new();
-    let mut first_error = None;
-    for row in rows {
+    let now = Timestamp::now();
+    let per_row = rows.iter().map(|row| async move {
         match row.phase {
             NodePhase::Running | NodePhase::Unavailable => {}
             NodePhase::Stopped => {
                 let (row, result) = kept_results(ctx, job, row).await;
-                out_rows.push(row);
-                finals.extend(result);
-                continue;
+                return Ok((Some(row), result));
             }
-            NodePhase::NoAgent | NodePhase::Rejected => continue,
+            NodePhase::Lost => return Ok((Some(row.clone()), None)),
+            NodePhase::NoAgent | NodePhase::Rejected => return Ok((None, None)),
         }
-        match stop_one(ctx, job, row).await {
-            Ok((stopped, result)) => {
-                out_rows.push(stopped);
-                finals.push(result);
+        stop_or_lose(ctx, job, row, now)
+            .await
+            .map(|(row, result)| (Some(row), result))
+            .map_err(|source| Error::Stop {
+                node: row.node.clone(),
+                source,
+            })
+    });
+    let mut out_rows = Vec::new();
+    let mut finals = Vec::new();
+    let mut first_error = None;
+    for outcome in futures::future::join_all(per_row).await {
+        match outcome {
+            Ok((row, result)) => {
+                out_rows.extend(row);
+                finals.extend(result);
             }
-            Err(source) => {
-                out_rows.push(failed_row(&row.node, row.pods, Some(row), &source));
-                first_error.get_or_insert(Error::Stop {
-                    node: row.node.clone(),
-                    source,
-                });
+            Err(error) => {
+                first_error.get_or_insert(error);
             }
         }
     }
     ctx.forget_job(&job.uid);
     match first_error {
         Some(error) => Err(error),
-        None => Ok((out_rows, finals)),
+        None => {
+            ctx.forget_unreachable(&job.uid);
+            Ok((out_rows, finals))
+        }
     }
 }
 

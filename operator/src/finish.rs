@@ -25,7 +25,7 @@ pub async fn complete(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
-    let (rows, finals) = fanout::stop_all(ctx, &id, &old.nodes).await?;
+    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
@@ -59,7 +59,7 @@ pub async fn complete(
     let message = format!(
         "traced for {} on {} nodes: {} events, {} lost",
         job.spec.duration.as_deref().unwrap_or("?"),
-        next.nodes.len(),
+        next.node_record.len(),
         next.events.unwrap_or(0),
         next.lost.unwrap_or(0)
     );
@@ -83,7 +83,7 @@ pub async fn fail(
     problem: String,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &old.nodes).await?;
+    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
     let mut next = finished(job, old, rows, now);
     next.phase = Some(Phase::Failed);
     next.message = Some(cond::truncate(&problem));
@@ -102,7 +102,7 @@ pub async fn fail(
 fn finished(
     job: &TraceJob,
     old: &TraceJobStatus,
-    mut rows: Vec<tracejob_api::NodeStatus>,
+    rows: Vec<tracejob_api::NodeStatus>,
     now: Timestamp,
 ) -> TraceJobStatus {
     let generation = job.metadata.generation;
@@ -113,8 +113,13 @@ fn finished(
     next.events = Some(rows.iter().map(|r| r.events).sum());
     next.lost = Some(rows.iter().map(|r| r.lost).sum());
     next.matched_nodes = Some(u32::try_from(rows.len()).unwrap_or(u32::MAX));
-    next.omitted_nodes = summary::bound_nodes(&mut rows);
-    next.nodes = rows;
+    cond::set(
+        &mut next.conditions,
+        cond::node_lost(&rows),
+        generation,
+        &time,
+    );
+    summary::set_rows(&mut next, rows);
     cond::set(
         &mut next.conditions,
         Desired::new(
@@ -183,12 +188,12 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let status = job.status.clone().unwrap_or_default();
     let still_running = status.phase.is_some_and(|p| !p.is_finished());
     let id = job_id(job)?;
-    let (rows, _) = fanout::stop_all(ctx, &id, &status.nodes).await?;
+    let (rows, _) = fanout::stop_all(ctx, &id, &summary::all_rows(&status)).await?;
     if still_running && job.spec.duration.is_none() {
         // A standing job's last events since its last flush: one attempt, best effort (a
         // deletion does not wait for storage).
         let mut last = status.clone();
-        last.nodes = rows.clone();
+        summary::set_rows(&mut last, rows.clone());
         let _ = artifacts::at_end(job, ctx, &id, &mut last, Timestamp::now()).await;
     }
     ctx.storage.forget(&id.uid);

@@ -43,6 +43,11 @@ struct Args {
     /// Seconds between pulls of running jobs' results into their status.
     #[arg(long, default_value_t = 10)]
     poll_seconds: u64,
+    /// Seconds a node's agent may fail to answer a stop before the node counts as lost (the
+    /// job then completes, or its deletion ends, without it). A deleted or NotReady node
+    /// counts as lost at once.
+    #[arg(long, env = "TRACEJOB_NODE_LOST_GRACE_SECONDS", default_value_t = 120)]
+    node_lost_grace_seconds: u64,
     /// Where each node's tracejob-agent listens; `{node}` is the node's name and `{node_ip}`
     /// its InternalIP, e.g. `https://{node_ip}:7443`. Absent: in-process simulated agents that trace nothing.
     #[arg(long, env = "TRACEJOB_AGENT_ADDRESS")]
@@ -128,11 +133,12 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         storage: storage_settings(&args)?,
+        node_lost_grace: Duration::from_secs(args.node_lost_grace_seconds),
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(client, agents, metrics.clone(), settings));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(controller::run(
+    let mut running = tokio::spawn(controller::run(
         ctx,
         args.watch_namespace.clone(),
         async move {
@@ -142,6 +148,12 @@ async fn main() -> anyhow::Result<()> {
     let lost = tokio::select! {
         () = lock.hold(lease_duration / 3) => true,
         () = shutdown_signal() => false,
+        // The controller must never end on its own: /healthz fails and the process exits
+        // non-zero so the pod restarts (the Lease is left to expire).
+        stopped = controller::supervise(&mut running, &health) => {
+            metrics.leader.set(0);
+            return Err(anyhow::Error::new(stopped));
+        }
     };
     let _ = stop_tx.send(());
     running.await.context("the controller task panicked")?;
