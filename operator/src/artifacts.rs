@@ -54,6 +54,11 @@ pub async fn while_running(
         set(next, job, no_storage(), now);
         return None;
     };
+    if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
+        // Reading the streams before knowing what an earlier process wrote would write
+        // events twice: they wait in the agents' buffers until storage answers.
+        return record(ctx, job, next, Some(failed), &target, now, "Flushed");
+    }
     // The control record, not the bounded rows: every running node's events are kept.
     let running = next
         .node_record
@@ -95,6 +100,10 @@ pub async fn at_end(
         set(next, job, no_storage(), now);
         return AtEnd::Done;
     };
+    if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
+        let retry = record(ctx, job, next, Some(failed), &target, now, "Written");
+        return AtEnd::Retry(retry.unwrap_or(Duration::from_secs(1)));
+    }
     // After an operator restart nothing reads the streams yet: a stopped job's stream still
     // holds its buffered events and its final message.
     let ran = next

@@ -207,7 +207,8 @@ async fn storage_that_cannot_be_written_keeps_the_job_running_with_a_condition_n
         assert_eq!(written["reason"], "StorageUnavailable");
         let message = written["message"].as_str().expect("message");
         assert!(
-            message.contains(&format!("cannot write {expected_url}/shop/slow-io/uid-1/")),
+            // Reading back an earlier process's manifest.json is what fails first.
+            message.contains(&format!("cannot read {expected_url}/shop/slow-io/uid-1/")),
             "{message}"
         );
         assert!(message.contains("attempt 1"), "{message}");

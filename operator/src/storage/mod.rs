@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use tokio::task::JoinHandle;
 use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
-use tracejob_storage::{Manifest, ManifestEntry, Store, layout};
+use tracejob_storage::{Manifest, ManifestEntry, Resume, Store, layout};
 
 pub use config::Target;
 pub use spool::Losses;
@@ -79,6 +79,10 @@ struct UploadState {
     /// Parts of a standing job written by earlier flushes.
     written_parts: Vec<ManifestEntry>,
     next_part: u64,
+    /// Per node, the last stream sequence whose events are written.
+    sequences: BTreeMap<String, u64>,
+    /// Whether what an earlier operator process wrote was read back (see [`Storage::recover`]).
+    recovered: bool,
     last_flush: Option<Instant>,
     waited_for_streams: bool,
 }
@@ -153,6 +157,41 @@ impl Storage {
                 entry.spool.clone(),
             ));
             tasks.insert(node.to_owned(), task);
+        }
+    }
+
+    /// Reads back, once per process, where an earlier operator process left the job's
+    /// artifacts (`manifest.json`): its parts, the next part's number and each node's last
+    /// written stream sequence, so that a restart neither overwrites a part nor uploads an
+    /// event twice. Must succeed before the job's streams are read.
+    pub async fn recover(
+        &self,
+        client: &Client,
+        target: &Target,
+        id: &JobId,
+    ) -> Result<(), Outcome> {
+        let entry = self.entry(&id.uid);
+        let mut upload = entry.upload.lock().await;
+        if upload.recovered {
+            return Ok(());
+        }
+        if let Some(retry_at) = upload.retry_at
+            && retry_at > Instant::now()
+        {
+            return Err(Outcome::Failed {
+                message: failure_message(target, &upload),
+                retry_in: retry_at - Instant::now(),
+            });
+        }
+        match read_manifest(client, target, id).await {
+            Ok(found) => {
+                if let Some(manifest) = found {
+                    resume(&entry, &mut upload, manifest, id);
+                }
+                upload.recovered = true;
+                Ok(())
+            }
+            Err(error) => Err(self.outcome(target, &mut upload, Err(error))),
         }
     }
 
@@ -275,6 +314,49 @@ impl Storage {
     }
 }
 
+/// The job's `manifest.json`, if an earlier flush wrote one.
+async fn read_manifest(
+    client: &Client,
+    target: &Target,
+    id: &JobId,
+) -> Result<Option<Manifest>, String> {
+    let store =
+        config::open(client, target)
+            .await?
+            .at(&layout::job_dir(&id.namespace, &id.name, &id.uid));
+    let bytes = match store.get(layout::MANIFEST).await {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => return Ok(None),
+        Err(error) => return Err(error.one_line()),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("cannot read {}: {e}", store.url_of(layout::MANIFEST)))
+}
+
+/// Continues after what an earlier process wrote: its parts stay listed, the next part gets
+/// a new number, each node's stream is read after its last written sequence.
+fn resume(entry: &JobEntry, upload: &mut UploadState, manifest: Manifest, id: &JobId) {
+    let parts: Vec<ManifestEntry> = manifest
+        .artifacts
+        .into_iter()
+        .filter(|a| a.name != layout::SUMMARY)
+        .collect();
+    let after_names = parts
+        .iter()
+        .filter_map(|a| layout::part_number(&a.name))
+        .max()
+        .map_or(0, |n| n + 1);
+    let resume = manifest.resume.unwrap_or_default();
+    for (node, sequence) in &resume.sequences {
+        entry.spool.resume_after(node, *sequence);
+    }
+    upload.next_part = resume.next_part.max(after_names);
+    tracing::info!(job = %id.name, parts = parts.len(), next_part = upload.next_part, "resuming the job's artifacts");
+    upload.sequences = resume.sequences;
+    upload.written_parts = parts;
+}
+
 fn failure_message(target: &Target, upload: &UploadState) -> String {
     format!(
         "cannot write the artifacts to {} ({}): {}; attempt {}, retrying with backoff; events stay spooled meanwhile",
@@ -320,7 +402,8 @@ async fn write(
         config::open(client, target)
             .await?
             .at(&layout::job_dir(&id.namespace, &id.name, &id.uid));
-    let parts = entry.spool.rotate();
+    let rotated = entry.spool.rotate();
+    let parts = &rotated.parts;
     let one_file = last && job.spec.duration.is_some() && upload.written_parts.is_empty();
     let mut entries = upload.written_parts.clone();
     let earlier = entries.len();
@@ -356,21 +439,27 @@ async fn write(
             .await
             .map_err(|e| e.one_line())?,
     );
+    let next_part = upload.next_part + u64::from(!new_parts.is_empty());
+    let mut sequences = upload.sequences.clone();
+    sequences.extend(rotated.sequences.clone());
     let mut manifest = Manifest::new(job.spec.tool.name());
     manifest.job = Some(format!("{}/{}", id.namespace, id.name));
     manifest.uid = Some(id.uid.clone());
     manifest.artifacts = entries.clone();
+    manifest.resume = Some(Resume {
+        next_part,
+        sequences: sequences.clone(),
+    });
     let manifest_bytes = upload::manifest(&store, &manifest)
         .await
         .map_err(|e| e.one_line())?;
 
-    for (node, node_parts) in &parts {
+    for (node, node_parts) in parts {
         entry.spool.uploaded(node, node_parts);
     }
-    if !new_parts.is_empty() {
-        upload.written_parts.extend(new_parts);
-        upload.next_part += 1;
-    }
+    upload.written_parts.extend(new_parts);
+    upload.next_part = next_part;
+    upload.sequences = sequences;
     let bytes = entries[earlier..].iter().map(|e| e.bytes).sum::<u64>() + manifest_bytes;
     let artifacts = status_artifacts(&store, &entries, manifest_bytes);
     let message = format!(

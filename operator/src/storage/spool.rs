@@ -64,6 +64,19 @@ struct NodeSpool {
     rotations: u64,
     /// The engine's full summary from the final message.
     final_summary: Option<String>,
+    /// The sequence of the last stream message handled (0: none since the stream began).
+    sequence: u64,
+    /// Where the first reader of this process resumes, as recovered from storage.
+    resume_after: Option<u64>,
+}
+
+/// What [`JobSpool::rotate`] hands to an upload.
+#[derive(Debug, Default)]
+pub struct Rotated {
+    /// Per node, every part not yet uploaded, oldest first.
+    pub parts: BTreeMap<String, Vec<Part>>,
+    /// Per node, the last stream sequence whose events are in those parts (or earlier ones).
+    pub sequences: BTreeMap<String, u64>,
 }
 
 /// One job's spool.
@@ -110,12 +123,34 @@ impl JobSpool {
         self.lock().entry(node.to_owned()).or_default().finished = false;
     }
 
-    /// Appends one event of `node`, tagged with the node's name.
-    pub fn append(&self, node: &str, event_json: &str) {
+    /// Where a new reader of the node's stream starts: after the sequence recovered from
+    /// storage the first time (each later reader follows a new stream, from 1).
+    pub fn start_sequence(&self, node: &str) -> u64 {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.resume_after.take().map_or(1, |last| last + 1)
+    }
+
+    /// The stream up to `sequence` is in storage already (recovered after a restart).
+    pub fn resume_after(&self, node: &str, sequence: u64) {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.resume_after = Some(sequence);
+        spool.sequence = sequence;
+    }
+
+    /// A message without events was handled; an agent that lost the job restarts at 0.
+    pub fn handled(&self, node: &str, sequence: u64) {
+        self.lock().entry(node.to_owned()).or_default().sequence = sequence;
+    }
+
+    /// Appends one event of `node` (stream message `sequence`), tagged with the node's name.
+    pub fn append(&self, node: &str, sequence: u64, event_json: &str) {
         let line = tag_with_node(node, event_json);
         let bytes = line.len() as u64 + 1;
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
+        spool.sequence = sequence;
         if !self.budget.take(bytes) {
             spool.dropped += 1;
             return;
@@ -149,8 +184,11 @@ impl JobSpool {
         Ok(())
     }
 
-    pub fn stream_lost(&self, node: &str, messages: u64) {
-        self.lock().entry(node.to_owned()).or_default().stream_lost += messages;
+    pub fn stream_lost(&self, node: &str, sequence: u64, messages: u64) {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.stream_lost += messages;
+        spool.sequence = sequence;
     }
 
     pub fn finish(&self, node: &str, summary_json: Option<String>) {
@@ -192,10 +230,10 @@ impl JobSpool {
     }
 
     /// Closes every node's current file and returns, per node, every part not yet uploaded,
-    /// oldest first. New events go to new files.
-    pub fn rotate(&self) -> BTreeMap<String, Vec<Part>> {
+    /// oldest first, with the stream sequence they reach. New events go to new files.
+    pub fn rotate(&self) -> Rotated {
         let mut nodes = self.lock();
-        let mut out = BTreeMap::new();
+        let mut out = Rotated::default();
         for (node, spool) in nodes.iter_mut() {
             if let Some(mut writer) = spool.writer.take() {
                 if let Err(error) = writer.flush() {
@@ -206,7 +244,8 @@ impl JobSpool {
             if let Some(current) = spool.current.take() {
                 spool.closed.push(current);
             }
-            out.insert(node.clone(), spool.closed.clone());
+            out.parts.insert(node.clone(), spool.closed.clone());
+            out.sequences.insert(node.clone(), spool.sequence);
         }
         out
     }
@@ -281,15 +320,17 @@ mod tests {
     fn events_past_the_bound_are_counted_as_dropped_and_uploads_free_the_budget() {
         let dir = std::env::temp_dir().join(format!("tracejob-spool-test-{}", std::process::id()));
         let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(100)));
-        for _ in 0..10 {
-            spool.append("n1", r#"{"x":"0123456789"}"#);
+        for sequence in 1..=10 {
+            spool.append("n1", sequence, r#"{"x":"0123456789"}"#);
         }
         // Each line is 30 bytes with its tag and newline: 3 fit in 100.
         assert_eq!(spool.losses().dropped, 7);
-        let parts = spool.rotate();
+        let rotated = spool.rotate();
+        let parts = &rotated.parts;
         assert_eq!(parts["n1"].iter().map(|p| p.lines).sum::<u64>(), 3);
+        assert_eq!(rotated.sequences["n1"], 10);
         spool.uploaded("n1", &parts["n1"]);
-        spool.append("n1", r#"{"x":"0123456789"}"#);
+        spool.append("n1", 11, r#"{"x":"0123456789"}"#);
         assert_eq!(spool.losses().dropped, 7, "the budget is free again");
         spool.remove();
         assert!(!dir.exists());
