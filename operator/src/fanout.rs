@@ -23,6 +23,8 @@ pub struct Fanout {
     /// Nodes whose agent lost the running job (it restarted) and runs it afresh: whatever
     /// happened there between its last report and the restart was not traced.
     pub gaps: Vec<String>,
+    /// Target nodes whose agent refused the job, with the agent's reason.
+    pub rejected: Vec<(String, String)>,
 }
 
 impl Fanout {
@@ -42,6 +44,35 @@ impl Fanout {
             .filter(|r| r.phase == NodePhase::Running)
             .count()
     }
+}
+
+/// When the agent of every target node refused the job and it runs nowhere, why — the
+/// job cannot run as written, so it ends `Failed` with this — grouping nodes that gave the
+/// same reason.
+pub fn refused_everywhere(
+    target_nodes: usize,
+    running: usize,
+    rejected: &[(String, String)],
+) -> Option<String> {
+    if target_nodes == 0 || running > 0 || rejected.len() < target_nodes {
+        return None;
+    }
+    let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (node, reason) in rejected {
+        by_reason.entry(reason).or_default().push(node);
+    }
+    let reasons: Vec<String> = by_reason
+        .into_iter()
+        .map(|(reason, nodes)| match nodes.as_slice() {
+            [one] => format!("{one}: {reason}"),
+            [first, rest @ ..] => format!("{first} and {} more: {reason}", rest.len()),
+            [] => reason.to_owned(),
+        })
+        .collect();
+    Some(format!(
+        "the agent of every target node refused the job: {}",
+        reasons.join("; ")
+    ))
 }
 
 /// Brings every node in line with `targets`; `spec_changed` restarts the job where it runs.
@@ -93,15 +124,26 @@ pub async fn drive(
                     lost: result.lost,
                     message: result.message.clone(),
                 };
-                (row, Some(result), gap)
+                (row, Some(result), gap, None)
             }
             Err(error) => {
                 ctx.forget_applied(&job.uid, node);
-                (failed_row(node, pods, previous, &error), None, gap)
+                let rejected = match &error {
+                    AgentError::Rejected { message, .. } => Some(message.clone()),
+                    _ => None,
+                };
+                (
+                    failed_row(node, pods, previous, &error),
+                    None,
+                    gap,
+                    rejected,
+                )
             }
         }
     });
-    for (row, result, gap) in futures::future::join_all(per_node).await {
+    for (row, result, gap, rejected) in futures::future::join_all(per_node).await {
+        out.rejected
+            .extend(rejected.map(|reason| (row.node.clone(), reason)));
         if gap {
             tracing::warn!(job = %job.name, node = %row.node, "the agent lost the running job (it restarted): the trace has a gap");
             out.gaps.push(row.node.clone());
@@ -357,4 +399,50 @@ fn digest(containers: &[ContainerTarget]) -> u64 {
     let mut hasher = DefaultHasher::new();
     containers.hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(nodes: &[(&str, &str)]) -> Vec<(String, String)> {
+        nodes
+            .iter()
+            .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_fails_only_when_every_target_node_refused_it_and_it_runs_nowhere() {
+        let both = refused(&[("n1", "no BTF"), ("n2", "no BTF")]);
+        let cases: [(usize, usize, &[(String, String)], bool); 5] = [
+            (2, 0, &both, true),
+            (3, 0, &both, false),
+            (2, 1, &both[..1], false),
+            (0, 0, &[], false),
+            (1, 0, &both[..1], true),
+        ];
+        for (targets, running, rejected, fails) in cases {
+            assert_eq!(
+                refused_everywhere(targets, running, rejected).is_some(),
+                fails,
+                "{targets} targets, {running} running, {rejected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_giving_the_same_reason_are_named_once() {
+        let many: Vec<(String, String)> = (0..200)
+            .map(|i| (format!("n{i:03}"), "the kernel has no BTF".to_owned()))
+            .chain([("x".to_owned(), "verifier said no".to_owned())])
+            .collect();
+        assert_eq!(
+            refused_everywhere(201, 0, &many).as_deref(),
+            Some(
+                "the agent of every target node refused the job: n000 and 199 more: the \
+                 kernel has no BTF; x: verifier said no"
+            )
+        );
+    }
 }

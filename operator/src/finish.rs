@@ -75,12 +75,13 @@ pub async fn complete(
     after_finished(job, ctx, &next, now).await
 }
 
-/// The spec cannot run as written: stop wherever it ran, Failed, with the reason.
+/// The spec cannot run as written (`reason`: `InvalidSpec`, or `RejectedByAgents` when
+/// every agent refused it): stop wherever it ran, Failed, with the reason.
 pub async fn fail(
     job: &TraceJob,
     ctx: &Context,
     old: &TraceJobStatus,
-    problem: String,
+    (reason, problem): (&'static str, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
     let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
@@ -89,12 +90,12 @@ pub async fn fail(
     next.message = Some(cond::truncate(&problem));
     cond::set(
         &mut next.conditions,
-        Desired::new(cond::COMPLETE, false, "InvalidSpec", problem.clone()),
+        Desired::new(cond::COMPLETE, false, reason, problem.clone()),
         job.metadata.generation,
         &Time(now),
     );
     write::status(job, ctx, &next).await?;
-    write::event(job, ctx, true, "InvalidSpec", problem).await;
+    write::event(job, ctx, true, reason, problem).await;
     after_finished(job, ctx, &next, now).await
 }
 
