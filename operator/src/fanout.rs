@@ -415,7 +415,8 @@ mod tests {
     #[test]
     fn a_job_fails_only_when_every_target_node_refused_it_and_it_runs_nowhere() {
         let both = refused(&[("n1", "no BTF"), ("n2", "no BTF")]);
-        let cases: [(usize, usize, &[(String, String)], bool); 5] = [
+        type Case<'a> = (usize, usize, &'a [(String, String)], bool);
+        let cases: [Case; 5] = [
             (2, 0, &both, true),
             (3, 0, &both, false),
             (2, 1, &both[..1], false),
