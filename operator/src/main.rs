@@ -82,7 +82,12 @@ struct Args {
         default_value = "/tmp/tracejob-spool"
     )]
     spool_dir: PathBuf,
+    /// Let jobs name `file://` storage: it writes into the operator's own filesystem, outside
+    /// the spool's bound (single-host and test setups only).
+    #[arg(long, env = "TRACEJOB_ALLOW_FILE_STORAGE")]
+    allow_file_storage: bool,
     /// The spool's bound in bytes, across every job; events beyond it are counted as lost.
+
     #[arg(long, env = "TRACEJOB_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
     spool_max_bytes: u64,
 }
@@ -190,6 +195,7 @@ fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
         flush_interval: Duration::from_secs(args.storage_flush_seconds.max(1)),
         spool_dir: args.spool_dir.clone(),
         spool_max_bytes: args.spool_max_bytes,
+        allow_file_urls: args.allow_file_storage,
         ..StorageSettings::default()
     })
 }

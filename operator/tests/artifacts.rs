@@ -24,6 +24,8 @@ fn context(agents: &Arc<InMemoryAgents>, spool: &std::path::Path) -> (Arc<Contex
     let pool: Arc<dyn AgentPool> = agents.clone();
     let mut settings = Settings::default();
     settings.storage.spool_dir = spool.to_owned();
+    // The tests write through file://, which a cluster's operator refuses by default.
+    settings.storage.allow_file_urls = true;
     let ctx = Context::new(client, pool, Arc::new(Metrics::default()), settings);
     (Arc::new(ctx), server)
 }

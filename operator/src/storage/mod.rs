@@ -41,6 +41,8 @@ pub struct StorageSettings {
     pub spool_max_bytes: u64,
     /// How long the end of a job waits for each node's stream to deliver its last events.
     pub final_wait: Duration,
+    /// Whether a job's spec may name `file://` storage (the operator's own filesystem).
+    pub allow_file_urls: bool,
 }
 
 impl Default for StorageSettings {
@@ -51,6 +53,7 @@ impl Default for StorageSettings {
             spool_dir: std::env::temp_dir().join("tracejob-spool"),
             spool_max_bytes: 1 << 30,
             final_wait: Duration::from_secs(15),
+            allow_file_urls: false,
         }
     }
 }
