@@ -363,14 +363,16 @@ async fn kept_results(
     }
 }
 
-/// Tells every agent that ran the job to drop what it kept; best effort (an agent that
-/// cannot be reached drops it when it restarts).
+/// Tells every agent that ran the job to drop what it kept, all at once (unreachable agents
+/// must not add up their timeouts); best effort (an agent that cannot be reached drops it
+/// when it restarts).
 pub async fn forget_all(ctx: &Context, job: &JobId, rows: &[NodeStatus]) {
-    for row in rows {
+    let each = rows.iter().map(|row| async move {
         if let Err(error) = ctx.agents.forget(&row.node, job).await {
             tracing::info!(node = %row.node, %error, "could not tell the agent to forget the job");
         }
-    }
+    });
+    futures::future::join_all(each).await;
 }
 
 fn failed_row(
