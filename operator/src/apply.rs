@@ -61,6 +61,10 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     }
     let mut next = next_status(job, &old, &targets, fanout, now);
     let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
+    if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
+        // A standing job whose storage never comes back must not hold the spool for ever.
+        return finish::storage_gave_up(job, ctx, &next, gave_up, now).await;
+    }
     write::status(job, ctx, &next).await?;
     announce(job, ctx, &old, &next).await;
     // A standing job's next flush may be due before the next poll.

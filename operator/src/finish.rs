@@ -14,6 +14,7 @@ use crate::artifacts::{self, AtEnd};
 use crate::conditions::{self as cond, Desired};
 use crate::context::Context;
 use crate::error::Error;
+use crate::storage::GaveUp;
 use crate::{fanout, job_id, summary, write};
 
 /// The duration elapsed: stop every agent, merge the final results, write the artifacts,
@@ -32,6 +33,9 @@ pub async fn complete(
     }
     let generation = job.metadata.generation;
     if let AtEnd::Retry(retry_in) = artifacts::at_end(job, ctx, &id, &mut next, now).await {
+        if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
+            return storage_gave_up(job, ctx, old, gave_up, now).await;
+        }
         // Not Succeeded until the artifacts are durable: the trace is stopped, the summary
         // is in, the events wait in the spool.
         next.completion_time = old.completion_time.clone();
@@ -72,6 +76,56 @@ pub async fn complete(
     );
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, false, "Completed", message).await;
+    after_finished(job, ctx, &next, now).await
+}
+
+/// Writing the artifacts failed past the deadline (`--storage-deadline-seconds`): stop the
+/// trace everywhere, drop the spooled events (counted as lost), `Failed` with
+/// `ArtifactsWritten=False` naming the error and how many events were not written.
+pub async fn storage_gave_up(
+    job: &TraceJob,
+    ctx: &Context,
+    old: &TraceJobStatus,
+    gave_up: GaveUp,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let id = job_id(job)?;
+    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
+    let mut next = finished(job, old, rows, now);
+    if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
+        next.summary = Some(merged);
+    }
+    next.lost = Some(next.lost.unwrap_or(0) + gave_up.unwritten);
+    next.phase = Some(Phase::Failed);
+    let message = format!(
+        "gave up writing the artifacts after {} s of failures (since {}): {}; {} events were \
+         not written and are counted as lost",
+        ctx.storage.settings.give_up_after.as_secs(),
+        gave_up.since,
+        gave_up.error,
+        gave_up.unwritten
+    );
+    next.message = Some(cond::truncate(&message));
+    let generation = job.metadata.generation;
+    for desired in [
+        Desired::new(
+            cond::ARTIFACTS,
+            false,
+            "StorageDeadlineExceeded",
+            message.clone(),
+        ),
+        Desired::new(
+            cond::COMPLETE,
+            false,
+            "ArtifactsNotWritten",
+            message.clone(),
+        ),
+    ] {
+        cond::set(&mut next.conditions, desired, generation, &Time(now));
+    }
+    ctx.storage.forget(&id.uid);
+    write::status(job, ctx, &next).await?;
+    write::event(job, ctx, true, "StorageDeadlineExceeded", message).await;
     after_finished(job, ctx, &next, now).await
 }
 

@@ -86,6 +86,14 @@ struct Args {
     /// the spool's bound (single-host and test setups only).
     #[arg(long, env = "TRACEJOB_ALLOW_FILE_STORAGE")]
     allow_file_storage: bool,
+    /// Seconds writing a job's artifacts may keep failing before the job ends Failed and its
+    /// spooled events are dropped (counted as lost).
+    #[arg(
+        long,
+        env = "TRACEJOB_STORAGE_DEADLINE_SECONDS",
+        default_value_t = 3600
+    )]
+    storage_deadline_seconds: u64,
     /// The spool's bound in bytes, across every job; events beyond it are counted as lost.
 
     #[arg(long, env = "TRACEJOB_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
@@ -196,6 +204,7 @@ fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
         spool_dir: args.spool_dir.clone(),
         spool_max_bytes: args.spool_max_bytes,
         allow_file_urls: args.allow_file_storage,
+        give_up_after: Duration::from_secs(args.storage_deadline_seconds),
         ..StorageSettings::default()
     })
 }

@@ -43,6 +43,33 @@ pub struct StorageSettings {
     pub final_wait: Duration,
     /// Whether a job's spec may name `file://` storage (the operator's own filesystem).
     pub allow_file_urls: bool,
+    /// How long writing a job's artifacts may keep failing before the job ends `Failed`
+    /// and its spooled events are dropped (counted), so one dead bucket cannot hold the
+    /// shared spool for ever.
+    pub give_up_after: Duration,
+}
+
+/// The default of [`StorageSettings::give_up_after`] (`--storage-deadline-seconds`).
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(3600);
+
+/// Writing a job's artifacts has failed for longer than the deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GaveUp {
+    /// When the first of the failed attempts in a row was made.
+    pub since: Timestamp,
+    /// The storage's last error.
+    pub error: String,
+    /// Events the job counted that are in no written artifact.
+    pub unwritten: u64,
+}
+
+/// Whether storage failing since `first_failure` is past the deadline.
+pub fn past_deadline(first_failure: Timestamp, now: Timestamp, deadline: Duration) -> bool {
+    let deadline = k8s_openapi::jiff::SignedDuration::try_from(deadline)
+        .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+    first_failure
+        .checked_add(deadline)
+        .is_ok_and(|end| end <= now)
 }
 
 impl Default for StorageSettings {
@@ -54,6 +81,7 @@ impl Default for StorageSettings {
             spool_max_bytes: 1 << 30,
             final_wait: Duration::from_secs(15),
             allow_file_urls: false,
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
 }
@@ -204,6 +232,27 @@ impl Storage {
             .get(uid)
             .map(|e| e.spool.losses())
             .unwrap_or_default()
+    }
+
+    /// Whether writing the job's artifacts has failed past the deadline; `counted` is the
+    /// events the job's status counts.
+    pub fn gave_up(&self, uid: &str, counted: u64, now: Timestamp) -> Option<GaveUp> {
+        let entry = self.jobs().get(uid)?.clone();
+        let upload = entry.upload.try_lock().ok()?;
+        let since = upload.first_failure?;
+        if !past_deadline(since, now, self.settings.give_up_after) {
+            return None;
+        }
+        let written: u64 = upload
+            .written_parts
+            .iter()
+            .filter_map(|e| e.counts.get("events"))
+            .sum();
+        Some(GaveUp {
+            since,
+            error: upload.last_error.clone().unwrap_or_default(),
+            unwritten: counted.saturating_sub(written),
+        })
     }
 
     /// Stops reading the job's streams and deletes its spool.
@@ -522,4 +571,19 @@ fn summary_json(
         "summary": status.summary,
         "nodeSummaries": engine,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_is_given_up_on_only_once_it_failed_for_the_whole_deadline() {
+        let at = |s: i64| Timestamp::from_second(s).expect("a time");
+        let hour = Duration::from_secs(3600);
+        assert!(!past_deadline(at(1000), at(1000 + 3599), hour));
+        assert!(past_deadline(at(1000), at(1000 + 3600), hour));
+        assert!(past_deadline(at(1000), at(1000), Duration::ZERO));
+        assert!(!past_deadline(at(1000), at(2000), Duration::MAX));
+    }
 }
