@@ -1,5 +1,7 @@
 //! The local spool: each node's streamed events appended to a file under the spool
-//! directory until they are uploaded. One byte budget bounds every job's spool together;
+//! directory until they are uploaded. One byte budget bounds every job's spool together,
+//! shared fairly: with N jobs spooling, none may hold more than 1/N of it, so one job whose
+//! storage is down cannot make the others drop events;
 //! an event that does not fit is counted as dropped, never silently lost.
 
 use std::collections::BTreeMap;
@@ -16,6 +18,8 @@ use tokio::sync::Notify;
 pub struct Budget {
     used: AtomicU64,
     max: u64,
+    /// Jobs with a spool: each may hold at most `max / jobs`.
+    jobs: AtomicU64,
 }
 
 impl Budget {
@@ -23,7 +27,13 @@ impl Budget {
         Budget {
             used: AtomicU64::new(0),
             max,
+            jobs: AtomicU64::new(0),
         }
+    }
+
+    /// One job's fair share of the bound.
+    fn share(&self) -> u64 {
+        self.max / self.jobs.load(Ordering::Acquire).max(1)
     }
 
     fn take(&self, bytes: u64) -> bool {
@@ -84,6 +94,9 @@ pub struct Rotated {
 pub struct JobSpool {
     dir: PathBuf,
     budget: Arc<Budget>,
+    /// Bytes this job holds of the budget.
+    used: AtomicU64,
+    unregistered: std::sync::atomic::AtomicBool,
     nodes: Mutex<BTreeMap<String, NodeSpool>>,
     /// Woken when a node finishes.
     pub finished: Notify,
@@ -106,8 +119,11 @@ impl Losses {
 
 impl JobSpool {
     pub fn new(dir: PathBuf, budget: Arc<Budget>) -> Self {
+        budget.jobs.fetch_add(1, Ordering::AcqRel);
         JobSpool {
             dir,
+            used: AtomicU64::new(0),
+            unregistered: std::sync::atomic::AtomicBool::new(false),
             budget,
             nodes: Mutex::default(),
             finished: Notify::new(),
@@ -151,15 +167,28 @@ impl JobSpool {
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
         spool.sequence = sequence;
-        if !self.budget.take(bytes) {
+        if self.used.load(Ordering::Acquire) + bytes > self.budget.share()
+            || !self.budget.take(bytes)
+        {
             spool.dropped += 1;
             return;
         }
+        self.used.fetch_add(bytes, Ordering::AcqRel);
         if let Err(error) = self.write(node, spool, &line) {
             tracing::warn!(%node, %error, "cannot spool an event");
-            self.budget.give_back(bytes);
+            self.release(bytes);
             spool.dropped += 1;
         }
+    }
+
+    /// Gives bytes back to the job's share and the shared budget.
+    fn release(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+        self.budget.give_back(bytes);
     }
 
     fn write(&self, node: &str, spool: &mut NodeSpool, line: &str) -> std::io::Result<()> {
@@ -261,7 +290,7 @@ impl JobSpool {
             .retain(|kept| !parts.iter().any(|p| p.path == kept.path));
         for part in parts {
             let _ = std::fs::remove_file(&part.path);
-            self.budget.give_back(part.bytes);
+            self.release(part.bytes);
         }
     }
 
@@ -271,10 +300,24 @@ impl JobSpool {
         for spool in nodes.values_mut() {
             spool.writer = None;
             for part in spool.closed.drain(..).chain(spool.current.take()) {
-                self.budget.give_back(part.bytes);
+                self.release(part.bytes);
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        self.unregister();
+    }
+
+    /// This job no longer counts for the fair share (once).
+    fn unregister(&self) {
+        if !self.unregistered.swap(true, Ordering::AcqRel) {
+            self.budget.jobs.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for JobSpool {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 
@@ -334,5 +377,32 @@ mod tests {
         assert_eq!(spool.losses().dropped, 7, "the budget is free again");
         spool.remove();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_job_whose_storage_is_down_cannot_take_the_other_jobs_share_of_the_spool() {
+        let dir = std::env::temp_dir().join(format!("tracejob-fair-test-{}", std::process::id()));
+        let budget = Arc::new(Budget::new(310));
+        let stuck = JobSpool::new(dir.join("stuck"), budget.clone());
+        let other = JobSpool::new(dir.join("other"), budget.clone());
+        // 31 bytes a line: the stuck job (never uploaded) keeps at most half, 5 lines.
+        for sequence in 1..=100 {
+            stuck.append("n1", sequence, r#"{"x":"0123456789"}"#);
+        }
+        assert_eq!(stuck.losses().dropped, 95);
+        for sequence in 1..=5 {
+            other.append("n1", sequence, r#"{"x":"0123456789"}"#);
+        }
+        assert_eq!(
+            other.losses().dropped,
+            0,
+            "the other job's half is still there"
+        );
+        other.remove();
+        // Alone again, the stuck job may use the whole spool.
+        stuck.append("n1", 101, r#"{"x":"0123456789"}"#);
+        assert_eq!(stuck.losses().dropped, 95);
+        stuck.remove();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
