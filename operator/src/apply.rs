@@ -59,6 +59,9 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         summary::set_rows(&mut refused, fanout.rows);
         return finish::fail(job, ctx, &refused, ("RejectedByAgents", problem), now).await;
     }
+    for node in &fanout.gaps {
+        ctx.storage.stream_restarted(&id.uid, node);
+    }
     let mut next = next_status(job, &old, &targets, fanout, now);
     let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
     if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {

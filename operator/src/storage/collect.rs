@@ -18,6 +18,9 @@ pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool
     let mut next = spool.start_sequence(&node);
     let mut wait = FIRST_WAIT;
     loop {
+        if spool.take_restart(&node) {
+            next = 1;
+        }
         match agents.stream_results(&node, &job, next).await {
             Ok(mut stream) => {
                 while let Some(message) = stream.next().await {

@@ -226,6 +226,12 @@ impl Storage {
         }
     }
 
+    /// The node's agent lost the job and runs it afresh (a gap): its stream is read from 1
+    /// again, whatever an earlier reader or `manifest.json` recorded.
+    pub fn stream_restarted(&self, uid: &str, node: &str) {
+        self.entry(uid).spool.stream_restarted(node);
+    }
+
     /// Events lost between the agents and storage so far.
     pub fn losses(&self, uid: &str) -> Losses {
         self.jobs()

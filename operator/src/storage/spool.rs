@@ -78,6 +78,8 @@ struct NodeSpool {
     sequence: u64,
     /// Where the first reader of this process resumes, as recovered from storage.
     resume_after: Option<u64>,
+    /// The agent lost the job and runs it afresh: its stream numbers from 1 again.
+    restarted: bool,
 }
 
 /// What [`JobSpool::rotate`] hands to an upload.
@@ -144,7 +146,28 @@ impl JobSpool {
     pub fn start_sequence(&self, node: &str) -> u64 {
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
-        spool.resume_after.take().map_or(1, |last| last + 1)
+        let resume = spool.resume_after.take();
+        if std::mem::take(&mut spool.restarted) {
+            return 1;
+        }
+        resume.map_or(1, |last| last + 1)
+    }
+
+    /// The node's agent lost the job (it restarted) and was given it again: whatever the
+    /// reader or storage knew of the old stream's numbers no longer applies.
+    pub fn stream_restarted(&self, node: &str) {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.restarted = true;
+        spool.sequence = 0;
+    }
+
+    /// Whether a reader must start the node's stream from 1 again (once).
+    pub fn take_restart(&self, node: &str) -> bool {
+        let mut nodes = self.lock();
+        nodes
+            .get_mut(node)
+            .is_some_and(|spool| std::mem::take(&mut spool.restarted))
     }
 
     /// The stream up to `sequence` is in storage already (recovered after a restart).
@@ -152,7 +175,9 @@ impl JobSpool {
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
         spool.resume_after = Some(sequence);
-        spool.sequence = sequence;
+        if !spool.restarted {
+            spool.sequence = sequence;
+        }
     }
 
     /// A message without events was handled; an agent that lost the job restarts at 0.
@@ -377,6 +402,29 @@ mod tests {
         assert_eq!(spool.losses().dropped, 7, "the budget is free again");
         spool.remove();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_restarted_agents_stream_is_read_from_1_whatever_storage_recorded() {
+        let dir = std::env::temp_dir().join(format!("tracejob-resume-test-{}", std::process::id()));
+        let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(1000)));
+        spool.resume_after("n1", 40);
+        spool.resume_after("n2", 7);
+        // The agent on n1 restarted (the operator saw a gap) before its reader began.
+        spool.stream_restarted("n1");
+        assert_eq!(spool.start_sequence("n1"), 1);
+        assert_eq!(spool.start_sequence("n2"), 8);
+        assert_eq!(
+            spool.start_sequence("n2"),
+            1,
+            "only the first reader resumes"
+        );
+        // A reader already running is told once.
+        spool.stream_restarted("n2");
+        assert!(spool.take_restart("n2"));
+        assert!(!spool.take_restart("n2"));
+        assert_eq!(spool.rotate().sequences["n2"], 0);
+        spool.remove();
     }
 
     #[test]
