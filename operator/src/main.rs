@@ -82,6 +82,14 @@ struct Args {
         default_value = "/tmp/tracejob-spool"
     )]
     spool_dir: PathBuf,
+    /// `NAMESPACE=URL_PREFIX` (repeatable; `*=...` for every namespace without its own):
+    /// the storage a namespace's jobs may name. A namespace without an entry may name any.
+    #[arg(
+        long = "storage-allow",
+        env = "TRACEJOB_STORAGE_ALLOW",
+        value_delimiter = ','
+    )]
+    storage_allow: Vec<String>,
     /// Let jobs name `file://` storage: it writes into the operator's own filesystem, outside
     /// the spool's bound (single-host and test setups only).
     #[arg(long, env = "TRACEJOB_ALLOW_FILE_STORAGE")]
@@ -198,7 +206,19 @@ fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
     if let Some(target) = &default {
         tracing::info!(url = %target.location, secret = ?target.secret, "default storage");
     }
+    let mut allowed_prefixes = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for entry in &args.storage_allow {
+        let (namespace, prefix) = entry
+            .split_once('=')
+            .with_context(|| format!("--storage-allow {entry:?}: write NAMESPACE=URL_PREFIX"))?;
+        Location::parse(prefix).with_context(|| format!("--storage-allow {entry:?}"))?;
+        allowed_prefixes
+            .entry(namespace.to_owned())
+            .or_default()
+            .push(prefix.to_owned());
+    }
     Ok(StorageSettings {
+        allowed_prefixes,
         default,
         flush_interval: Duration::from_secs(args.storage_flush_seconds.max(1)),
         spool_dir: args.spool_dir.clone(),

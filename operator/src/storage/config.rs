@@ -41,6 +41,21 @@ pub fn target(job: &TraceJob, settings: &StorageSettings) -> Result<Option<Targe
         ));
     }
     let namespace = job.namespace().unwrap_or_default();
+    if let Some(allowed) = settings
+        .allowed_prefixes
+        .get(&namespace)
+        .or_else(|| settings.allowed_prefixes.get("*"))
+        && !allowed
+            .iter()
+            .filter_map(|prefix| Location::parse(prefix).ok())
+            .any(|prefix| is_under(&location, &prefix))
+    {
+        return Err(format!(
+            "spec.output.storage.url: {location} is not under a storage URL namespace \
+             {namespace} may use ({})",
+            allowed.join(", ")
+        ));
+    }
     if let Some(secret) = &storage.secret_ref {
         return Ok(Some(Target {
             location,
@@ -167,6 +182,39 @@ mod tests {
             "{error}"
         );
         assert_eq!(ok("file:///tmp/x", None, true), Ok(None));
+    }
+
+    #[test]
+    fn a_namespace_with_an_allow_list_writes_only_under_its_prefixes() {
+        let mut settings = settings(false);
+        settings
+            .allowed_prefixes
+            .insert("tenant".into(), vec!["s3://team-a/traces".into()]);
+        settings
+            .allowed_prefixes
+            .insert("*".into(), vec!["s3://common".into()]);
+        let with_secret =
+            |url: &str| serde_json::json!({"url": url, "secretRef": {"name": "creds"}});
+        assert!(target(&job(with_secret("s3://team-a/traces/x")), &settings).is_ok());
+        let error = target(&job(with_secret("s3://team-b/x")), &settings).expect_err("refused");
+        assert_eq!(
+            error,
+            "spec.output.storage.url: s3://team-b/x is not under a storage URL namespace \
+             tenant may use (s3://team-a/traces)"
+        );
+        let mut elsewhere = job(with_secret("s3://common/x"));
+        elsewhere.metadata.namespace = Some("other".into());
+        assert!(
+            target(&elsewhere, &settings).is_ok(),
+            "`*` covers other namespaces"
+        );
+        elsewhere.spec.output.storage = Some(tracejob_api::StorageSpec {
+            url: "s3://team-a/traces".into(),
+            secret_ref: Some(tracejob_api::SecretRef {
+                name: "creds".into(),
+            }),
+        });
+        assert!(target(&elsewhere, &settings).is_err());
     }
 
     #[test]

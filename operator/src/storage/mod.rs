@@ -43,6 +43,9 @@ pub struct StorageSettings {
     pub final_wait: Duration,
     /// Whether a job's spec may name `file://` storage (the operator's own filesystem).
     pub allow_file_urls: bool,
+    /// Per namespace (`*`: every namespace without its own entry), the URL prefixes its jobs'
+    /// specs may name; a namespace with no entry (and no `*`) may name any URL.
+    pub allowed_prefixes: BTreeMap<String, Vec<String>>,
     /// How long writing a job's artifacts may keep failing before the job ends `Failed`
     /// and its spooled events are dropped (counted), so one dead bucket cannot hold the
     /// shared spool for ever.
@@ -81,6 +84,7 @@ impl Default for StorageSettings {
             spool_max_bytes: 1 << 30,
             final_wait: Duration::from_secs(15),
             allow_file_urls: false,
+            allowed_prefixes: BTreeMap::new(),
             give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
