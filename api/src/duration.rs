@@ -49,8 +49,12 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             return Err(fail("the unit is not one of ms, s, m, h"));
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * unit_seconds)
+        // Checked: terms that each fit can still add up past `Duration::MAX`.
+        let term = Duration::try_from_secs_f64(number * unit_seconds)
             .map_err(|_| fail("it is too large"))?;
+        total = total
+            .checked_add(term)
+            .ok_or_else(|| fail("it is too large"))?;
     }
     Ok(total)
 }
@@ -83,6 +87,12 @@ mod tests {
             parse_duration("s").unwrap_err().reason,
             "a unit has no number before it"
         );
+    }
+
+    #[test]
+    fn terms_that_add_up_past_the_largest_duration_are_an_error_not_a_panic() {
+        let error = parse_duration("10000000000000000000s10000000000000000000s").unwrap_err();
+        assert_eq!(error.reason, "it is too large");
     }
 
     #[test]

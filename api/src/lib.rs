@@ -15,4 +15,6 @@ pub use manifest::{ManifestError, parse_manifest};
 pub use spec::{
     OutputSpec, SecretRef, StorageSpec, Tool, ToolArgs, TraceJob, TraceJobSpec, ValueType,
 };
-pub use status::{Artifact, NodePhase, NodeStatus, Phase, Summary, SummaryRow, TraceJobStatus};
+pub use status::{
+    Artifact, NodePhase, NodeRecord, NodeStatus, Phase, Summary, SummaryRow, TraceJobStatus,
+};

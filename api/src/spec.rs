@@ -44,16 +44,17 @@ pub struct TraceJobSpec {
     /// Tool-specific arguments.
     #[serde(default)]
     pub args: ToolArgs,
-    /// How long to trace, e.g. `30s` or `1m30s`. Absent: until the TraceJob is deleted.
+    /// How long to trace, e.g. `30s` or `1m30s`, at most `720h` (30 days). Absent: until the
+    /// TraceJob is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(crate::duration::DURATION_PATTERN))]
     pub duration: Option<String>,
     /// What to keep of the results.
     #[serde(default)]
     pub output: OutputSpec,
-    /// Delete the TraceJob this many seconds after it finished.
+    /// Delete the TraceJob this many seconds after it finished (at most a year, 31536000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 31_536_000))]
     pub ttl_seconds_after_finished: Option<i64>,
 }
 
@@ -137,7 +138,7 @@ pub struct ToolArgs {
     /// `open`: report only opens that failed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub failed_only: bool,
-    /// `profile`: samples per second per CPU (default 99).
+    /// `profile`: samples per second per CPU (default 99, from 1 to 10000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10000))]
     pub frequency: Option<u32>,
@@ -183,7 +184,7 @@ pub struct OutputSpec {
     /// Keep individual events (event tools), not just the summary.
     #[serde(default = "default_true")]
     pub events: bool,
-    /// At most this many events are kept; the rest are counted.
+    /// At most this many events are kept (at most 100000000); the rest are counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100_000_000))]
     pub max_events: Option<u64>,

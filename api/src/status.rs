@@ -50,6 +50,11 @@ pub struct TraceJobStatus {
     /// Node rows left out of `nodes` to keep the status bounded.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_nodes: u32,
+    /// The operator's control record: every node the job was started on (or tried), with
+    /// its counts at last contact, so that each is stopped, counted and forgotten whatever
+    /// `nodes` shows. About 60 bytes a node; read `nodes` instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_record: Vec<NodeRecord>,
     /// Events captured across all nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<u64>,
@@ -116,7 +121,7 @@ pub struct NodeStatus {
     pub node: String,
     /// Target pods on this node.
     pub pods: u32,
-    /// Running, Stopped, NoAgent, Unavailable or Rejected.
+    /// Running, Stopped, NoAgent, Unavailable, Rejected or Lost.
     pub phase: NodePhase,
     /// The attach point the agent chose on this kernel, e.g. `tp_btf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +135,52 @@ pub struct NodeStatus {
     /// Why the node is not running, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// One node of the control record (`nodeRecord`): what the operator must remember of it to
+/// stop it, forget it and count it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRecord {
+    /// The node's name.
+    pub node: String,
+    /// The job's state on the node.
+    pub phase: NodePhase,
+    /// The attach point the agent chose, once it ran the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+    /// Events captured on the node, at last contact.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub events: u64,
+    /// Events lost on the node, at last contact.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub lost: u64,
+}
+
+impl From<&NodeStatus> for NodeRecord {
+    fn from(row: &NodeStatus) -> Self {
+        NodeRecord {
+            node: row.node.clone(),
+            phase: row.phase,
+            probe: row.probe.clone(),
+            events: row.events,
+            lost: row.lost,
+        }
+    }
+}
+
+impl From<&NodeRecord> for NodeStatus {
+    fn from(record: &NodeRecord) -> Self {
+        NodeStatus {
+            node: record.node.clone(),
+            pods: 0,
+            phase: record.phase,
+            probe: record.probe.clone(),
+            events: record.events,
+            lost: record.lost,
+            message: None,
+        }
+    }
 }
 
 /// The job's state on one node.
@@ -159,6 +210,9 @@ pub enum NodePhase {
     Unavailable,
     /// The node's agent refused the job (kernel lacks the probe, verifier rejection, ...).
     Rejected,
+    /// The node went away (deleted, NotReady, or its agent unreachable past the operator's
+    /// grace period) before the job was stopped there; its counts are those at last contact.
+    Lost,
 }
 
 impl NodePhase {
@@ -169,6 +223,7 @@ impl NodePhase {
             NodePhase::NoAgent => "NoAgent",
             NodePhase::Unavailable => "Unavailable",
             NodePhase::Rejected => "Rejected",
+            NodePhase::Lost => "Lost",
         }
     }
 }

@@ -48,6 +48,23 @@ fn an_unknown_tool_is_named() {
 }
 
 #[test]
+fn a_duration_whose_terms_add_up_past_the_largest_is_refused_not_a_crash() {
+    let file = manifest_file("{tool: exec, duration: 10000000000000000000s10000000000000000000s}");
+    let output = tracejob()
+        .args(["run", file.to_str().unwrap(), "--all"])
+        .output()
+        .expect("run tracejob");
+    std::fs::remove_file(&file).ok();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("spec.duration") && text.contains("too large"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+}
+
+#[test]
 fn a_negative_duration_is_refused_with_the_expected_form() {
     let error = fails(&[
         "run",

@@ -32,6 +32,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         old = TraceJobStatus {
             conditions: old.conditions,
             nodes: old.nodes,
+            node_record: old.node_record,
             ..TraceJobStatus::default()
         };
     }
@@ -39,7 +40,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         return finish::after_finished(job, ctx, &old, now).await;
     }
     if let Err(problem) = check_spec(job, ctx) {
-        return finish::fail(job, ctx, &old, problem, now).await;
+        return finish::fail(job, ctx, &old, ("InvalidSpec", problem), now).await;
     }
     if let Some(end) = end_time(job, &old)
         && end <= now
@@ -48,9 +49,25 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     }
     let targets = fetch_targets(job, ctx).await?;
     let id = job_id(job)?;
-    let fanout = fanout::drive(ctx, &id, &job.spec, &old.nodes, &targets, spec_changed).await;
+    let old_rows = summary::all_rows(&old);
+    let fanout = fanout::drive(ctx, &id, &job.spec, &old_rows, &targets, spec_changed).await;
+    if let Some(problem) =
+        fanout::refused_everywhere(targets.by_node.len(), fanout.running(), &fanout.rejected)
+    {
+        // A final answer instead of Pending for ever; a changed spec is tried afresh.
+        let mut refused = old.clone();
+        summary::set_rows(&mut refused, fanout.rows);
+        return finish::fail(job, ctx, &refused, ("RejectedByAgents", problem), now).await;
+    }
+    for node in &fanout.gaps {
+        ctx.storage.stream_restarted(&id.uid, node);
+    }
     let mut next = next_status(job, &old, &targets, fanout, now);
     let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
+    if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
+        // A standing job whose storage never comes back must not hold the spool for ever.
+        return finish::storage_gave_up(job, ctx, &next, gave_up, now).await;
+    }
     write::status(job, ctx, &next).await?;
     announce(job, ctx, &old, &next).await;
     // A standing job's next flush may be due before the next poll.
@@ -134,11 +151,12 @@ fn next_status(
     }
 
     let targeted = targeted_condition(job, targets);
-    next.message = Some(match (phase, targets.is_empty()) {
+    // Bounded like every message: the targeted one quotes the selector, which has no bound.
+    next.message = Some(cond::truncate(&match (phase, targets.is_empty()) {
         (_, true) => targeted.message.clone(),
         (Phase::Pending, false) => "waiting for the agents to start the trace".to_owned(),
         _ => format!("tracing {} pods on {running} nodes", targets.pods()),
-    });
+    }));
     cond::set(&mut next.conditions, targeted, generation, &time);
     let troubled: Vec<String> = fanout
         .troubled()
@@ -211,9 +229,7 @@ fn next_status(
         generation,
         &time,
     );
-    let mut rows = fanout.rows;
-    next.omitted_nodes = summary::bound_nodes(&mut rows);
-    next.nodes = rows;
+    summary::set_rows(&mut next, fanout.rows);
     next
 }
 
@@ -310,4 +326,44 @@ fn requeue_after(job: &TraceJob, ctx: &Context, next: &TraceJobStatus, now: Time
         .and_then(|end| Duration::try_from(end.duration_since(now)).ok())
         .map(|d| d.max(Duration::from_millis(100)));
     until_end.map_or(poll, |d| d.min(poll))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracejob_api::status::MAX_MESSAGE_BYTES;
+
+    #[test]
+    fn the_message_stays_bounded_whatever_the_selector() {
+        let labels: serde_json::Map<String, serde_json::Value> = (0..500)
+            .map(|i| (format!("label-{i}"), serde_json::json!("value")))
+            .collect();
+        let job: TraceJob = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tracejob.io/v1alpha1", "kind": "TraceJob",
+            "metadata": {"name": "big", "namespace": "shop"},
+            "spec": {"tool": "exec", "selector": {"matchLabels": labels}}
+        }))
+        .expect("a job");
+        let next = next_status(
+            &job,
+            &TraceJobStatus::default(),
+            &Targets::default(),
+            Fanout::default(),
+            Timestamp::now(),
+        );
+        let message = next.message.expect("a message");
+        assert!(
+            message.len() <= MAX_MESSAGE_BYTES,
+            "{} bytes",
+            message.len()
+        );
+        assert!(
+            message.starts_with("no Running pod in namespace shop matches selector label-0=value,")
+        );
+        assert!(
+            next.conditions
+                .iter()
+                .all(|c| c.message.len() <= MAX_MESSAGE_BYTES)
+        );
+    }
 }

@@ -54,8 +54,14 @@ pub async fn while_running(
         set(next, job, no_storage(), now);
         return None;
     };
+    if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
+        // Reading the streams before knowing what an earlier process wrote would write
+        // events twice: they wait in the agents' buffers until storage answers.
+        return record(ctx, job, next, Some(failed), &target, now, "Flushed");
+    }
+    // The control record, not the bounded rows: every running node's events are kept.
     let running = next
-        .nodes
+        .node_record
         .iter()
         .filter(|r| r.phase == NodePhase::Running)
         .map(|r| r.node.as_str());
@@ -94,10 +100,14 @@ pub async fn at_end(
         set(next, job, no_storage(), now);
         return AtEnd::Done;
     };
+    if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
+        let retry = record(ctx, job, next, Some(failed), &target, now, "Written");
+        return AtEnd::Retry(retry.unwrap_or(Duration::from_secs(1)));
+    }
     // After an operator restart nothing reads the streams yet: a stopped job's stream still
     // holds its buffered events and its final message.
     let ran = next
-        .nodes
+        .node_record
         .iter()
         .filter(|r| r.phase == NodePhase::Stopped)
         .map(|r| r.node.as_str());

@@ -1,5 +1,5 @@
 //! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`, `Gap`,
-//! `ArtifactsWritten`.
+//! `ArtifactsWritten`, `NodeLost`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -14,6 +14,8 @@ pub const DEGRADED: &str = "Degraded";
 pub const GAP: &str = "Gap";
 /// Whether the job's full results are in object storage (or why not).
 pub const ARTIFACTS: &str = "ArtifactsWritten";
+/// Set when a job ends: True if nodes went away before the trace was stopped there.
+pub const NODE_LOST: &str = "NodeLost";
 
 /// The desired state of one condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +114,33 @@ pub fn gap(old: &[Condition], gaps_now: &[String]) -> Desired {
     Desired::new(GAP, true, "AgentRestarted", truncate(&message))
 }
 
+/// The `NodeLost` condition of a finished job, from its final node rows: names each node
+/// that went away, why, and its counts at last contact.
+pub fn node_lost(rows: &[tracejob_api::NodeStatus]) -> Desired {
+    let lost: Vec<String> = rows
+        .iter()
+        .filter(|r| r.phase == tracejob_api::NodePhase::Lost)
+        .map(|r| {
+            let why = r.message.as_deref().unwrap_or("lost");
+            format!("{} ({why}; {} events, {} lost)", r.node, r.events, r.lost)
+        })
+        .collect();
+    if lost.is_empty() {
+        return Desired::new(
+            NODE_LOST,
+            false,
+            "AllNodesStopped",
+            "the trace was stopped on every node",
+        );
+    }
+    let message = format!(
+        "{} nodes went away before the trace was stopped there: {}",
+        lost.len(),
+        lost.join(", ")
+    );
+    Desired::new(NODE_LOST, true, "NodesLost", truncate(&message))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +176,35 @@ mod tests {
         assert_eq!(conditions[0].last_transition_time, at(30));
         assert_eq!(conditions[0].observed_generation, Some(2));
         assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn node_lost_names_each_lost_node_with_its_last_counts() {
+        use tracejob_api::{NodePhase, NodeStatus};
+        let rows = [
+            NodeStatus {
+                node: "a".into(),
+                phase: NodePhase::Stopped,
+                events: 5,
+                ..NodeStatus::default()
+            },
+            NodeStatus {
+                node: "b".into(),
+                phase: NodePhase::Lost,
+                events: 7,
+                lost: 1,
+                message: Some("the node was deleted: counts are from the last contact".into()),
+                ..NodeStatus::default()
+            },
+        ];
+        let desired = node_lost(&rows);
+        assert!(desired.status);
+        assert_eq!(
+            desired.message,
+            "1 nodes went away before the trace was stopped there: b (the node was deleted: \
+             counts are from the last contact; 7 events, 1 lost)"
+        );
+        assert!(!node_lost(&rows[..1]).status);
     }
 
     #[test]

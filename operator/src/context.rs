@@ -11,6 +11,9 @@ use crate::agents::AgentPool;
 use crate::metrics::Metrics;
 use crate::storage::{Storage, StorageSettings};
 
+/// The default of [`Settings::node_lost_grace`] (`--node-lost-grace`).
+pub const DEFAULT_NODE_LOST_GRACE: Duration = Duration::from_secs(120);
+
 /// Tunables of the controller.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -20,6 +23,9 @@ pub struct Settings {
     pub reporter: String,
     /// Object storage: the default location, flush interval and local spool.
     pub storage: StorageSettings,
+    /// How long a node's agent may fail to answer a stop before the node counts as lost
+    /// (a deleted or NotReady node counts as lost at once).
+    pub node_lost_grace: Duration,
 }
 
 impl Default for Settings {
@@ -28,6 +34,7 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(10),
             reporter: "tracejob-operator".to_owned(),
             storage: StorageSettings::default(),
+            node_lost_grace: DEFAULT_NODE_LOST_GRACE,
         }
     }
 }
@@ -42,6 +49,8 @@ pub struct Context {
     pub storage: Storage,
     /// The targets last handed to each (job uid, node), so unchanged targets are not resent.
     applied: Mutex<HashMap<(String, String), u64>>,
+    /// When each (job uid, node)'s agent first failed to answer a stop, for the grace period.
+    unreachable: Mutex<HashMap<(String, String), k8s_openapi::jiff::Timestamp>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -71,6 +80,7 @@ impl Context {
             agents,
             settings,
             applied: Mutex::default(),
+            unreachable: Mutex::default(),
         }
     }
 
@@ -92,6 +102,36 @@ impl Context {
 
     pub(crate) fn forget_job(&self, uid: &str) {
         self.applied_map().retain(|(job, _), _| job != uid);
+    }
+
+    /// When the node's agent first failed to answer for this job (now, if it just did).
+    pub(crate) fn unreachable_since(
+        &self,
+        uid: &str,
+        node: &str,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> k8s_openapi::jiff::Timestamp {
+        *self
+            .unreachable_map()
+            .entry((uid.to_owned(), node.to_owned()))
+            .or_insert(now)
+    }
+
+    pub(crate) fn forget_unreachable(&self, uid: &str) {
+        self.unreachable_map().retain(|(job, _), _| job != uid);
+    }
+
+    pub(crate) fn reached(&self, uid: &str, node: &str) {
+        self.unreachable_map()
+            .remove(&(uid.to_owned(), node.to_owned()));
+    }
+
+    fn unreachable_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), k8s_openapi::jiff::Timestamp>> {
+        self.unreachable
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn applied_map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), u64>> {

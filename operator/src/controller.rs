@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::{Action, Controller};
@@ -21,8 +21,25 @@ use crate::{apply, finish, selector};
 /// The finalizer that keeps a TraceJob until every agent stopped it.
 pub const FINALIZER: &str = "tracejob.io/stop-agents";
 
-/// Reconciles one TraceJob: finalizer first, then apply or clean up.
+/// Reconciles one TraceJob: finalizer first, then apply or clean up. A panic while
+/// reconciling one job is caught and reported as that job's error: it must not stop the
+/// controller for every other job.
 pub async fn reconcile(job: Arc<TraceJob>, ctx: Arc<Context>) -> Result<Action, Error> {
+    std::panic::AssertUnwindSafe(reconcile_job(job, ctx))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(Error::Panicked(panic_message(panic.as_ref()))))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+async fn reconcile_job(job: Arc<TraceJob>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
     let span = info_span!("reconcile", namespace = %namespace, name = %job.name_any());
     async {
@@ -68,6 +85,32 @@ pub async fn check_crd(client: &Client) -> Result<(), StartupError> {
     }
 }
 
+/// How a controller task ended without being asked to.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ControllerStopped {
+    #[error("the controller panicked: {0}")]
+    Panicked(String),
+    #[error("the controller's watch stream ended")]
+    Ended,
+}
+
+/// Waits for the controller task to end on its own; from then on `/healthz` fails (the
+/// caller exits non-zero so the pod is restarted).
+pub async fn supervise(
+    task: &mut tokio::task::JoinHandle<()>,
+    health: &crate::server::Health,
+) -> ControllerStopped {
+    let stopped = match task.await {
+        Ok(()) => ControllerStopped::Ended,
+        Err(error) if error.is_panic() => {
+            ControllerStopped::Panicked(panic_message(error.into_panic().as_ref()))
+        }
+        Err(_) => ControllerStopped::Ended,
+    };
+    health.set_controller_stopped(&stopped);
+    stopped
+}
+
 /// Runs the controller over every namespace (`None`) or one, until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
@@ -110,4 +153,31 @@ pub async fn run(
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Health;
+
+    #[tokio::test]
+    async fn a_panicking_controller_task_fails_health_and_is_reported() {
+        let health = Health::default();
+        let mut task = tokio::spawn(async { panic!("watch broke") });
+        let stopped = supervise(&mut task, &health).await;
+        assert_eq!(stopped, ControllerStopped::Panicked("watch broke".into()));
+        assert!(!health.is_live());
+    }
+
+    #[tokio::test]
+    async fn a_controller_stream_that_ends_fails_health_and_is_reported() {
+        let health = Health::default();
+        assert!(health.is_live());
+        let mut task = tokio::spawn(async {});
+        assert_eq!(
+            supervise(&mut task, &health).await,
+            ControllerStopped::Ended
+        );
+        assert!(!health.is_live());
+    }
 }

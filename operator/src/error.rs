@@ -18,6 +18,8 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("the TraceJob has no {0}")]
     MissingField(&'static str),
+    #[error("reconciling the job panicked: {0}")]
+    Panicked(String),
 }
 
 impl Error {
@@ -33,6 +35,7 @@ impl Error {
             Error::Stop { .. } => "agent",
             Error::Serialize(_) => "serialize",
             Error::MissingField(_) => "invalid_object",
+            Error::Panicked(_) => "panic",
         }
     }
 }

@@ -4,11 +4,13 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
 
 use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
 use crate::context::Context;
 use crate::error::Error;
+use crate::lost;
 use crate::targets::Targets;
 
 /// What the agents said this round.
@@ -21,6 +23,8 @@ pub struct Fanout {
     /// Nodes whose agent lost the running job (it restarted) and runs it afresh: whatever
     /// happened there between its last report and the restart was not traced.
     pub gaps: Vec<String>,
+    /// Target nodes whose agent refused the job, with the agent's reason.
+    pub rejected: Vec<(String, String)>,
 }
 
 impl Fanout {
@@ -40,6 +44,35 @@ impl Fanout {
             .filter(|r| r.phase == NodePhase::Running)
             .count()
     }
+}
+
+/// When the agent of every target node refused the job and it runs nowhere, why — the
+/// job cannot run as written, so it ends `Failed` with this — grouping nodes that gave the
+/// same reason.
+pub fn refused_everywhere(
+    target_nodes: usize,
+    running: usize,
+    rejected: &[(String, String)],
+) -> Option<String> {
+    if target_nodes == 0 || running > 0 || rejected.len() < target_nodes {
+        return None;
+    }
+    let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (node, reason) in rejected {
+        by_reason.entry(reason).or_default().push(node);
+    }
+    let reasons: Vec<String> = by_reason
+        .into_iter()
+        .map(|(reason, nodes)| match nodes.as_slice() {
+            [one] => format!("{one}: {reason}"),
+            [first, rest @ ..] => format!("{first} and {} more: {reason}", rest.len()),
+            [] => reason.to_owned(),
+        })
+        .collect();
+    Some(format!(
+        "the agent of every target node refused the job: {}",
+        reasons.join("; ")
+    ))
 }
 
 /// Brings every node in line with `targets`; `spec_changed` restarts the job where it runs.
@@ -91,15 +124,26 @@ pub async fn drive(
                     lost: result.lost,
                     message: result.message.clone(),
                 };
-                (row, Some(result), gap)
+                (row, Some(result), gap, None)
             }
             Err(error) => {
                 ctx.forget_applied(&job.uid, node);
-                (failed_row(node, pods, previous, &error), None, gap)
+                let rejected = match &error {
+                    AgentError::Rejected { message, .. } => Some(message.clone()),
+                    _ => None,
+                };
+                (
+                    failed_row(node, pods, previous, &error),
+                    None,
+                    gap,
+                    rejected,
+                )
             }
         }
     });
-    for (row, result, gap) in futures::future::join_all(per_node).await {
+    for (row, result, gap, rejected) in futures::future::join_all(per_node).await {
+        out.rejected
+            .extend(rejected.map(|reason| (row.node.clone(), reason)));
         if gap {
             tracing::warn!(job = %job.name, node = %row.node, "the agent lost the running job (it restarted): the trace has a gap");
             out.gaps.push(row.node.clone());
@@ -114,10 +158,10 @@ pub async fn drive(
         match previous.phase {
             NodePhase::Running | NodePhase::Unavailable => {
                 ctx.forget_applied(&job.uid, &previous.node);
-                match stop_one(ctx, job, previous).await {
+                match stop_or_lose(ctx, job, previous, Timestamp::now()).await {
                     Ok((row, result)) => {
                         out.rows.push(row);
-                        out.live.push(result);
+                        out.live.extend(result);
                     }
                     Err(error) => {
                         out.rows
@@ -130,6 +174,8 @@ pub async fn drive(
                 out.rows.push(row);
                 out.live.extend(result);
             }
+            // Lost stays lost (with its counts at last contact) unless it is a target again.
+            NodePhase::Lost => out.rows.push(previous.clone()),
             NodePhase::NoAgent | NodePhase::Rejected => {}
         }
     }
@@ -207,46 +253,95 @@ pub async fn stop_one(
     Ok((stopped, result))
 }
 
-/// Stops the job on every node that may run it, and collects the final results of every
-/// node that ran it. Every node is tried; the first failure is returned so the caller
-/// retries (stopping is idempotent).
+/// Stops the job on the node; a node whose agent does not answer and that counts as lost
+/// (see [`crate::lost`]) gets a `Lost` row with its counts at last contact instead of an
+/// error, so the caller stops waiting for it.
+pub async fn stop_or_lose(
+    ctx: &Context,
+    job: &JobId,
+    row: &NodeStatus,
+    now: Timestamp,
+) -> Result<(NodeStatus, Option<NodeResult>), AgentError> {
+    match stop_one(ctx, job, row).await {
+        Ok((stopped, result)) => {
+            ctx.reached(&job.uid, &row.node);
+            Ok((stopped, Some(result)))
+        }
+        Err(error @ AgentError::Unavailable { .. }) => {
+            let since = ctx.unreachable_since(&job.uid, &row.node, now);
+            let state = lost::observe(&ctx.client, &row.node).await;
+            match lost::lost(state, since, now, ctx.settings.node_lost_grace) {
+                Some(because) => {
+                    tracing::warn!(job = %job.name, node = %row.node, because = because.as_str(), "node lost");
+                    Ok((lost_row(row, because), None))
+                }
+                None => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn lost_row(row: &NodeStatus, because: lost::LostBecause) -> NodeStatus {
+    NodeStatus {
+        phase: NodePhase::Lost,
+        message: Some(format!(
+            "{}: counts are from the last contact",
+            because.as_str()
+        )),
+        ..row.clone()
+    }
+}
+
+/// Stops the job on every node that may run it (all at once: one unreachable agent must not
+/// hold up the others), and collects the final results of every node that ran it. Lost nodes
+/// keep their last counts. The first failure is returned so the caller retries (stopping is
+/// idempotent).
 pub async fn stop_all(
     ctx: &Context,
     job: &JobId,
     rows: &[NodeStatus],
 ) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
-    let mut out_rows = Vec::new();
-    let mut finals = Vec::new();
-    let mut first_error = None;
-    for row in rows {
+    let now = Timestamp::now();
+    let per_row = rows.iter().map(|row| async move {
         match row.phase {
             NodePhase::Running | NodePhase::Unavailable => {}
             NodePhase::Stopped => {
                 let (row, result) = kept_results(ctx, job, row).await;
-                out_rows.push(row);
-                finals.extend(result);
-                continue;
+                return Ok((Some(row), result));
             }
-            NodePhase::NoAgent | NodePhase::Rejected => continue,
+            NodePhase::Lost => return Ok((Some(row.clone()), None)),
+            NodePhase::NoAgent | NodePhase::Rejected => return Ok((None, None)),
         }
-        match stop_one(ctx, job, row).await {
-            Ok((stopped, result)) => {
-                out_rows.push(stopped);
-                finals.push(result);
+        stop_or_lose(ctx, job, row, now)
+            .await
+            .map(|(row, result)| (Some(row), result))
+            .map_err(|source| Error::Stop {
+                node: row.node.clone(),
+                source,
+            })
+    });
+    let mut out_rows = Vec::new();
+    let mut finals = Vec::new();
+    let mut first_error = None;
+    for outcome in futures::future::join_all(per_row).await {
+        match outcome {
+            Ok((row, result)) => {
+                out_rows.extend(row);
+                finals.extend(result);
             }
-            Err(source) => {
-                out_rows.push(failed_row(&row.node, row.pods, Some(row), &source));
-                first_error.get_or_insert(Error::Stop {
-                    node: row.node.clone(),
-                    source,
-                });
+            Err(error) => {
+                first_error.get_or_insert(error);
             }
         }
     }
     ctx.forget_job(&job.uid);
     match first_error {
         Some(error) => Err(error),
-        None => Ok((out_rows, finals)),
+        None => {
+            ctx.forget_unreachable(&job.uid);
+            Ok((out_rows, finals))
+        }
     }
 }
 
@@ -268,14 +363,16 @@ async fn kept_results(
     }
 }
 
-/// Tells every agent that ran the job to drop what it kept; best effort (an agent that
-/// cannot be reached drops it when it restarts).
+/// Tells every agent that ran the job to drop what it kept, all at once (unreachable agents
+/// must not add up their timeouts); best effort (an agent that cannot be reached drops it
+/// when it restarts).
 pub async fn forget_all(ctx: &Context, job: &JobId, rows: &[NodeStatus]) {
-    for row in rows {
+    let each = rows.iter().map(|row| async move {
         if let Err(error) = ctx.agents.forget(&row.node, job).await {
             tracing::info!(node = %row.node, %error, "could not tell the agent to forget the job");
         }
-    }
+    });
+    futures::future::join_all(each).await;
 }
 
 fn failed_row(
@@ -304,4 +401,51 @@ fn digest(containers: &[ContainerTarget]) -> u64 {
     let mut hasher = DefaultHasher::new();
     containers.hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(nodes: &[(&str, &str)]) -> Vec<(String, String)> {
+        nodes
+            .iter()
+            .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_fails_only_when_every_target_node_refused_it_and_it_runs_nowhere() {
+        let both = refused(&[("n1", "no BTF"), ("n2", "no BTF")]);
+        type Case<'a> = (usize, usize, &'a [(String, String)], bool);
+        let cases: [Case; 5] = [
+            (2, 0, &both, true),
+            (3, 0, &both, false),
+            (2, 1, &both[..1], false),
+            (0, 0, &[], false),
+            (1, 0, &both[..1], true),
+        ];
+        for (targets, running, rejected, fails) in cases {
+            assert_eq!(
+                refused_everywhere(targets, running, rejected).is_some(),
+                fails,
+                "{targets} targets, {running} running, {rejected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_giving_the_same_reason_are_named_once() {
+        let many: Vec<(String, String)> = (0..200)
+            .map(|i| (format!("n{i:03}"), "the kernel has no BTF".to_owned()))
+            .chain([("x".to_owned(), "verifier said no".to_owned())])
+            .collect();
+        assert_eq!(
+            refused_everywhere(201, 0, &many).as_deref(),
+            Some(
+                "the agent of every target node refused the job: n000 and 199 more: the \
+                 kernel has no BTF; x: verifier said no"
+            )
+        );
+    }
 }

@@ -14,6 +14,7 @@ use crate::artifacts::{self, AtEnd};
 use crate::conditions::{self as cond, Desired};
 use crate::context::Context;
 use crate::error::Error;
+use crate::storage::GaveUp;
 use crate::{fanout, job_id, summary, write};
 
 /// The duration elapsed: stop every agent, merge the final results, write the artifacts,
@@ -25,13 +26,16 @@ pub async fn complete(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
-    let (rows, finals) = fanout::stop_all(ctx, &id, &old.nodes).await?;
+    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
     }
     let generation = job.metadata.generation;
     if let AtEnd::Retry(retry_in) = artifacts::at_end(job, ctx, &id, &mut next, now).await {
+        if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
+            return storage_gave_up(job, ctx, old, gave_up, now).await;
+        }
         // Not Succeeded until the artifacts are durable: the trace is stopped, the summary
         // is in, the events wait in the spool.
         next.completion_time = old.completion_time.clone();
@@ -59,7 +63,7 @@ pub async fn complete(
     let message = format!(
         "traced for {} on {} nodes: {} events, {} lost",
         job.spec.duration.as_deref().unwrap_or("?"),
-        next.nodes.len(),
+        next.node_record.len(),
         next.events.unwrap_or(0),
         next.lost.unwrap_or(0)
     );
@@ -75,26 +79,77 @@ pub async fn complete(
     after_finished(job, ctx, &next, now).await
 }
 
-/// The spec cannot run as written: stop wherever it ran, Failed, with the reason.
+/// Writing the artifacts failed past the deadline (`--storage-deadline-seconds`): stop the
+/// trace everywhere, drop the spooled events (counted as lost), `Failed` with
+/// `ArtifactsWritten=False` naming the error and how many events were not written.
+pub async fn storage_gave_up(
+    job: &TraceJob,
+    ctx: &Context,
+    old: &TraceJobStatus,
+    gave_up: GaveUp,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let id = job_id(job)?;
+    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
+    let mut next = finished(job, old, rows, now);
+    if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
+        next.summary = Some(merged);
+    }
+    next.lost = Some(next.lost.unwrap_or(0) + gave_up.unwritten);
+    next.phase = Some(Phase::Failed);
+    let message = format!(
+        "gave up writing the artifacts after {} s of failures (since {}): {}; {} events were \
+         not written and are counted as lost",
+        ctx.storage.settings.give_up_after.as_secs(),
+        gave_up.since,
+        gave_up.error,
+        gave_up.unwritten
+    );
+    next.message = Some(cond::truncate(&message));
+    let generation = job.metadata.generation;
+    for desired in [
+        Desired::new(
+            cond::ARTIFACTS,
+            false,
+            "StorageDeadlineExceeded",
+            message.clone(),
+        ),
+        Desired::new(
+            cond::COMPLETE,
+            false,
+            "ArtifactsNotWritten",
+            message.clone(),
+        ),
+    ] {
+        cond::set(&mut next.conditions, desired, generation, &Time(now));
+    }
+    ctx.storage.forget(&id.uid);
+    write::status(job, ctx, &next).await?;
+    write::event(job, ctx, true, "StorageDeadlineExceeded", message).await;
+    after_finished(job, ctx, &next, now).await
+}
+
+/// The spec cannot run as written (`reason`: `InvalidSpec`, or `RejectedByAgents` when
+/// every agent refused it): stop wherever it ran, Failed, with the reason.
 pub async fn fail(
     job: &TraceJob,
     ctx: &Context,
     old: &TraceJobStatus,
-    problem: String,
+    (reason, problem): (&'static str, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &old.nodes).await?;
+    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
     let mut next = finished(job, old, rows, now);
     next.phase = Some(Phase::Failed);
     next.message = Some(cond::truncate(&problem));
     cond::set(
         &mut next.conditions,
-        Desired::new(cond::COMPLETE, false, "InvalidSpec", problem.clone()),
+        Desired::new(cond::COMPLETE, false, reason, problem.clone()),
         job.metadata.generation,
         &Time(now),
     );
     write::status(job, ctx, &next).await?;
-    write::event(job, ctx, true, "InvalidSpec", problem).await;
+    write::event(job, ctx, true, reason, problem).await;
     after_finished(job, ctx, &next, now).await
 }
 
@@ -102,7 +157,7 @@ pub async fn fail(
 fn finished(
     job: &TraceJob,
     old: &TraceJobStatus,
-    mut rows: Vec<tracejob_api::NodeStatus>,
+    rows: Vec<tracejob_api::NodeStatus>,
     now: Timestamp,
 ) -> TraceJobStatus {
     let generation = job.metadata.generation;
@@ -113,8 +168,13 @@ fn finished(
     next.events = Some(rows.iter().map(|r| r.events).sum());
     next.lost = Some(rows.iter().map(|r| r.lost).sum());
     next.matched_nodes = Some(u32::try_from(rows.len()).unwrap_or(u32::MAX));
-    next.omitted_nodes = summary::bound_nodes(&mut rows);
-    next.nodes = rows;
+    cond::set(
+        &mut next.conditions,
+        cond::node_lost(&rows),
+        generation,
+        &time,
+    );
+    summary::set_rows(&mut next, rows);
     cond::set(
         &mut next.conditions,
         Desired::new(
@@ -183,12 +243,12 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let status = job.status.clone().unwrap_or_default();
     let still_running = status.phase.is_some_and(|p| !p.is_finished());
     let id = job_id(job)?;
-    let (rows, _) = fanout::stop_all(ctx, &id, &status.nodes).await?;
+    let (rows, _) = fanout::stop_all(ctx, &id, &summary::all_rows(&status)).await?;
     if still_running && job.spec.duration.is_none() {
         // A standing job's last events since its last flush: one attempt, best effort (a
         // deletion does not wait for storage).
         let mut last = status.clone();
-        last.nodes = rows.clone();
+        summary::set_rows(&mut last, rows.clone());
         let _ = artifacts::at_end(job, ctx, &id, &mut last, Timestamp::now()).await;
     }
     ctx.storage.forget(&id.uid);

@@ -12,6 +12,7 @@ pub mod error;
 mod fanout;
 mod finish;
 pub mod leader;
+pub mod lost;
 pub mod metrics;
 pub mod selector;
 pub mod server;

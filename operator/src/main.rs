@@ -44,6 +44,11 @@ struct Args {
     /// Seconds between pulls of running jobs' results into their status.
     #[arg(long, default_value_t = 10)]
     poll_seconds: u64,
+    /// Seconds a node's agent may fail to answer a stop before the node counts as lost (the
+    /// job then completes, or its deletion ends, without it). A deleted or NotReady node
+    /// counts as lost at once.
+    #[arg(long, env = "TRACEJOB_NODE_LOST_GRACE_SECONDS", default_value_t = 120)]
+    node_lost_grace_seconds: u64,
     /// Where each node's tracejob-agent listens; `{node}` is the node's name and `{node_ip}`
     /// its InternalIP, e.g. `https://{node_ip}:7443`. Absent: in-process simulated agents that trace nothing.
     #[arg(long, env = "TRACEJOB_AGENT_ADDRESS")]
@@ -78,7 +83,28 @@ struct Args {
         default_value = "/tmp/tracejob-spool"
     )]
     spool_dir: PathBuf,
+    /// `NAMESPACE=URL_PREFIX` (repeatable; `*=...` for every namespace without its own):
+    /// the storage a namespace's jobs may name. A namespace without an entry may name any.
+    #[arg(
+        long = "storage-allow",
+        env = "TRACEJOB_STORAGE_ALLOW",
+        value_delimiter = ','
+    )]
+    storage_allow: Vec<String>,
+    /// Let jobs name `file://` storage: it writes into the operator's own filesystem, outside
+    /// the spool's bound (single-host and test setups only).
+    #[arg(long, env = "TRACEJOB_ALLOW_FILE_STORAGE")]
+    allow_file_storage: bool,
+    /// Seconds writing a job's artifacts may keep failing before the job ends Failed and its
+    /// spooled events are dropped (counted as lost).
+    #[arg(
+        long,
+        env = "TRACEJOB_STORAGE_DEADLINE_SECONDS",
+        default_value_t = 3600
+    )]
+    storage_deadline_seconds: u64,
     /// The spool's bound in bytes, across every job; events beyond it are counted as lost.
+
     #[arg(long, env = "TRACEJOB_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
     spool_max_bytes: u64,
 }
@@ -129,11 +155,12 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         storage: storage_settings(&args)?,
+        node_lost_grace: Duration::from_secs(args.node_lost_grace_seconds),
         ..Settings::default()
     };
     let ctx = Arc::new(Context::new(client, agents, metrics.clone(), settings));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(controller::run(
+    let mut running = tokio::spawn(controller::run(
         ctx,
         args.watch_namespace.clone(),
         async move {
@@ -143,6 +170,12 @@ async fn main() -> anyhow::Result<()> {
     let lost = tokio::select! {
         () = lock.hold() => true,
         () = shutdown_signal() => false,
+        // The controller must never end on its own: /healthz fails and the process exits
+        // non-zero so the pod restarts (the Lease is left to expire).
+        stopped = controller::supervise(&mut running, &health) => {
+            metrics.leader.set(0);
+            return Err(anyhow::Error::new(stopped));
+        }
     };
     if lost {
         // Another replica may lead soon: stop acting now rather than finish in-flight
@@ -179,11 +212,25 @@ fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
     if let Some(target) = &default {
         tracing::info!(url = %target.location, secret = ?target.secret, "default storage");
     }
+    let mut allowed_prefixes = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for entry in &args.storage_allow {
+        let (namespace, prefix) = entry
+            .split_once('=')
+            .with_context(|| format!("--storage-allow {entry:?}: write NAMESPACE=URL_PREFIX"))?;
+        Location::parse(prefix).with_context(|| format!("--storage-allow {entry:?}"))?;
+        allowed_prefixes
+            .entry(namespace.to_owned())
+            .or_default()
+            .push(prefix.to_owned());
+    }
     Ok(StorageSettings {
+        allowed_prefixes,
         default,
         flush_interval: Duration::from_secs(args.storage_flush_seconds.max(1)),
         spool_dir: args.spool_dir.clone(),
         spool_max_bytes: args.spool_max_bytes,
+        allow_file_urls: args.allow_file_storage,
+        give_up_after: Duration::from_secs(args.storage_deadline_seconds),
         ..StorageSettings::default()
     })
 }

@@ -14,13 +14,38 @@ use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
 
-/// Whether the operator is ready to serve (the CRD is installed and the watches run).
+/// Whether the operator is ready to serve (the CRD is installed and the watches run), and
+/// whether it is alive (its controller has not stopped on its own).
 #[derive(Debug, Default)]
 pub struct Health {
     ready: AtomicBool,
+    /// Why the controller stopped, once it did without being asked to.
+    stopped: std::sync::Mutex<Option<String>>,
 }
 
 impl Health {
+    /// From now on `/healthz` fails with this reason.
+    pub fn set_controller_stopped(&self, why: &impl std::fmt::Display) {
+        let mut stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *stopped = Some(why.to_string());
+        self.set_ready(false);
+    }
+
+    /// False once the controller stopped on its own.
+    pub fn is_live(&self) -> bool {
+        self.stopped_reason().is_none()
+    }
+
+    fn stopped_reason(&self) -> Option<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
@@ -61,7 +86,10 @@ fn respond(
 ) -> Response<Full<Bytes>> {
     let (status, body) = match request.uri().path() {
         "/metrics" => (StatusCode::OK, metrics.encode()),
-        "/healthz" => (StatusCode::OK, "ok\n".to_owned()),
+        "/healthz" => match health.stopped_reason() {
+            None => (StatusCode::OK, "ok\n".to_owned()),
+            Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        },
         "/readyz" if health.is_ready() => (StatusCode::OK, "ok\n".to_owned()),
         "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned()),
         _ => (StatusCode::NOT_FOUND, "not found\n".to_owned()),
@@ -109,5 +137,24 @@ mod tests {
         let metrics = get(addr, "/metrics").await;
         assert!(metrics.contains("tracejob_reconciles_total 1"), "{metrics}");
         assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+    }
+
+    #[tokio::test]
+    async fn healthz_fails_once_the_controller_stopped() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let addr = listener.local_addr().expect("an address");
+        let health = Arc::new(Health::default());
+        health.set_ready(true);
+        tokio::spawn(serve(
+            listener,
+            Arc::new(Metrics::default()),
+            health.clone(),
+        ));
+        assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+        health.set_controller_stopped(&"the controller's watch stream ended");
+        let answer = get(addr, "/healthz").await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("watch stream ended"), "{answer}");
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use tracejob_api::status::{HISTOGRAM_BUCKETS, MAX_NODE_ROWS, MAX_SUMMARY_ROWS};
-use tracejob_api::{NodeStatus, Summary, SummaryRow};
+use tracejob_api::{NodeRecord, NodeStatus, Summary, SummaryRow, TraceJobStatus};
 
 /// Adds rows up by key across nodes and keeps the top [`MAX_SUMMARY_ROWS`] by count
 /// (ties by key); the rest are counted, and every histogram has exactly
@@ -53,6 +53,39 @@ pub fn bound_nodes(rows: &mut Vec<NodeStatus>) -> u32 {
     let omitted = rows.len().saturating_sub(MAX_NODE_ROWS);
     rows.truncate(MAX_NODE_ROWS);
     u32::try_from(omitted).unwrap_or(u32::MAX)
+}
+
+/// Puts a complete list of node rows into a status: all of them into the control record
+/// (`nodeRecord`), the busiest [`MAX_NODE_ROWS`] into `nodes` for people.
+pub fn set_rows(status: &mut TraceJobStatus, mut rows: Vec<NodeStatus>) {
+    status.node_record = rows.iter().map(NodeRecord::from).collect();
+    status.node_record.sort_by(|a, b| a.node.cmp(&b.node));
+    status.omitted_nodes = bound_nodes(&mut rows);
+    status.nodes = rows;
+}
+
+/// Every node row a status knows of: the control record, with the details (pods, message)
+/// of the rows people see where there is one. A status written before the record existed
+/// has only its visible rows.
+pub fn all_rows(status: &TraceJobStatus) -> Vec<NodeStatus> {
+    if status.node_record.is_empty() {
+        return status.nodes.clone();
+    }
+    let mut rows: Vec<NodeStatus> = status
+        .node_record
+        .iter()
+        .map(|record| {
+            status
+                .nodes
+                .iter()
+                .find(|row| row.node == record.node)
+                .cloned()
+                .unwrap_or_else(|| NodeStatus::from(record))
+        })
+        .collect();
+    let recorded = |node: &str| status.node_record.iter().any(|r| r.node == node);
+    rows.extend(status.nodes.iter().filter(|r| !recorded(&r.node)).cloned());
+    rows
 }
 
 #[cfg(test)]
@@ -116,6 +149,44 @@ mod tests {
         assert_eq!(bound_nodes(&mut rows), 70);
         assert_eq!(rows.len(), MAX_NODE_ROWS);
         assert_eq!(rows[0].node, "n119");
+    }
+
+    #[test]
+    fn the_record_keeps_every_node_the_bounded_rows_leave_out() {
+        let rows: Vec<NodeStatus> = (0..120u64)
+            .map(|i| NodeStatus {
+                node: format!("n{i:03}"),
+                pods: 1,
+                events: i,
+                lost: 1,
+                ..NodeStatus::default()
+            })
+            .collect();
+        let mut status = TraceJobStatus::default();
+        set_rows(&mut status, rows.clone());
+        assert_eq!(status.nodes.len(), MAX_NODE_ROWS);
+        assert_eq!(status.omitted_nodes, 70);
+        let mut all = all_rows(&status);
+        all.sort_by(|a, b| a.node.cmp(&b.node));
+        assert_eq!(all.len(), 120);
+        assert_eq!(
+            all.iter().map(|r| r.events).sum::<u64>(),
+            (0..120u64).sum::<u64>()
+        );
+        assert_eq!(all[119].pods, 1, "visible rows keep their details");
+        assert_eq!(all[0].node, "n000");
+    }
+
+    #[test]
+    fn a_status_from_before_the_record_reads_its_visible_rows() {
+        let status = TraceJobStatus {
+            nodes: vec![NodeStatus {
+                node: "n1".into(),
+                ..NodeStatus::default()
+            }],
+            ..TraceJobStatus::default()
+        };
+        assert_eq!(all_rows(&status), status.nodes);
     }
 
     #[test]

@@ -24,6 +24,8 @@ fn context(agents: &Arc<InMemoryAgents>, spool: &std::path::Path) -> (Arc<Contex
     let pool: Arc<dyn AgentPool> = agents.clone();
     let mut settings = Settings::default();
     settings.storage.spool_dir = spool.to_owned();
+    // The tests write through file://, which a cluster's operator refuses by default.
+    settings.storage.allow_file_urls = true;
     let ctx = Context::new(client, pool, Arc::new(Metrics::default()), settings);
     (Arc::new(ctx), server)
 }
@@ -207,7 +209,8 @@ async fn storage_that_cannot_be_written_keeps_the_job_running_with_a_condition_n
         assert_eq!(written["reason"], "StorageUnavailable");
         let message = written["message"].as_str().expect("message");
         assert!(
-            message.contains(&format!("cannot write {expected_url}/shop/slow-io/uid-1/")),
+            // Reading back an earlier process's manifest.json is what fails first.
+            message.contains(&format!("cannot read {expected_url}/shop/slow-io/uid-1/")),
             "{message}"
         );
         assert!(message.contains("attempt 1"), "{message}");
@@ -273,4 +276,71 @@ async fn a_malformed_storage_url_fails_the_job_naming_the_field() {
         server.expect_event("InvalidSpec").await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn storage_failing_past_the_deadline_fails_the_job_counting_the_events_not_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("blocked"), b"").expect("a file");
+    let url = format!("file://{}/blocked/results", dir.path().display());
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "30s",
+                      "output": {"storage": {"url": url}}});
+    let agents = two_nodes_streaming(&spec, [5, 5]).await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (client, mut server) = mock::client();
+    let pool: Arc<dyn AgentPool> = agents.clone();
+    let mut settings = Settings::default();
+    settings.storage.spool_dir = spool.path().to_owned();
+    settings.storage.allow_file_urls = true;
+    // Any failure that lasts into the next attempt is past the deadline.
+    settings.storage.give_up_after = std::time::Duration::ZERO;
+    let ctx = Arc::new(Context::new(
+        client,
+        pool,
+        Arc::new(Metrics::default()),
+        settings,
+    ));
+
+    // First attempt: storage fails, the job waits (Running) and retries.
+    let job = job_json(spec.clone(), Some(running_status(0)));
+    let answer = job.clone();
+    let api = tokio::spawn(async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        patch.respond_with_status(&answer);
+        server.expect_event("StorageUnavailable").await;
+        (server, status)
+    });
+    reconcile(Arc::new(job_from(&job)), ctx.clone())
+        .await
+        .expect("reconcile succeeds");
+    let (mut server, status) = api.await.expect("the first round");
+    assert_eq!(status["phase"], "Running");
+
+    // The next attempt is past the deadline: Failed, the events counted as not written.
+    let job = job_json(spec, Some(status));
+    let answer = job.clone();
+    let api = tokio::spawn(async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        patch.respond_with_status(&answer);
+        server.expect_event("StorageDeadlineExceeded").await;
+        status
+    });
+    let action = reconcile(Arc::new(job_from(&job)), ctx)
+        .await
+        .expect("reconcile succeeds");
+    let status = api.await.expect("the second round");
+    assert_eq!(status["phase"], "Failed");
+    let written = condition(&status, "ArtifactsWritten");
+    assert_eq!(written["reason"], "StorageDeadlineExceeded");
+    let message = written["message"].as_str().expect("a message");
+    assert!(message.contains(&url), "{message}");
+    assert!(message.contains("10 events were not written"), "{message}");
+    assert_eq!(
+        condition(&status, "Complete")["reason"],
+        "ArtifactsNotWritten"
+    );
+    assert_eq!(status["lost"], 10, "the events not written count as lost");
+    assert_eq!(action, Action::await_change());
 }

@@ -548,3 +548,41 @@ async fn fixing_the_spec_of_a_failed_job_runs_it() {
     .await;
     assert!(agents.running("n1", NAME).is_some());
 }
+
+#[tokio::test]
+async fn a_spec_every_agent_refuses_fails_with_the_agents_reasons_instead_of_staying_pending() {
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.set_rejecting("n1", "the kernel has no BTF");
+    agents.set_rejecting("n2", "the kernel has no BTF");
+    let (ctx, server) = context(&agents);
+    let job = job_json(web_selector(), None);
+    let answer = job.clone();
+    run(&job, ctx, server, |mut server| async move {
+        server.expect("GET", PODS_PATH).await.respond(pod_list(vec![
+            pod(
+                "web-1",
+                "n1",
+                json!({"app": "web"}),
+                &[("server", "containerd://aaa")],
+            ),
+            pod(
+                "web-2",
+                "n2",
+                json!({"app": "web"}),
+                &[("server", "containerd://bbb")],
+            ),
+        ]));
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(status["phase"], "Failed");
+        let complete = condition(&status, "Complete");
+        assert_eq!(complete["reason"], "RejectedByAgents");
+        assert_eq!(
+            status["message"],
+            "the agent of every target node refused the job: n1 and 1 more: the kernel has no BTF"
+        );
+        patch.respond_with_status(&answer);
+        server.expect_event("RejectedByAgents").await;
+    })
+    .await;
+}

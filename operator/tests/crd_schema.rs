@@ -41,3 +41,27 @@ fn the_schema_has_nothing_a_1_20_apiserver_rejects_or_ignores() {
         ["Tool", "Phase", "Pods", "Nodes", "Events", "Lost", "Age"]
     );
 }
+
+#[test]
+fn every_numeric_spec_field_states_the_bounds_validation_enforces() {
+    use tracejob_api::validate::{MAX_EVENTS, MAX_FREQUENCY, MAX_TTL_SECONDS, MIN_FREQUENCY};
+    let crd = serde_json::to_value(TraceJob::crd()).expect("the CRD serializes");
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    let bounds = |field: &serde_json::Value| (field["minimum"].as_f64(), field["maximum"].as_f64());
+    assert_eq!(
+        bounds(&spec["ttlSecondsAfterFinished"]),
+        (Some(0.0), Some(MAX_TTL_SECONDS as f64))
+    );
+    assert_eq!(
+        bounds(&spec["args"]["properties"]["frequency"]),
+        (
+            Some(f64::from(MIN_FREQUENCY)),
+            Some(f64::from(MAX_FREQUENCY))
+        )
+    );
+    assert_eq!(
+        bounds(&spec["output"]["properties"]["maxEvents"]),
+        (Some(0.0), Some(MAX_EVENTS as f64))
+    );
+    assert_eq!(spec["args"]["properties"]["argTypes"]["maxItems"], 4);
+}

@@ -42,6 +42,17 @@ impl StorageError {
         }
     }
 
+    /// Whether the object read does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Read {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }
+        )
+    }
+
     /// The error and its causes on one line, the way a status condition shows it.
     pub fn one_line(&self) -> String {
         let mut line = self.to_string();

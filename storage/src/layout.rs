@@ -19,9 +19,23 @@ pub fn events_part(node: &str, part: u64) -> String {
     format!("events-{node}-{part:05}.jsonl.gz")
 }
 
+/// The number of an events part named by [`events_part`], if `name` is one.
+pub fn part_number(name: &str) -> Option<u64> {
+    let stem = name.strip_prefix("events-")?.strip_suffix(".jsonl.gz")?;
+    let (_, number) = stem.rsplit_once('-')?;
+    number.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_name_gives_back_its_number_whatever_the_node_name() {
+        assert_eq!(part_number(&events_part("node-a-1", 12)), Some(12));
+        assert_eq!(part_number(EVENTS), None);
+        assert_eq!(part_number(SUMMARY), None);
+    }
 
     #[test]
     fn parts_sort_in_flush_order() {

@@ -19,6 +19,6 @@ pub use credentials::Credentials;
 pub use digest::HashingWriter;
 pub use error::StorageError;
 pub use location::{Location, Scheme};
-pub use manifest::{Manifest, ManifestEntry};
+pub use manifest::{Manifest, ManifestEntry, Resume};
 pub use store::Store;
 pub use writer::ArtifactWriter;

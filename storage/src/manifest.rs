@@ -18,6 +18,22 @@ pub struct Manifest {
     pub tool: String,
     /// Every other file of the directory.
     pub artifacts: Vec<ManifestEntry>,
+    /// Where a restarted writer of a standing job carries on, so that no part is written
+    /// twice and no event is uploaded twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// The writer's position when this manifest was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resume {
+    /// The number the next events part gets.
+    pub next_part: u64,
+    /// Per node, the last sequence of its result stream whose events are in the parts
+    /// listed here: reading resumes after it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sequences: BTreeMap<String, u64>,
 }
 
 /// One file: its name in the directory, size, content hash and what it counts.

@@ -50,6 +50,8 @@ struct State {
     /// `None`: every node has an agent.
     nodes: Option<BTreeSet<String>>,
     unavailable: BTreeSet<String>,
+    /// Nodes whose agent refuses every job, with its reason.
+    rejecting: BTreeMap<String, String>,
     running: BTreeMap<(String, String), RunningJob>,
     results: BTreeMap<String, NodeResult>,
     /// Events every job on the node streams, in order (sequence = index + 1).
@@ -115,6 +117,14 @@ impl InMemoryAgents {
         } else {
             state.unavailable.remove(node);
         }
+    }
+
+    /// Makes the node's agent refuse every job it is asked to start, as a kernel without the
+    /// probe would.
+    pub fn set_rejecting(&self, node: &str, reason: &str) {
+        self.lock()
+            .rejecting
+            .insert(node.to_owned(), reason.to_owned());
     }
 
     /// Forgets every running job, as an agent restart would.
@@ -195,6 +205,12 @@ impl AgentPool for InMemoryAgents {
             job: job.name.clone(),
             containers: ids(targets),
         });
+        if let Some(reason) = state.rejecting.get(node) {
+            return Err(AgentError::Rejected {
+                node: node.to_owned(),
+                message: reason.clone(),
+            });
+        }
         let running = RunningJob {
             spec: spec.clone(),
             targets: targets.to_vec(),

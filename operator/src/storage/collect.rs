@@ -14,9 +14,13 @@ const FIRST_WAIT: Duration = Duration::from_millis(200);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
 pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool: Arc<JobSpool>) {
-    let mut next = 1;
+    // After an operator restart, after what the last flush wrote (see Storage::recover).
+    let mut next = spool.start_sequence(&node);
     let mut wait = FIRST_WAIT;
     loop {
+        if spool.take_restart(&node) {
+            next = 1;
+        }
         match agents.stream_results(&node, &job, next).await {
             Ok(mut stream) => {
                 while let Some(message) = stream.next().await {
@@ -30,10 +34,13 @@ pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool
                     next = message.sequence + 1;
                     wait = FIRST_WAIT;
                     match message.item {
-                        StreamItem::Event(json) => spool.append(&node, &json),
-                        StreamItem::Lost(messages) => spool.stream_lost(&node, messages),
-                        StreamItem::Summary => {}
+                        StreamItem::Event(json) => spool.append(&node, message.sequence, &json),
+                        StreamItem::Lost(messages) => {
+                            spool.stream_lost(&node, message.sequence, messages)
+                        }
+                        StreamItem::Summary => spool.handled(&node, message.sequence),
                         StreamItem::Final(result) => {
+                            spool.handled(&node, message.sequence);
                             spool.finish(&node, result.summary_json);
                             return;
                         }
@@ -44,6 +51,7 @@ pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool
                 // The agent does not know the job (it restarted): when the job is started
                 // there again, its stream numbers from 1.
                 next = 1;
+                spool.handled(&node, 0);
             }
             Err(error) => tracing::debug!(%node, %error, "cannot open the result stream"),
         }

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use tracejob_api::TraceJob;
-use tracejob_storage::{Credentials, Location, Store};
+use tracejob_storage::{Credentials, Location, Scheme, Store};
 
 use super::StorageSettings;
 
@@ -21,21 +21,71 @@ pub struct Target {
 }
 
 /// The job's storage; `Ok(None)` when neither the spec nor the operator names one.
+///
+/// Tenancy: only the operator's default storage (or a place under it) is written with the
+/// operator's own credentials; any other URL needs the job's own `secretRef`, so a tenant
+/// cannot borrow the operator's identity for a bucket of its choosing. `file://` in a spec
+/// writes into the operator's own filesystem, outside the spool's bound: refused unless
+/// the operator allows it (`--allow-file-storage`, for single-host and test setups).
 pub fn target(job: &TraceJob, settings: &StorageSettings) -> Result<Option<Target>, String> {
-    if let Some(storage) = &job.spec.output.storage {
-        let location =
-            Location::parse(&storage.url).map_err(|e| format!("spec.output.storage.url: {e}"))?;
-        let namespace = job.namespace().unwrap_or_default();
+    let Some(storage) = &job.spec.output.storage else {
+        return Ok(settings.default.clone());
+    };
+    let location =
+        Location::parse(&storage.url).map_err(|e| format!("spec.output.storage.url: {e}"))?;
+    if location.scheme() == Scheme::File && !settings.allow_file_urls {
+        return Err(format!(
+            "spec.output.storage.url: {location}: file:// would write into the operator's own \
+             filesystem and is refused in the cluster (the operator runs without \
+             --allow-file-storage); use s3://, gs:// or az://"
+        ));
+    }
+    let namespace = job.namespace().unwrap_or_default();
+    if let Some(allowed) = settings
+        .allowed_prefixes
+        .get(&namespace)
+        .or_else(|| settings.allowed_prefixes.get("*"))
+        && !allowed
+            .iter()
+            .filter_map(|prefix| Location::parse(prefix).ok())
+            .any(|prefix| is_under(&location, &prefix))
+    {
+        return Err(format!(
+            "spec.output.storage.url: {location} is not under a storage URL namespace \
+             {namespace} may use ({})",
+            allowed.join(", ")
+        ));
+    }
+    if let Some(secret) = &storage.secret_ref {
         return Ok(Some(Target {
             location,
-            secret: storage
-                .secret_ref
-                .as_ref()
-                .map(|s| (namespace, s.name.clone())),
+            secret: Some((namespace, secret.name.clone())),
             source: "spec.output.storage",
         }));
     }
-    Ok(settings.default.clone())
+    match &settings.default {
+        Some(default) if is_under(&location, &default.location) => Ok(Some(Target {
+            location,
+            secret: default.secret.clone(),
+            source: "spec.output.storage (under the operator's default storage)",
+        })),
+        _ if location.scheme() == Scheme::File => Ok(Some(Target {
+            location,
+            secret: None,
+            source: "spec.output.storage",
+        })),
+        _ => Err(format!(
+            "spec.output.storage.secretRef: {location} needs the job's own credentials (a \
+             Secret in namespace {namespace}); only the operator's default storage is written \
+             with the operator's"
+        )),
+    }
+}
+
+/// Whether `inner` is `outer` or a place under it (same store, longer prefix).
+fn is_under(inner: &Location, outer: &Location) -> bool {
+    let (inner, outer) = (inner.as_str(), outer.as_str());
+    inner == outer || inner.starts_with(&format!("{outer}/"))
 }
 
 /// Opens the target's store with the credentials of its Secret (none: the operator's
@@ -71,4 +121,110 @@ async fn secret_credentials(
         pairs.push((key, value));
     }
     Ok(Credentials::new(pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(storage: serde_json::Value) -> TraceJob {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "tracejob.io/v1alpha1", "kind": "TraceJob",
+            "metadata": {"name": "j", "namespace": "tenant"},
+            "spec": {"tool": "exec", "output": {"storage": storage}}
+        }))
+        .expect("a job")
+    }
+
+    fn settings(allow_file_urls: bool) -> StorageSettings {
+        StorageSettings {
+            default: Some(Target {
+                location: Location::parse("s3://shared/traces").expect("a URL"),
+                secret: Some(("ops".into(), "storage".into())),
+                source: "the operator's default storage",
+            }),
+            allow_file_urls,
+            ..StorageSettings::default()
+        }
+    }
+
+    #[test]
+    fn which_storage_a_tenant_may_reach_and_with_whose_credentials() {
+        let ok = |url: &str, secret: Option<&str>, allow: bool| {
+            let storage = match secret {
+                Some(name) => serde_json::json!({"url": url, "secretRef": {"name": name}}),
+                None => serde_json::json!({"url": url}),
+            };
+            target(&job(storage), &settings(allow)).map(|t| t.and_then(|t| t.secret))
+        };
+        // Another bucket with the job's own Secret: the job's credentials.
+        assert_eq!(
+            ok("s3://mine/x", Some("creds"), false),
+            Ok(Some(("tenant".into(), "creds".into())))
+        );
+        // Under the operator's default: the operator's credentials.
+        assert_eq!(
+            ok("s3://shared/traces/tenant", None, false),
+            Ok(Some(("ops".into(), "storage".into())))
+        );
+        // Anywhere else without a Secret: refused, naming the field.
+        for url in ["s3://other/x", "s3://shared/tracesX", "s3://shared"] {
+            let error = ok(url, None, false).expect_err(url);
+            assert!(
+                error.starts_with("spec.output.storage.secretRef: "),
+                "{error}"
+            );
+        }
+        // file:// only when the operator allows it.
+        let error = ok("file:///etc", None, false).expect_err("file:// refused");
+        assert!(
+            error.starts_with("spec.output.storage.url: file:///etc: file://"),
+            "{error}"
+        );
+        assert_eq!(ok("file:///tmp/x", None, true), Ok(None));
+    }
+
+    #[test]
+    fn a_namespace_with_an_allow_list_writes_only_under_its_prefixes() {
+        let mut settings = settings(false);
+        settings
+            .allowed_prefixes
+            .insert("tenant".into(), vec!["s3://team-a/traces".into()]);
+        settings
+            .allowed_prefixes
+            .insert("*".into(), vec!["s3://common".into()]);
+        let with_secret =
+            |url: &str| serde_json::json!({"url": url, "secretRef": {"name": "creds"}});
+        assert!(target(&job(with_secret("s3://team-a/traces/x")), &settings).is_ok());
+        let error = target(&job(with_secret("s3://team-b/x")), &settings).expect_err("refused");
+        assert_eq!(
+            error,
+            "spec.output.storage.url: s3://team-b/x is not under a storage URL namespace \
+             tenant may use (s3://team-a/traces)"
+        );
+        let mut elsewhere = job(with_secret("s3://common/x"));
+        elsewhere.metadata.namespace = Some("other".into());
+        assert!(
+            target(&elsewhere, &settings).is_ok(),
+            "`*` covers other namespaces"
+        );
+        elsewhere.spec.output.storage = Some(tracejob_api::StorageSpec {
+            url: "s3://team-a/traces".into(),
+            secret_ref: Some(tracejob_api::SecretRef {
+                name: "creds".into(),
+            }),
+        });
+        assert!(target(&elsewhere, &settings).is_err());
+    }
+
+    #[test]
+    fn a_job_without_storage_gets_the_operator_default() {
+        let mut plain = job(serde_json::json!({"url": "s3://x/y"}));
+        plain.spec.output.storage = None;
+        let found = target(&plain, &settings(false)).expect("no error");
+        assert_eq!(
+            found.map(|t| t.location.to_string()),
+            Some("s3://shared/traces".to_owned())
+        );
+    }
 }

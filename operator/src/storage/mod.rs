@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use tokio::task::JoinHandle;
 use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
-use tracejob_storage::{Manifest, ManifestEntry, Store, layout};
+use tracejob_storage::{Manifest, ManifestEntry, Resume, Store, layout};
 
 pub use config::Target;
 pub use spool::Losses;
@@ -41,6 +41,38 @@ pub struct StorageSettings {
     pub spool_max_bytes: u64,
     /// How long the end of a job waits for each node's stream to deliver its last events.
     pub final_wait: Duration,
+    /// Whether a job's spec may name `file://` storage (the operator's own filesystem).
+    pub allow_file_urls: bool,
+    /// Per namespace (`*`: every namespace without its own entry), the URL prefixes its jobs'
+    /// specs may name; a namespace with no entry (and no `*`) may name any URL.
+    pub allowed_prefixes: BTreeMap<String, Vec<String>>,
+    /// How long writing a job's artifacts may keep failing before the job ends `Failed`
+    /// and its spooled events are dropped (counted), so one dead bucket cannot hold the
+    /// shared spool for ever.
+    pub give_up_after: Duration,
+}
+
+/// The default of [`StorageSettings::give_up_after`] (`--storage-deadline-seconds`).
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(3600);
+
+/// Writing a job's artifacts has failed for longer than the deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GaveUp {
+    /// When the first of the failed attempts in a row was made.
+    pub since: Timestamp,
+    /// The storage's last error.
+    pub error: String,
+    /// Events the job counted that are in no written artifact.
+    pub unwritten: u64,
+}
+
+/// Whether storage failing since `first_failure` is past the deadline.
+pub fn past_deadline(first_failure: Timestamp, now: Timestamp, deadline: Duration) -> bool {
+    let deadline = k8s_openapi::jiff::SignedDuration::try_from(deadline)
+        .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+    first_failure
+        .checked_add(deadline)
+        .is_ok_and(|end| end <= now)
 }
 
 impl Default for StorageSettings {
@@ -51,6 +83,9 @@ impl Default for StorageSettings {
             spool_dir: std::env::temp_dir().join("tracejob-spool"),
             spool_max_bytes: 1 << 30,
             final_wait: Duration::from_secs(15),
+            allow_file_urls: false,
+            allowed_prefixes: BTreeMap::new(),
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
 }
@@ -79,6 +114,10 @@ struct UploadState {
     /// Parts of a standing job written by earlier flushes.
     written_parts: Vec<ManifestEntry>,
     next_part: u64,
+    /// Per node, the last stream sequence whose events are written.
+    sequences: BTreeMap<String, u64>,
+    /// Whether what an earlier operator process wrote was read back (see [`Storage::recover`]).
+    recovered: bool,
     last_flush: Option<Instant>,
     waited_for_streams: bool,
 }
@@ -156,12 +195,74 @@ impl Storage {
         }
     }
 
+    /// Reads back, once per process, where an earlier operator process left the job's
+    /// artifacts (`manifest.json`): its parts, the next part's number and each node's last
+    /// written stream sequence, so that a restart neither overwrites a part nor uploads an
+    /// event twice. Must succeed before the job's streams are read.
+    pub async fn recover(
+        &self,
+        client: &Client,
+        target: &Target,
+        id: &JobId,
+    ) -> Result<(), Outcome> {
+        let entry = self.entry(&id.uid);
+        let mut upload = entry.upload.lock().await;
+        if upload.recovered {
+            return Ok(());
+        }
+        if let Some(retry_at) = upload.retry_at
+            && retry_at > Instant::now()
+        {
+            return Err(Outcome::Failed {
+                message: failure_message(target, &upload),
+                retry_in: retry_at - Instant::now(),
+            });
+        }
+        match read_manifest(client, target, id).await {
+            Ok(found) => {
+                if let Some(manifest) = found {
+                    resume(&entry, &mut upload, manifest, id);
+                }
+                upload.recovered = true;
+                Ok(())
+            }
+            Err(error) => Err(self.outcome(target, &mut upload, Err(error))),
+        }
+    }
+
+    /// The node's agent lost the job and runs it afresh (a gap): its stream is read from 1
+    /// again, whatever an earlier reader or `manifest.json` recorded.
+    pub fn stream_restarted(&self, uid: &str, node: &str) {
+        self.entry(uid).spool.stream_restarted(node);
+    }
+
     /// Events lost between the agents and storage so far.
     pub fn losses(&self, uid: &str) -> Losses {
         self.jobs()
             .get(uid)
             .map(|e| e.spool.losses())
             .unwrap_or_default()
+    }
+
+    /// Whether writing the job's artifacts has failed past the deadline; `counted` is the
+    /// events the job's status counts.
+    pub fn gave_up(&self, uid: &str, counted: u64, now: Timestamp) -> Option<GaveUp> {
+        let entry = self.jobs().get(uid)?.clone();
+        let upload = entry.upload.try_lock().ok()?;
+        let since = upload.first_failure?;
+        if !past_deadline(since, now, self.settings.give_up_after) {
+            return None;
+        }
+        let written: u64 = upload
+            .written_parts
+            .iter()
+            .filter_map(|e| e.counts.get("events"))
+            .sum();
+        Some(GaveUp {
+            since,
+            error: upload.last_error.clone().unwrap_or_default(),
+            unwritten: counted.saturating_sub(written),
+        })
     }
 
     /// Stops reading the job's streams and deletes its spool.
@@ -275,6 +376,49 @@ impl Storage {
     }
 }
 
+/// The job's `manifest.json`, if an earlier flush wrote one.
+async fn read_manifest(
+    client: &Client,
+    target: &Target,
+    id: &JobId,
+) -> Result<Option<Manifest>, String> {
+    let store =
+        config::open(client, target)
+            .await?
+            .at(&layout::job_dir(&id.namespace, &id.name, &id.uid));
+    let bytes = match store.get(layout::MANIFEST).await {
+        Ok(bytes) => bytes,
+        Err(error) if error.is_not_found() => return Ok(None),
+        Err(error) => return Err(error.one_line()),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("cannot read {}: {e}", store.url_of(layout::MANIFEST)))
+}
+
+/// Continues after what an earlier process wrote: its parts stay listed, the next part gets
+/// a new number, each node's stream is read after its last written sequence.
+fn resume(entry: &JobEntry, upload: &mut UploadState, manifest: Manifest, id: &JobId) {
+    let parts: Vec<ManifestEntry> = manifest
+        .artifacts
+        .into_iter()
+        .filter(|a| a.name != layout::SUMMARY)
+        .collect();
+    let after_names = parts
+        .iter()
+        .filter_map(|a| layout::part_number(&a.name))
+        .max()
+        .map_or(0, |n| n + 1);
+    let resume = manifest.resume.unwrap_or_default();
+    for (node, sequence) in &resume.sequences {
+        entry.spool.resume_after(node, *sequence);
+    }
+    upload.next_part = resume.next_part.max(after_names);
+    tracing::info!(job = %id.name, parts = parts.len(), next_part = upload.next_part, "resuming the job's artifacts");
+    upload.sequences = resume.sequences;
+    upload.written_parts = parts;
+}
+
 fn failure_message(target: &Target, upload: &UploadState) -> String {
     format!(
         "cannot write the artifacts to {} ({}): {}; attempt {}, retrying with backoff; events stay spooled meanwhile",
@@ -320,7 +464,8 @@ async fn write(
         config::open(client, target)
             .await?
             .at(&layout::job_dir(&id.namespace, &id.name, &id.uid));
-    let parts = entry.spool.rotate();
+    let rotated = entry.spool.rotate();
+    let parts = &rotated.parts;
     let one_file = last && job.spec.duration.is_some() && upload.written_parts.is_empty();
     let mut entries = upload.written_parts.clone();
     let earlier = entries.len();
@@ -356,21 +501,27 @@ async fn write(
             .await
             .map_err(|e| e.one_line())?,
     );
+    let next_part = upload.next_part + u64::from(!new_parts.is_empty());
+    let mut sequences = upload.sequences.clone();
+    sequences.extend(rotated.sequences.clone());
     let mut manifest = Manifest::new(job.spec.tool.name());
     manifest.job = Some(format!("{}/{}", id.namespace, id.name));
     manifest.uid = Some(id.uid.clone());
     manifest.artifacts = entries.clone();
+    manifest.resume = Some(Resume {
+        next_part,
+        sequences: sequences.clone(),
+    });
     let manifest_bytes = upload::manifest(&store, &manifest)
         .await
         .map_err(|e| e.one_line())?;
 
-    for (node, node_parts) in &parts {
+    for (node, node_parts) in parts {
         entry.spool.uploaded(node, node_parts);
     }
-    if !new_parts.is_empty() {
-        upload.written_parts.extend(new_parts);
-        upload.next_part += 1;
-    }
+    upload.written_parts.extend(new_parts);
+    upload.next_part = next_part;
+    upload.sequences = sequences;
     let bytes = entries[earlier..].iter().map(|e| e.bytes).sum::<u64>() + manifest_bytes;
     let artifacts = status_artifacts(&store, &entries, manifest_bytes);
     let message = format!(
@@ -430,4 +581,19 @@ fn summary_json(
         "summary": status.summary,
         "nodeSummaries": engine,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_is_given_up_on_only_once_it_failed_for_the_whole_deadline() {
+        let at = |s: i64| Timestamp::from_second(s).expect("a time");
+        let hour = Duration::from_secs(3600);
+        assert!(!past_deadline(at(1000), at(1000 + 3599), hour));
+        assert!(past_deadline(at(1000), at(1000 + 3600), hour));
+        assert!(past_deadline(at(1000), at(1000), Duration::ZERO));
+        assert!(!past_deadline(at(1000), at(2000), Duration::MAX));
+    }
 }

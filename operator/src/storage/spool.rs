@@ -1,5 +1,7 @@
 //! The local spool: each node's streamed events appended to a file under the spool
-//! directory until they are uploaded. One byte budget bounds every job's spool together;
+//! directory until they are uploaded. One byte budget bounds every job's spool together,
+//! shared fairly: with N jobs spooling, none may hold more than 1/N of it, so one job whose
+//! storage is down cannot make the others drop events;
 //! an event that does not fit is counted as dropped, never silently lost.
 
 use std::collections::BTreeMap;
@@ -16,6 +18,8 @@ use tokio::sync::Notify;
 pub struct Budget {
     used: AtomicU64,
     max: u64,
+    /// Jobs with a spool: each may hold at most `max / jobs`.
+    jobs: AtomicU64,
 }
 
 impl Budget {
@@ -23,7 +27,13 @@ impl Budget {
         Budget {
             used: AtomicU64::new(0),
             max,
+            jobs: AtomicU64::new(0),
         }
+    }
+
+    /// One job's fair share of the bound.
+    fn share(&self) -> u64 {
+        self.max / self.jobs.load(Ordering::Acquire).max(1)
     }
 
     fn take(&self, bytes: u64) -> bool {
@@ -64,6 +74,21 @@ struct NodeSpool {
     rotations: u64,
     /// The engine's full summary from the final message.
     final_summary: Option<String>,
+    /// The sequence of the last stream message handled (0: none since the stream began).
+    sequence: u64,
+    /// Where the first reader of this process resumes, as recovered from storage.
+    resume_after: Option<u64>,
+    /// The agent lost the job and runs it afresh: its stream numbers from 1 again.
+    restarted: bool,
+}
+
+/// What [`JobSpool::rotate`] hands to an upload.
+#[derive(Debug, Default)]
+pub struct Rotated {
+    /// Per node, every part not yet uploaded, oldest first.
+    pub parts: BTreeMap<String, Vec<Part>>,
+    /// Per node, the last stream sequence whose events are in those parts (or earlier ones).
+    pub sequences: BTreeMap<String, u64>,
 }
 
 /// One job's spool.
@@ -71,6 +96,9 @@ struct NodeSpool {
 pub struct JobSpool {
     dir: PathBuf,
     budget: Arc<Budget>,
+    /// Bytes this job holds of the budget.
+    used: AtomicU64,
+    unregistered: std::sync::atomic::AtomicBool,
     nodes: Mutex<BTreeMap<String, NodeSpool>>,
     /// Woken when a node finishes.
     pub finished: Notify,
@@ -93,8 +121,11 @@ impl Losses {
 
 impl JobSpool {
     pub fn new(dir: PathBuf, budget: Arc<Budget>) -> Self {
+        budget.jobs.fetch_add(1, Ordering::AcqRel);
         JobSpool {
             dir,
+            used: AtomicU64::new(0),
+            unregistered: std::sync::atomic::AtomicBool::new(false),
             budget,
             nodes: Mutex::default(),
             finished: Notify::new(),
@@ -110,21 +141,79 @@ impl JobSpool {
         self.lock().entry(node.to_owned()).or_default().finished = false;
     }
 
-    /// Appends one event of `node`, tagged with the node's name.
-    pub fn append(&self, node: &str, event_json: &str) {
+    /// Where a new reader of the node's stream starts: after the sequence recovered from
+    /// storage the first time (each later reader follows a new stream, from 1).
+    pub fn start_sequence(&self, node: &str) -> u64 {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        let resume = spool.resume_after.take();
+        if std::mem::take(&mut spool.restarted) {
+            return 1;
+        }
+        resume.map_or(1, |last| last + 1)
+    }
+
+    /// The node's agent lost the job (it restarted) and was given it again: whatever the
+    /// reader or storage knew of the old stream's numbers no longer applies.
+    pub fn stream_restarted(&self, node: &str) {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.restarted = true;
+        spool.sequence = 0;
+    }
+
+    /// Whether a reader must start the node's stream from 1 again (once).
+    pub fn take_restart(&self, node: &str) -> bool {
+        let mut nodes = self.lock();
+        nodes
+            .get_mut(node)
+            .is_some_and(|spool| std::mem::take(&mut spool.restarted))
+    }
+
+    /// The stream up to `sequence` is in storage already (recovered after a restart).
+    pub fn resume_after(&self, node: &str, sequence: u64) {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.resume_after = Some(sequence);
+        if !spool.restarted {
+            spool.sequence = sequence;
+        }
+    }
+
+    /// A message without events was handled; an agent that lost the job restarts at 0.
+    pub fn handled(&self, node: &str, sequence: u64) {
+        self.lock().entry(node.to_owned()).or_default().sequence = sequence;
+    }
+
+    /// Appends one event of `node` (stream message `sequence`), tagged with the node's name.
+    pub fn append(&self, node: &str, sequence: u64, event_json: &str) {
         let line = tag_with_node(node, event_json);
         let bytes = line.len() as u64 + 1;
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
-        if !self.budget.take(bytes) {
+        spool.sequence = sequence;
+        if self.used.load(Ordering::Acquire) + bytes > self.budget.share()
+            || !self.budget.take(bytes)
+        {
             spool.dropped += 1;
             return;
         }
+        self.used.fetch_add(bytes, Ordering::AcqRel);
         if let Err(error) = self.write(node, spool, &line) {
             tracing::warn!(%node, %error, "cannot spool an event");
-            self.budget.give_back(bytes);
+            self.release(bytes);
             spool.dropped += 1;
         }
+    }
+
+    /// Gives bytes back to the job's share and the shared budget.
+    fn release(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
+        self.budget.give_back(bytes);
     }
 
     fn write(&self, node: &str, spool: &mut NodeSpool, line: &str) -> std::io::Result<()> {
@@ -149,8 +238,11 @@ impl JobSpool {
         Ok(())
     }
 
-    pub fn stream_lost(&self, node: &str, messages: u64) {
-        self.lock().entry(node.to_owned()).or_default().stream_lost += messages;
+    pub fn stream_lost(&self, node: &str, sequence: u64, messages: u64) {
+        let mut nodes = self.lock();
+        let spool = nodes.entry(node.to_owned()).or_default();
+        spool.stream_lost += messages;
+        spool.sequence = sequence;
     }
 
     pub fn finish(&self, node: &str, summary_json: Option<String>) {
@@ -192,10 +284,10 @@ impl JobSpool {
     }
 
     /// Closes every node's current file and returns, per node, every part not yet uploaded,
-    /// oldest first. New events go to new files.
-    pub fn rotate(&self) -> BTreeMap<String, Vec<Part>> {
+    /// oldest first, with the stream sequence they reach. New events go to new files.
+    pub fn rotate(&self) -> Rotated {
         let mut nodes = self.lock();
-        let mut out = BTreeMap::new();
+        let mut out = Rotated::default();
         for (node, spool) in nodes.iter_mut() {
             if let Some(mut writer) = spool.writer.take() {
                 if let Err(error) = writer.flush() {
@@ -206,7 +298,8 @@ impl JobSpool {
             if let Some(current) = spool.current.take() {
                 spool.closed.push(current);
             }
-            out.insert(node.clone(), spool.closed.clone());
+            out.parts.insert(node.clone(), spool.closed.clone());
+            out.sequences.insert(node.clone(), spool.sequence);
         }
         out
     }
@@ -222,7 +315,7 @@ impl JobSpool {
             .retain(|kept| !parts.iter().any(|p| p.path == kept.path));
         for part in parts {
             let _ = std::fs::remove_file(&part.path);
-            self.budget.give_back(part.bytes);
+            self.release(part.bytes);
         }
     }
 
@@ -232,10 +325,24 @@ impl JobSpool {
         for spool in nodes.values_mut() {
             spool.writer = None;
             for part in spool.closed.drain(..).chain(spool.current.take()) {
-                self.budget.give_back(part.bytes);
+                self.release(part.bytes);
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        self.unregister();
+    }
+
+    /// This job no longer counts for the fair share (once).
+    fn unregister(&self) {
+        if !self.unregistered.swap(true, Ordering::AcqRel) {
+            self.budget.jobs.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for JobSpool {
+    fn drop(&mut self) {
+        self.unregister();
     }
 }
 
@@ -281,17 +388,69 @@ mod tests {
     fn events_past_the_bound_are_counted_as_dropped_and_uploads_free_the_budget() {
         let dir = std::env::temp_dir().join(format!("tracejob-spool-test-{}", std::process::id()));
         let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(100)));
-        for _ in 0..10 {
-            spool.append("n1", r#"{"x":"0123456789"}"#);
+        for sequence in 1..=10 {
+            spool.append("n1", sequence, r#"{"x":"0123456789"}"#);
         }
         // Each line is 30 bytes with its tag and newline: 3 fit in 100.
         assert_eq!(spool.losses().dropped, 7);
-        let parts = spool.rotate();
+        let rotated = spool.rotate();
+        let parts = &rotated.parts;
         assert_eq!(parts["n1"].iter().map(|p| p.lines).sum::<u64>(), 3);
+        assert_eq!(rotated.sequences["n1"], 10);
         spool.uploaded("n1", &parts["n1"]);
-        spool.append("n1", r#"{"x":"0123456789"}"#);
+        spool.append("n1", 11, r#"{"x":"0123456789"}"#);
         assert_eq!(spool.losses().dropped, 7, "the budget is free again");
         spool.remove();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_restarted_agents_stream_is_read_from_1_whatever_storage_recorded() {
+        let dir = std::env::temp_dir().join(format!("tracejob-resume-test-{}", std::process::id()));
+        let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(1000)));
+        spool.resume_after("n1", 40);
+        spool.resume_after("n2", 7);
+        // The agent on n1 restarted (the operator saw a gap) before its reader began.
+        spool.stream_restarted("n1");
+        assert_eq!(spool.start_sequence("n1"), 1);
+        assert_eq!(spool.start_sequence("n2"), 8);
+        assert_eq!(
+            spool.start_sequence("n2"),
+            1,
+            "only the first reader resumes"
+        );
+        // A reader already running is told once.
+        spool.stream_restarted("n2");
+        assert!(spool.take_restart("n2"));
+        assert!(!spool.take_restart("n2"));
+        assert_eq!(spool.rotate().sequences["n2"], 0);
+        spool.remove();
+    }
+
+    #[test]
+    fn a_job_whose_storage_is_down_cannot_take_the_other_jobs_share_of_the_spool() {
+        let dir = std::env::temp_dir().join(format!("tracejob-fair-test-{}", std::process::id()));
+        let budget = Arc::new(Budget::new(310));
+        let stuck = JobSpool::new(dir.join("stuck"), budget.clone());
+        let other = JobSpool::new(dir.join("other"), budget.clone());
+        // 31 bytes a line: the stuck job (never uploaded) keeps at most half, 5 lines.
+        for sequence in 1..=100 {
+            stuck.append("n1", sequence, r#"{"x":"0123456789"}"#);
+        }
+        assert_eq!(stuck.losses().dropped, 95);
+        for sequence in 1..=5 {
+            other.append("n1", sequence, r#"{"x":"0123456789"}"#);
+        }
+        assert_eq!(
+            other.losses().dropped,
+            0,
+            "the other job's half is still there"
+        );
+        other.remove();
+        // Alone again, the stuck job may use the whole spool.
+        stuck.append("n1", 101, r#"{"x":"0123456789"}"#);
+        assert_eq!(stuck.losses().dropped, 95);
+        stuck.remove();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
