@@ -54,7 +54,8 @@ pub enum StreamItem {
     /// A periodic summary (the counts come from [`AgentPool::results`]; only its sequence
     /// number matters to a consumer).
     Summary,
-    /// Messages this consumer missed just before this one (the agent's buffer overflowed).
+    /// Events this consumer missed just before this one (the agent's buffer overflowed;
+    /// summaries are kept aside and never counted here).
     Lost(u64),
     /// The job stopped on the node: nothing follows.
     Final(NodeResult),
