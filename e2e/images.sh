@@ -78,7 +78,7 @@ binary_root() {
 release_binaries() {
     local bin
     for bin in tracejob-operator tracejob-agent; do
-        if [ ! -x "$TARGET/release/$bin" ] || [ -n "$(find operator agent node-agent api proto ebpf \
+        if [ ! -x "$TARGET/release/$bin" ] || [ -n "$(find operator agent engine api proto ebpf \
             -newer "$TARGET/release/$bin" -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name Cargo.toml \) -print -quit)" ]; then
             log "building the release binaries"
             nice cargo build --release -j 2 -p tracejob-operator -p tracejob-agent >&2

@@ -4,9 +4,9 @@
 use prost::Message as _;
 use tonic::Status;
 use tracejob_api::{Tool, ToolArgs, TraceJobSpec, validate};
-use tracejob_node_agent::EngineError;
-use tracejob_node_agent::latency::Latency;
-use tracejob_node_agent::summary::{Summary, ToolSummary};
+use tracejob_engine::EngineError;
+use tracejob_engine::latency::Latency;
+use tracejob_engine::summary::{Summary, ToolSummary};
 use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
 
 use crate::validate as fields;
@@ -190,7 +190,7 @@ fn histogram_us(latency: &Latency) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracejob_node_agent::Bucket;
+    use tracejob_engine::Bucket;
     use tracejob_proto::v1::{JobRef, Target};
 
     fn request(tool: &str, args: &str, targets: usize) -> StartJobRequest {

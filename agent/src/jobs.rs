@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::Mutex as AsyncMutex;
 use tonic::Status;
-use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy};
-use tracejob_node_agent::{Job, JobConfig, btf, heap};
+use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
+use tracejob_engine::{Job, JobConfig, btf, heap};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
 use crate::convert::{self, JobRequest};
@@ -325,7 +325,7 @@ async fn apply_targets(
     Ok(())
 }
 
-async fn stop_engine(engine: &Engine) -> Result<tracejob_node_agent::summary::Summary, Status> {
+async fn stop_engine(engine: &Engine) -> Result<tracejob_engine::summary::Summary, Status> {
     let engine = engine.clone();
     let job = lock(&engine).take();
     let Some(job) = job else {

@@ -1,5 +1,5 @@
 //! The node agent: a tonic server (`tracejob.agent.v1.Agent`) that runs tracejob's engine
-//! for the operator. It lives in its own crate, not in `node-agent`, so the engine (and the
+//! for the operator. It lives in its own crate, not in `engine`, so the engine (and the
 //! `tracejob run` CLI built on it) stays free of tokio, tonic and TLS.
 
 pub mod capabilities;

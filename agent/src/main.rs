@@ -13,7 +13,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracejob_agent::identity::ClientIdentity;
 use tracejob_agent::{AgentService, Jobs, Settings, tls};
-use tracejob_node_agent::cgroup::Hierarchy;
+use tracejob_engine::cgroup::Hierarchy;
 use tracejob_proto::v1::agent_server::AgentServer;
 
 #[derive(Debug, Parser)]
@@ -80,7 +80,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracejob_node_agent::heap::limit_arenas(2);
+    tracejob_engine::heap::limit_arenas(2);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tracejob_node_agent::cgroup::Hierarchy;
+use tracejob_engine::cgroup::Hierarchy;
 
 pub struct FakeContainer {
     pub pod_uid: String,

@@ -11,9 +11,9 @@ mod support;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run, unique_path};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::records::Event;
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::records::Event;
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{Job, JobConfig};
 
 fn start(config: JobConfig, cgroup: &TestCgroup) -> Job {
     Job::start(&config, std::slice::from_ref(&cgroup.target)).expect("start the job")

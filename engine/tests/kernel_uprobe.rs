@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use support::{TestCgroup, kernel_tests_can_run};
 use tracejob_api::{Tool, ToolArgs, ValueType};
-use tracejob_node_agent::records::{CallRecord, Event, Value};
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::records::{CallRecord, Event, Value};
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{Job, JobConfig};
 
 fn uprobe_job(
     cgroup: &TestCgroup,

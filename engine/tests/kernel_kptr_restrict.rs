@@ -11,8 +11,8 @@ mod support;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{Job, JobConfig};
 
 const SETTING: &str = "/proc/sys/kernel/kptr_restrict";
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::summary::{Summary, ToolSummary};
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::summary::{Summary, ToolSummary};
+use tracejob_engine::{Job, JobConfig};
 
 /// Burns CPU in the calling function itself: no calls in the loop but the clock read,
 /// so nearly every sample lands in the function that expands it.
@@ -44,7 +44,7 @@ fn spin_outside_the_target_cgroup() {
     spin_for!(SPIN);
 }
 
-fn profile_details(summary: &Summary) -> (&[tracejob_node_agent::summary::FunctionRow], String) {
+fn profile_details(summary: &Summary) -> (&[tracejob_engine::summary::FunctionRow], String) {
     let ToolSummary::Profile {
         functions, stacks, ..
     } = &summary.details

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::records::{Event, TcpRecord};
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::records::{Event, TcpRecord};
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{Job, JobConfig};
 
 const CONNECTIONS: u32 = 5;
 const SENT: u32 = 3000;

@@ -10,8 +10,8 @@ mod support;
 
 use support::{Hog, TestCgroup, Work, kernel_tests_can_run, run};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{Job, JobConfig};
 
 #[test]
 fn a_sleeper_behind_a_busy_process_shows_run_queue_latency_and_outsiders_are_not_counted() {

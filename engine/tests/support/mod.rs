@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy, ScratchCgroup};
+use tracejob_engine::cgroup::{CgroupTarget, Hierarchy, ScratchCgroup};
 
 /// True when this test can load BPF programs here (see tracejob-testkit).
 pub fn kernel_tests_can_run(test: &str) -> bool {

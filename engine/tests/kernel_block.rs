@@ -16,9 +16,9 @@ use std::os::unix::fs::MetadataExt;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run, unique_path};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::records::Event;
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{Job, JobConfig};
+use tracejob_engine::records::Event;
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{Job, JobConfig};
 
 const BLOCKS: u32 = 64;
 

@@ -10,8 +10,8 @@ mod support;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::summary::{Summary, SyscallRow, ToolSummary};
-use tracejob_node_agent::{EngineError, Job, JobConfig, ProbeKind};
+use tracejob_engine::summary::{Summary, SyscallRow, ToolSummary};
+use tracejob_engine::{EngineError, Job, JobConfig, ProbeKind};
 
 fn syscalls_job(args: ToolArgs, probe: Option<ProbeKind>, targets: &[&TestCgroup]) -> Job {
     let mut config = JobConfig::new(Tool::Syscalls, args);
@@ -171,7 +171,7 @@ fn a_program_the_verifier_refuses_reports_the_verifiers_reason_for_each_flavour(
         return;
     }
     let mut ebpf = aya::Ebpf::load(tracejob_ebpf::objects::REJECTED_FOR_TESTS).expect("maps load");
-    let error = tracejob_node_agent::probe::attach_syscall_hooks(&mut ebpf, "rejected", None)
+    let error = tracejob_engine::probe::attach_syscall_hooks(&mut ebpf, "rejected", None)
         .expect_err("the verifier refuses this program");
     let EngineError::NoAttachPoint { failures, .. } = &error else {
         panic!("{error}")

@@ -14,8 +14,8 @@ use std::path::Path;
 
 use support::{TestCgroup, Work, kernel_tests_can_run, run};
 use tracejob_api::{Tool, ToolArgs};
-use tracejob_node_agent::summary::ToolSummary;
-use tracejob_node_agent::{EngineError, Job, JobConfig};
+use tracejob_engine::summary::ToolSummary;
+use tracejob_engine::{EngineError, Job, JobConfig};
 
 fn function_job(tool: Tool, function: &str, cgroup: &TestCgroup) -> Result<Job, EngineError> {
     let args = ToolArgs {
