@@ -59,6 +59,8 @@ impl JobConfig {
     }
 }
 
+/// One running trace. The node agent keeps one per TraceJob in its registry
+/// (`tracejob_node_agent::Jobs`); `tracejob run` drives one directly.
 #[derive(Debug)]
 pub struct Job {
     ebpf: Ebpf,

@@ -65,6 +65,8 @@ struct Entry {
     ring: Arc<Ring>,
 }
 
+/// The agent's registry of jobs by uid. Each entry holds one engine job
+/// (`tracejob_engine::Job`, a running trace) plus its request, targets and result buffer.
 #[derive(Debug)]
 pub struct Jobs {
     hierarchy: Result<Hierarchy, String>,

@@ -11,9 +11,9 @@ use clap::Parser;
 use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tracejob_agent::identity::ClientIdentity;
-use tracejob_agent::{AgentService, Jobs, Settings, tls};
 use tracejob_engine::cgroup::Hierarchy;
+use tracejob_node_agent::identity::ClientIdentity;
+use tracejob_node_agent::{AgentService, Jobs, Settings, tls};
 use tracejob_proto::v1::agent_server::AgentServer;
 
 #[derive(Debug, Parser)]

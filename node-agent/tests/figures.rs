@@ -1,5 +1,5 @@
 //! Figures for the record, not assertions of speed: run with
-//! `cargo test --release -p tracejob-agent --test figures -- --ignored --nocapture` (root).
+//! `cargo test --release -p tracejob-node-agent --test figures -- --ignored --nocapture` (root).
 //! (1) StartJob request → programs attached, over mutual TLS, median of 20;
 //! (2) events per second one StreamResults stream carries with zero loss.
 
