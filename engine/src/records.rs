@@ -1,7 +1,9 @@
 //! Events decoded from the ring buffer into owned, serialisable records.
 
 use serde::Serialize;
-use tracejob_ebpf::layout::{ExecEvent, OpenEvent, c_string};
+use tracejob_ebpf::layout::{OpenEvent, c_string};
+
+pub use crate::tools::exec::record::ExecRecord;
 
 /// One event of an event tool.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -12,23 +14,6 @@ pub enum Event {
     Block(BlockRecord),
     Tcp(TcpRecord),
     Call(CallRecord),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ExecRecord {
-    /// Wall-clock time, nanoseconds since the Unix epoch.
-    pub timestamp_ns: u64,
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub ppid: u32,
-    pub uid: u32,
-    pub comm: String,
-    pub filename: String,
-    pub argv: Vec<String>,
-    /// The command had more arguments than the first ones recorded.
-    pub argv_truncated: bool,
-    /// 0, or -errno when the exec failed.
-    pub ret: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -134,24 +119,6 @@ impl Clock {
 
     pub fn wall_ns(self, monotonic_ns: u64) -> u64 {
         u64::try_from(i128::from(monotonic_ns) + self.realtime_minus_monotonic_ns).unwrap_or(0)
-    }
-}
-
-impl ExecRecord {
-    pub fn decode(raw: &ExecEvent, clock: Clock) -> Self {
-        let argc = (raw.argc as usize).min(raw.args.len());
-        ExecRecord {
-            timestamp_ns: clock.wall_ns(raw.timestamp_ns),
-            cgroup_id: raw.cgroup_id,
-            pid: raw.pid,
-            ppid: raw.ppid,
-            uid: raw.uid,
-            comm: c_string(&raw.comm),
-            filename: c_string(&raw.filename),
-            argv: raw.args[..argc].iter().map(|arg| c_string(arg)).collect(),
-            argv_truncated: raw.args_truncated != 0,
-            ret: raw.ret,
-        }
     }
 }
 

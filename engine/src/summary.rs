@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::aggregate::Counts;
 use crate::latency::Latency;
+pub use crate::tools::exec::rows::ExecRow;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -74,14 +75,6 @@ pub struct SyscallRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ExecRow {
-    pub filename: String,
-    pub count: u64,
-    /// Execs that returned an error.
-    pub errors: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OpenRow {
     pub path: String,
     pub count: u64,
@@ -103,16 +96,6 @@ pub struct FunctionRow {
 pub struct FoldedStack {
     pub stack: String,
     pub count: u64,
-}
-
-impl ExecRow {
-    pub fn from_counts((filename, counts): (String, Counts)) -> Self {
-        ExecRow {
-            filename,
-            count: counts.count,
-            errors: counts.errors,
-        }
-    }
 }
 
 impl OpenRow {

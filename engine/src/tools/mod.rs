@@ -3,7 +3,7 @@
 //! (targets, the reader, lost-event accounting) is the same for all, in `job.rs`.
 
 mod blockio;
-mod exec;
+pub(crate) mod exec;
 mod funclatency;
 mod open;
 mod profile;

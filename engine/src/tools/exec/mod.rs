@@ -1,5 +1,8 @@
 //! `exec`: every execve/execveat of the targets.
 
+pub(crate) mod record;
+pub(crate) mod rows;
+
 use std::sync::Arc;
 
 use aya::Ebpf;
@@ -9,8 +12,10 @@ use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
-use crate::records::{Clock, Event, ExecRecord};
-use crate::summary::{ExecRow, ToolSummary};
+use crate::records::{Clock, Event};
+use crate::summary::ToolSummary;
+use record::ExecRecord;
+use rows::ExecRow;
 
 #[derive(Debug)]
 pub struct Exec;
