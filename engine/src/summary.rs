@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-use crate::aggregate::Counts;
 use crate::latency::Latency;
 pub use crate::tools::exec::rows::ExecRow;
+pub use crate::tools::open::rows::OpenRow;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -75,13 +75,6 @@ pub struct SyscallRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct OpenRow {
-    pub path: String,
-    pub count: u64,
-    pub errors: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FunctionRow {
     pub function: String,
     pub kernel: bool,
@@ -96,16 +89,6 @@ pub struct FunctionRow {
 pub struct FoldedStack {
     pub stack: String,
     pub count: u64,
-}
-
-impl OpenRow {
-    pub fn from_counts((path, counts): (String, Counts)) -> Self {
-        OpenRow {
-            path,
-            count: counts.count,
-            errors: counts.errors,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

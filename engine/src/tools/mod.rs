@@ -5,7 +5,7 @@
 mod blockio;
 pub(crate) mod exec;
 mod funclatency;
-mod open;
+pub(crate) mod open;
 mod profile;
 mod runqlat;
 mod syscalls;

@@ -1,5 +1,8 @@
 //! `open`: every open/openat/openat2 of the targets.
 
+pub(crate) mod record;
+pub(crate) mod rows;
+
 use std::sync::Arc;
 
 use aya::Ebpf;
@@ -9,8 +12,10 @@ use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
-use crate::records::{Clock, Event, OpenRecord};
-use crate::summary::{OpenRow, ToolSummary};
+use crate::records::{Clock, Event};
+use crate::summary::ToolSummary;
+use record::OpenRecord;
+use rows::OpenRow;
 
 #[derive(Debug)]
 pub struct Open {
