@@ -7,7 +7,6 @@ pub mod artifacts;
 mod binaries;
 pub mod btf;
 pub mod cgroup;
-mod devices;
 mod error;
 pub mod heap;
 mod histogram;

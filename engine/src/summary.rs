@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::latency::Latency;
+pub use crate::tools::blockio::rows::DeviceRow;
 pub use crate::tools::exec::rows::ExecRow;
 pub use crate::tools::open::rows::OpenRow;
 
@@ -89,16 +90,6 @@ pub struct FunctionRow {
 pub struct FoldedStack {
     pub stack: String,
     pub count: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DeviceRow {
-    pub device: String,
-    pub major_minor: String,
-    /// Requests that completed with an error.
-    pub errors: u64,
-    #[serde(flatten)]
-    pub latency: Latency,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

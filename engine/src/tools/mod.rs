@@ -2,7 +2,7 @@
 //! records decode and how its summary is read. The job lifecycle around them
 //! (targets, the reader, lost-event accounting) is the same for all, in `job.rs`.
 
-mod blockio;
+pub(crate) mod blockio;
 pub(crate) mod exec;
 mod funclatency;
 pub(crate) mod open;

@@ -1,5 +1,9 @@
 //! `blockio`: block I/O latency per device, and every request on demand.
 
+mod devices;
+pub(crate) mod record;
+pub(crate) mod rows;
+
 use std::sync::Arc;
 
 use aya::Ebpf;
@@ -8,13 +12,14 @@ use tracejob_ebpf::layout::{BlockEvent, LatencyStats, c_string};
 
 use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
-use crate::devices;
 use crate::error::EngineError;
 use crate::latency::{self, Latency};
 use crate::maps::map_ref;
 use crate::probe::{self, Hook, ProbeKind};
-use crate::records::{BlockRecord, Clock, Event};
-use crate::summary::{DeviceRow, ToolSummary};
+use crate::records::{Clock, Event};
+use crate::summary::ToolSummary;
+use record::BlockRecord;
+use rows::DeviceRow;
 
 const HOOKS: [Hook; 3] = [
     Hook {
