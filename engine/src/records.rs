@@ -5,6 +5,7 @@ use serde::Serialize;
 pub use crate::tools::blockio::record::BlockRecord;
 pub use crate::tools::exec::record::ExecRecord;
 pub use crate::tools::open::record::{OpenRecord, open_flags};
+pub use crate::tools::tcp::record::TcpRecord;
 
 /// One event of an event tool.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -15,26 +16,6 @@ pub enum Event {
     Block(BlockRecord),
     Tcp(TcpRecord),
     Call(CallRecord),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TcpRecord {
-    /// When the connection closed.
-    pub timestamp_ns: u64,
-    pub cgroup_id: u64,
-    /// `connect` (this side opened it) or `accept`.
-    pub direction: &'static str,
-    /// False when the handshake never completed (refused, timed out, reset).
-    pub established: bool,
-    pub local: String,
-    pub remote: String,
-    pub duration_ns: u64,
-    /// Payload bytes received, and sent and acknowledged.
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    /// connect: the connecting process; accept: the process that closed the socket.
-    pub pid: u32,
-    pub comm: String,
 }
 
 /// One call of a probed user-space function.

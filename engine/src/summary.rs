@@ -6,6 +6,7 @@ use crate::latency::Latency;
 pub use crate::tools::blockio::rows::DeviceRow;
 pub use crate::tools::exec::rows::ExecRow;
 pub use crate::tools::open::rows::OpenRow;
+pub use crate::tools::tcp::rows::PeerRow;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
@@ -90,19 +91,6 @@ pub struct FunctionRow {
 pub struct FoldedStack {
     pub stack: String,
     pub count: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PeerRow {
-    /// `connect` (to the peer) or `accept` (from it).
-    pub direction: String,
-    /// `address:port` for connect, `address` for accept.
-    pub peer: String,
-    pub connections: u64,
-    /// Connections whose handshake never completed.
-    pub failed: u64,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -9,7 +9,7 @@ pub(crate) mod open;
 mod profile;
 mod runqlat;
 mod syscalls;
-mod tcp;
+pub(crate) mod tcp;
 mod uprobe;
 
 use std::sync::Arc;

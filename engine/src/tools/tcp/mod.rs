@@ -1,5 +1,8 @@
 //! `tcp`: TCP connection lifecycles of the targets (BCC tcplife).
 
+pub(crate) mod record;
+pub(crate) mod rows;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use std::sync::Arc;
@@ -11,8 +14,10 @@ use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::probe::{self, Hook, ProbeKind};
-use crate::records::{Clock, Event, TcpRecord};
-use crate::summary::{PeerRow, ToolSummary};
+use crate::records::{Clock, Event};
+use crate::summary::ToolSummary;
+use record::TcpRecord;
+use rows::PeerRow;
 
 const HOOKS: [Hook; 1] = [Hook {
     program: "state",
