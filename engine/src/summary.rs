@@ -6,6 +6,7 @@ use crate::latency::Latency;
 pub use crate::tools::blockio::rows::DeviceRow;
 pub use crate::tools::exec::rows::ExecRow;
 pub use crate::tools::open::rows::OpenRow;
+pub use crate::tools::syscalls::rows::SyscallRow;
 pub use crate::tools::tcp::rows::PeerRow;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -64,16 +65,6 @@ pub enum ToolSummary {
     Calls {
         functions: Vec<CallRow>,
     },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SyscallRow {
-    pub name: String,
-    pub nr: u32,
-    pub errors: u64,
-    /// Calls, and the latency of those that returned.
-    #[serde(flatten)]
-    pub latency: Latency,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

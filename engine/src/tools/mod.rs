@@ -8,7 +8,7 @@ mod funclatency;
 pub(crate) mod open;
 mod profile;
 mod runqlat;
-mod syscalls;
+pub(crate) mod syscalls;
 pub(crate) mod tcp;
 mod uprobe;
 

@@ -1,5 +1,7 @@
 //! `syscalls`: per-syscall counts, errors and latency histograms aggregated in the kernel.
 
+pub(crate) mod rows;
+
 use aya::Ebpf;
 use aya::maps::{Array, PerCpuArray};
 use tracejob_api::ToolArgs;
@@ -11,8 +13,9 @@ use crate::error::EngineError;
 use crate::latency::{self, Latency};
 use crate::maps::{map_mut, map_ref};
 use crate::probe::{self, ProbeKind, SYSCALL_HOOKS};
-use crate::summary::{SyscallRow, ToolSummary};
+use crate::summary::ToolSummary;
 use crate::syscall_names;
+use rows::SyscallRow;
 
 #[derive(Debug)]
 pub struct Syscalls {
