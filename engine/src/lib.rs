@@ -16,7 +16,6 @@ mod maps;
 pub mod probe;
 mod reader;
 pub mod records;
-mod stacks;
 pub mod summary;
 mod symbolize;
 mod syscall_names;

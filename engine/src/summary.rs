@@ -6,6 +6,7 @@ use crate::latency::Latency;
 pub use crate::tools::blockio::rows::DeviceRow;
 pub use crate::tools::exec::rows::ExecRow;
 pub use crate::tools::open::rows::OpenRow;
+pub use crate::tools::profile::rows::{FoldedStack, FunctionRow};
 pub use crate::tools::syscalls::rows::SyscallRow;
 pub use crate::tools::tcp::rows::PeerRow;
 
@@ -65,23 +66,6 @@ pub enum ToolSummary {
     Calls {
         functions: Vec<CallRow>,
     },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FunctionRow {
-    pub function: String,
-    pub kernel: bool,
-    /// Samples taken while this function was running.
-    pub self_samples: u64,
-    /// Samples with this function anywhere on the stack.
-    pub total_samples: u64,
-}
-
-/// `comm;outermost;...;sampled` (kernel frames end in `_[k]`) and its sample count.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FoldedStack {
-    pub stack: String,
-    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

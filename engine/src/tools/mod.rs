@@ -6,7 +6,7 @@ pub(crate) mod blockio;
 pub(crate) mod exec;
 mod funclatency;
 pub(crate) mod open;
-mod profile;
+pub(crate) mod profile;
 mod runqlat;
 pub(crate) mod syscalls;
 pub(crate) mod tcp;

@@ -3,6 +3,8 @@
 //! frames through /proc/kallsyms, user frames through the ELF symbols of the files each
 //! process maps (captured while it runs, see `watcher`).
 
+pub(crate) mod rows;
+mod stacks;
 mod watcher;
 
 use std::collections::HashMap as StdHashMap;
@@ -20,9 +22,9 @@ use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::maps::map_ref;
 use crate::probe::{self, ProbeKind};
-use crate::stacks::{self, Frame, StackSample};
 use crate::summary::ToolSummary;
 use crate::symbolize::{KernelSymbols, ProcessTable};
+use stacks::{Frame, StackSample};
 use watcher::Watcher;
 
 /// BCC's and bpftrace's habit: 99 Hz does not beat in step with 100 Hz timers.
