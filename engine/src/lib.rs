@@ -4,7 +4,6 @@
 
 mod aggregate;
 pub mod artifacts;
-mod binaries;
 pub mod btf;
 pub mod cgroup;
 mod error;

@@ -10,7 +10,7 @@ pub(crate) mod profile;
 mod runqlat;
 pub(crate) mod syscalls;
 pub(crate) mod tcp;
-mod uprobe;
+pub(crate) mod uprobe;
 
 use std::sync::Arc;
 

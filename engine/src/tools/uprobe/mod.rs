@@ -1,6 +1,9 @@
 //! `uprobe`: calls of a function in a user binary or library: count and latency, and
 //! each call's first arguments and return value.
 
+mod binaries;
+pub(crate) mod record;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,13 +17,14 @@ use tracejob_ebpf::layout::{
 
 use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
-use crate::binaries::{self, Binary};
 use crate::cgroup::CgroupTarget;
 use crate::error::EngineError;
 use crate::latency::{self};
 use crate::probe::{self, ProbeKind};
-use crate::records::{CallRecord, Clock, Event, Value};
+use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
+use binaries::Binary;
+use record::{CallRecord, Value};
 
 #[derive(Debug)]
 pub struct Uprobe {
