@@ -15,5 +15,5 @@ bench: deps bench-build
 
 bench-build:
 	$(CARGO) build --release -p tracejob-cli --bin tracejob
-	$(CARGO) build --release -p tracejob-agent
+	$(CARGO) build --release -p tracejob-node-agent
 	$(CARGO) build --release -p tracejob-bench

@@ -14,7 +14,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p tracejob-agent --bin tracejob-agent \
+    cargo build --release --locked -p tracejob-node-agent --bin tracejob-agent \
  && install -D -m 0755 target/release/tracejob-agent /out/tracejob-agent
 
 # distroless cc: glibc and libgcc, no shell. The default user is root, which the agent

@@ -11,7 +11,7 @@
 #   tracejob/operator:e2e        the release tracejob-operator + the shared libraries ldd lists
 #   tracejob/agent:e2e           the release tracejob-agent, the same way
 # The release binaries come from ${CARGO_TARGET_DIR:-target}/release (built here when missing or
-# older than the sources: `cargo build --release -p tracejob-operator -p tracejob-agent`).
+# older than the sources: `cargo build --release -p tracejob-operator -p tracejob-node-agent`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,10 +78,10 @@ binary_root() {
 release_binaries() {
     local bin
     for bin in tracejob-operator tracejob-agent; do
-        if [ ! -x "$TARGET/release/$bin" ] || [ -n "$(find operator agent node-agent api proto ebpf \
+        if [ ! -x "$TARGET/release/$bin" ] || [ -n "$(find operator node-agent engine api proto ebpf \
             -newer "$TARGET/release/$bin" -type f \( -name '*.rs' -o -name '*.c' -o -name '*.h' -o -name Cargo.toml \) -print -quit)" ]; then
             log "building the release binaries"
-            nice cargo build --release -j 2 -p tracejob-operator -p tracejob-agent >&2
+            nice cargo build --release -j 2 -p tracejob-operator -p tracejob-node-agent >&2
             return 0
         fi
     done

@@ -2,7 +2,7 @@
 # Fails when a generated file differs from what `make generate` would write
 # (changed, or new and not committed).
 set -euo pipefail
-generated=(node-agent/src/syscall_table.rs crds/ charts/tracejob/crds/ proto/src/generated/)
+generated=(engine/src/syscall_table.rs crds/ charts/tracejob/crds/ proto/src/generated/)
 make --no-print-directory generate >/dev/null
 untracked=$(git ls-files --others --exclude-standard -- "${generated[@]}")
 if ! git diff --exit-code --stat -- "${generated[@]}" >&2 || [ -n "$untracked" ]; then

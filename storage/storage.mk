@@ -12,5 +12,5 @@ garage:
 test-storage: garage
 	$(CARGO) test -p tracejob-storage
 	$(CARGO) test -p tracejob-operator --test artifacts
-	$(CARGO) test -p tracejob-agent --test storage
+	$(CARGO) test -p tracejob-node-agent --test storage
 	$(CARGO) test -p tracejob-cli --test results_s3

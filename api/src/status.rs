@@ -14,8 +14,10 @@ pub const MAX_NODE_ROWS: usize = 50;
 /// At most this many summary rows are kept; the rest are folded into
 /// [`Summary::other_count`].
 pub const MAX_SUMMARY_ROWS: usize = 20;
-/// Latency histograms have exactly this many power-of-two buckets: bucket `i` counts
-/// latencies in `[2^i, 2^(i+1))` microseconds, the last bucket everything above.
+/// Latency histograms have exactly this many power-of-two buckets: bucket 0 counts
+/// latencies under 1 µs, bucket `i` those in `[2^(i-1), 2^i)` µs (a µs being 1024 ns here,
+/// as the agent shifts the kernel's nanosecond buckets by 10), the last bucket everything
+/// from 2^22 µs (about 4.3 s) up.
 pub const HISTOGRAM_BUCKETS: usize = 24;
 /// Messages are cut to this many bytes.
 pub const MAX_MESSAGE_BYTES: usize = 1024;
@@ -31,7 +33,8 @@ pub struct TraceJobStatus {
     /// A human-readable reason for the phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// `Targeted`, `AgentsReady`, `Complete` and `Degraded`.
+    /// `Targeted`, `AgentsReady`, `Complete`, `Degraded`, `Gap`, `ArtifactsWritten` and
+    /// `NodeLost`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

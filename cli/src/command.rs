@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy, ScratchCgroup};
+use tracejob_engine::cgroup::{CgroupTarget, Hierarchy, ScratchCgroup};
 
 /// The cgroup made for the command; removed when dropped.
 #[derive(Debug)]

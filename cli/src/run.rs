@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tracejob_api::{TraceJob, parse_duration, parse_manifest};
-use tracejob_node_agent::cgroup::Hierarchy;
-use tracejob_node_agent::records::Event;
-use tracejob_node_agent::{Job, JobConfig, ProbeKind};
+use tracejob_engine::cgroup::Hierarchy;
+use tracejob_engine::records::Event;
+use tracejob_engine::{Job, JobConfig, ProbeKind};
 
 use crate::args::{Format, RunArgs};
 use crate::command::{self, CommandCgroup};
@@ -67,7 +67,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     cgroups.extend(command_cgroup.as_ref().map(|c| c.target.clone()));
     let mut job = Job::start(&config, &cgroups)?;
     // One job per run: the kernel BTF it was loaded with (~20 MiB) is not needed again.
-    tracejob_node_agent::btf::release();
+    tracejob_engine::btf::release();
     let events = job.take_events();
     let scope = if local.trace_all {
         "every process".to_owned()

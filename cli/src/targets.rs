@@ -1,7 +1,7 @@
 //! Turning --cgroup, --pid and --all into what the engine traces.
 
 use anyhow::{Context, bail};
-use tracejob_node_agent::cgroup::{CgroupTarget, Hierarchy};
+use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 
 use crate::args::RunArgs;
 

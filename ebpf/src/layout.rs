@@ -1,5 +1,6 @@
-//! Rust mirrors of `include/tracejob.h`. `tests/layout.rs` checks each against the BTF
-//! clang wrote into the objects, so a change on one side only fails the build's tests.
+//! Rust mirrors of `include/tracejob.h`. `tests/layout.rs` has clang check each one's size
+//! and field offsets against the header (static assertions), so a change on one side only
+//! fails the build's tests.
 
 pub const TASK_COMM_LEN: usize = 16;
 pub const PATH_LEN: usize = 256;

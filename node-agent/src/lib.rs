@@ -1,33 +1,16 @@
-//! tracejob's node-side engine: loads the pre-compiled eBPF programs of a tool, scopes
-//! them to cgroup v2 directories, and turns what they collect into events and a summary.
-//! `tracejob run` drives it directly; the node agent drives it for the operator.
+//! The node agent: a tonic server (`tracejob.agent.v1.Agent`) that runs tracejob's engine
+//! for the operator. It lives in its own crate, not in `engine`, so the engine (and the
+//! `tracejob run` CLI built on it) stays free of tokio, tonic and TLS.
 
-mod aggregate;
-pub mod artifacts;
-mod binaries;
-pub mod btf;
-pub mod cgroup;
-mod devices;
-mod error;
-pub mod heap;
-mod histogram;
-mod job;
-pub mod latency;
-mod maps;
-pub mod probe;
-mod reader;
-pub mod records;
-mod stacks;
-pub mod summary;
-mod symbolize;
-mod syscall_names;
-mod syscall_table;
-mod tools;
+pub mod capabilities;
+pub mod convert;
+pub mod identity;
+pub mod jobs;
+pub mod resolve;
+pub mod ring;
+pub mod service;
+pub mod tls;
+pub mod validate;
 
-pub use aggregate::Counts;
-pub use artifacts::Artifact;
-pub use error::EngineError;
-pub use histogram::Bucket;
-pub use job::{Job, JobConfig};
-pub use probe::ProbeKind;
-pub use syscall_names::{name as syscall_name, number as syscall_number};
+pub use jobs::{Jobs, Settings};
+pub use service::AgentService;

@@ -1,6 +1,6 @@
 //! One readable line per event, with a header naming the columns.
 
-use tracejob_node_agent::records::{Event, Value};
+use tracejob_engine::records::{Event, Value};
 
 use super::histogram::human;
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use tracejob_node_agent::records::Event;
+use tracejob_engine::records::Event;
 use tracejob_storage::{HashingWriter, Manifest, ManifestEntry, layout};
 
 use super::{FinalSummary, Output, event_line};

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use tracejob_node_agent::latency::Latency;
+use tracejob_engine::latency::Latency;
 
 const BAR_WIDTH: u64 = 40;
 

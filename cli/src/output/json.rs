@@ -2,7 +2,7 @@
 
 use std::io::{BufWriter, Stdout, Write};
 
-use tracejob_node_agent::records::Event;
+use tracejob_engine::records::Event;
 
 use super::{FinalSummary, Output, event_line, summary_line};
 

@@ -8,8 +8,8 @@ mod table;
 mod table_profile;
 
 use serde::Serialize;
-use tracejob_node_agent::records::Event;
-use tracejob_node_agent::summary::Summary;
+use tracejob_engine::records::Event;
+use tracejob_engine::summary::Summary;
 
 pub use files::FilesOutput;
 pub use json::JsonOutput;

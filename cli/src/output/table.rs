@@ -2,8 +2,8 @@
 
 use std::io::{BufWriter, Stdout, Write};
 
-use tracejob_node_agent::records::Event;
-use tracejob_node_agent::summary::{SyscallRow, ToolSummary};
+use tracejob_engine::records::Event;
+use tracejob_engine::summary::{SyscallRow, ToolSummary};
 
 use super::{FinalSummary, Output, event_lines, histogram};
 

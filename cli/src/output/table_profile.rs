@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use tracejob_node_agent::summary::FunctionRow;
+use tracejob_engine::summary::FunctionRow;
 
 /// Rows shown; the JSON output and the folded stacks have every function and stack.
 const TOP_FUNCTIONS: usize = 20;

@@ -1,0 +1,388 @@
+//! The jobs this agent runs (or ran and still keeps): the engine job, its targets, its
+//! result stream. One lock orders every start, update and stop.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Mutex as AsyncMutex;
+use tonic::Status;
+use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
+use tracejob_engine::{Job, JobConfig, btf, heap};
+use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
+
+use crate::convert::{self, JobRequest};
+use crate::resolve;
+use crate::ring::{Bounds, Ring};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Events each job's stream buffer holds for slow or reconnecting consumers.
+    pub stream_buffer: usize,
+    /// Encoded bytes each job's stream buffer holds at most.
+    pub stream_buffer_bytes: usize,
+    /// Jobs running at once; one more start is ResourceExhausted.
+    pub max_jobs: usize,
+    /// How long a stopped job's stream buffer is kept when nobody reads its final message.
+    pub stopped_buffer_ttl: Duration,
+    /// Decoded events queued between the kernel reader and the stream.
+    pub event_queue: usize,
+    /// How often a running job's summary is put on its stream.
+    pub summary_interval: Duration,
+    /// How long the parsed kernel BTF (about 20 MiB) is kept once no job is left, so a
+    /// burst of job starts parses it once.
+    pub keep_warm: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            stream_buffer: 65536,
+            stream_buffer_bytes: 8 << 20,
+            max_jobs: 32,
+            stopped_buffer_ttl: Duration::from_secs(300),
+            event_queue: 65536,
+            summary_interval: Duration::from_secs(1),
+            keep_warm: Duration::from_secs(60),
+        }
+    }
+}
+
+type Engine = Arc<Mutex<Option<Job>>>;
+
+#[derive(Debug)]
+struct Entry {
+    job: JobRef,
+    request: JobRequest,
+    engine: Engine,
+    /// Moves decoded events onto the ring; ends once the engine's reader has stopped.
+    pump: Option<std::thread::JoinHandle<()>>,
+    /// Set once stopped: the final result.
+    result: Option<JobResult>,
+    targets: Vec<TargetState>,
+    ring: Arc<Ring>,
+}
+
+/// The agent's registry of jobs by uid. Each entry holds one engine job
+/// (`tracejob_engine::Job`, a running trace) plus its request, targets and result buffer.
+#[derive(Debug)]
+pub struct Jobs {
+    hierarchy: Result<Hierarchy, String>,
+    settings: Settings,
+    entries: Arc<AsyncMutex<BTreeMap<String, Entry>>>,
+    /// Counts job starts: an idle release goes ahead only if none happened meanwhile.
+    starts: Arc<AtomicU64>,
+}
+
+fn lock(engine: &Engine) -> std::sync::MutexGuard<'_, Option<Job>> {
+    engine.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Jobs {
+    pub fn new(hierarchy: Result<Hierarchy, String>, settings: Settings) -> Self {
+        Jobs {
+            hierarchy,
+            settings,
+            entries: Arc::default(),
+            starts: Arc::default(),
+        }
+    }
+
+    pub fn cgroup_mount(&self) -> Option<PathBuf> {
+        self.hierarchy.as_ref().ok().map(|h| h.mount_point.clone())
+    }
+
+    fn hierarchy(&self) -> Result<&Hierarchy, Status> {
+        self.hierarchy
+            .as_ref()
+            .map_err(|reason| Status::failed_precondition(reason.clone()))
+    }
+
+    /// Each container's cgroup, or why it has none.
+    fn resolve(
+        &self,
+        targets: &[Target],
+    ) -> Result<Vec<(TargetState, Option<CgroupTarget>)>, Status> {
+        let hierarchy = self.hierarchy()?;
+        Ok(targets
+            .iter()
+            .map(|t| {
+                let mut state = TargetState {
+                    container_id: t.container_id.clone(),
+                    ..TargetState::default()
+                };
+                let found = resolve::container_dir(
+                    &hierarchy.mount_point,
+                    &t.pod_uid,
+                    &t.container_id,
+                    &t.cgroup_path,
+                )
+                .and_then(|path| hierarchy.target(&path).map_err(|e| e.to_string()));
+                match found {
+                    Ok(cgroup) => {
+                        state.found = true;
+                        state.cgroup_path = cgroup.path.display().to_string();
+                        state.cgroup_id = cgroup.id;
+                        (state, Some(cgroup))
+                    }
+                    Err(message) => {
+                        tracing::warn!(container = %t.container_id, pod = %t.pod_uid, %message, "target not found");
+                        state.message = message;
+                        (state, None)
+                    }
+                }
+            })
+            .collect())
+    }
+
+    pub async fn start(
+        &self,
+        job: JobRef,
+        request: JobRequest,
+        targets: &[Target],
+    ) -> Result<JobState, Status> {
+        let resolved = self.resolve(targets)?;
+        let mut entries = self.entries.lock().await;
+        self.starts.fetch_add(1, Ordering::Relaxed);
+        if let Some(entry) = entries.get_mut(&request.uid) {
+            if request.generation != 0 && request.generation < entry.request.generation {
+                return Err(Status::failed_precondition(format!(
+                    "job {} runs generation {}; generation {} is stale",
+                    request.uid, entry.request.generation, request.generation
+                )));
+            }
+            let same_tool =
+                entry.request.tool == request.tool && entry.request.args == request.args;
+            if entry.result.is_none() && same_tool {
+                entry.request.generation = entry.request.generation.max(request.generation);
+                apply_targets(entry, resolved).await?;
+                return Ok(state(entry));
+            }
+            let old = entries.remove(&request.uid);
+            if let Some(old) = old {
+                stop_engine(&old.engine).await.ok();
+                old.ring.finish(JobResult::default());
+            }
+        }
+        let running = entries.values().filter(|e| e.result.is_none()).count();
+        if running >= self.settings.max_jobs {
+            return Err(Status::resource_exhausted(format!(
+                "this agent already runs its maximum of {} jobs (tracejob-agent --max-jobs); \
+                 the job starts here once another one ends",
+                self.settings.max_jobs
+            )));
+        }
+        let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
+        let cgroups: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
+        let mut config = JobConfig::new(request.tool, request.args.clone());
+        config.event_queue = if request.events {
+            self.settings.event_queue
+        } else {
+            0
+        };
+        let started = tokio::task::spawn_blocking(move || Job::start(&config, &cgroups))
+            .await
+            .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?;
+        let mut engine_job = started.map_err(|e| convert::status(&e))?;
+        tracing::info!(job = %request.name, uid = %request.uid, probe = engine_job.probe(), "job started");
+        let ring = Arc::new(Ring::new(Bounds {
+            messages: self.settings.stream_buffer,
+            bytes: self.settings.stream_buffer_bytes,
+        }));
+        let pump = engine_job.take_events().map(|events| {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                for event in events {
+                    if let Ok(json) = serde_json::to_string(&event) {
+                        ring.push_event(json);
+                    }
+                }
+            })
+        });
+        let engine: Engine = Arc::new(Mutex::new(Some(engine_job)));
+        spawn_summaries(engine.clone(), ring.clone(), self.settings.summary_interval);
+        let entry = Entry {
+            job,
+            request,
+            engine,
+            pump,
+            result: None,
+            targets: states,
+            ring,
+        };
+        let answer = state(&entry);
+        entries.insert(entry.request.uid.clone(), entry);
+        Ok(answer)
+    }
+
+    pub async fn update_targets(&self, uid: &str, targets: &[Target]) -> Result<JobState, Status> {
+        let resolved = self.resolve(targets)?;
+        let mut entries = self.entries.lock().await;
+        let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
+        if entry.result.is_some() {
+            return Err(Status::failed_precondition(format!("job {uid} is stopped")));
+        }
+        apply_targets(entry, resolved).await?;
+        Ok(state(entry))
+    }
+
+    pub async fn stop(&self, uid: &str) -> Result<JobState, Status> {
+        let mut entries = self.entries.lock().await;
+        let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
+        if entry.result.is_none() {
+            let summary = stop_engine(&entry.engine).await?;
+            // Every event the engine decoded goes on the stream before the final result.
+            if let Some(pump) = entry.pump.take() {
+                let _ = tokio::task::spawn_blocking(move || pump.join()).await;
+            }
+            let result = convert::job_result(&summary);
+            entry.ring.finish(result.clone());
+            entry.result = Some(result);
+            free_after(&entry.ring, self.settings.stopped_buffer_ttl);
+            tracing::info!(job = %entry.request.name, events = summary.events, lost = summary.lost, "job stopped");
+        }
+        Ok(state(entry))
+    }
+
+    pub async fn forget(&self, uid: &str) {
+        let (removed, none_left) = {
+            let mut entries = self.entries.lock().await;
+            (entries.remove(uid), entries.is_empty())
+        };
+        if let Some(entry) = removed {
+            stop_engine(&entry.engine).await.ok();
+            entry.ring.finish(JobResult::default());
+            drop(entry);
+            heap::give_back();
+            if none_left {
+                self.release_when_still_idle();
+            }
+        }
+    }
+
+    /// After `keep_warm` with no job and no start, gives the kernel BTF back.
+    fn release_when_still_idle(&self) {
+        let (entries, starts) = (self.entries.clone(), self.starts.clone());
+        let seen = starts.load(Ordering::Relaxed);
+        let delay = self.settings.keep_warm;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let idle = entries.lock().await.is_empty() && starts.load(Ordering::Relaxed) == seen;
+            if idle {
+                // A start that races with this simply parses again.
+                tokio::task::spawn_blocking(btf::release).await.ok();
+                tracing::debug!("idle: kernel BTF released");
+            }
+        });
+    }
+
+    /// The job with `uid` (none or one) with its result so far.
+    pub async fn list(&self, uid: &str) -> Vec<JobState> {
+        let entries = self.entries.lock().await;
+        entries.get(uid).map(state).into_iter().collect()
+    }
+
+    pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, Status> {
+        let entries = self.entries.lock().await;
+        entries
+            .get(uid)
+            .map(|e| e.ring.clone())
+            .ok_or_else(|| not_found(uid))
+    }
+}
+
+fn not_found(uid: &str) -> Status {
+    Status::not_found(format!("no job {uid} on this agent"))
+}
+
+async fn apply_targets(
+    entry: &mut Entry,
+    resolved: Vec<(TargetState, Option<CgroupTarget>)>,
+) -> Result<(), Status> {
+    let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
+    let wanted: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
+    let engine = entry.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = lock(&engine);
+        let Some(job) = guard.as_mut() else {
+            return Ok(());
+        };
+        let current: Vec<u64> = job.targets().map(|t| t.id).collect();
+        for id in current {
+            if !wanted.iter().any(|w| w.id == id) {
+                job.remove_target(id)?;
+            }
+        }
+        for target in wanted {
+            job.add_target(target)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
+    .map_err(|e| convert::status(&e))?;
+    entry.targets = states;
+    Ok(())
+}
+
+async fn stop_engine(engine: &Engine) -> Result<tracejob_engine::summary::Summary, Status> {
+    let engine = engine.clone();
+    let job = lock(&engine).take();
+    let Some(job) = job else {
+        return Err(Status::failed_precondition("the job was already stopped"));
+    };
+    tokio::task::spawn_blocking(move || job.stop())
+        .await
+        .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
+        .map_err(|e| convert::status(&e))
+}
+
+/// Frees a stopped job's buffered events after `ttl` if no stream has read its final
+/// message (which frees them at once). A weak handle: a forgotten job is not kept alive.
+fn free_after(ring: &Arc<Ring>, ttl: Duration) {
+    let ring = Arc::downgrade(ring);
+    tokio::spawn(async move {
+        tokio::time::sleep(ttl).await;
+        if let Some(ring) = ring.upgrade() {
+            ring.free();
+            heap::give_back();
+        }
+    });
+}
+
+fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let engine = engine.clone();
+            let snapshot =
+                tokio::task::spawn_blocking(move || lock(&engine).as_ref().map(Job::snapshot))
+                    .await;
+            match snapshot {
+                Ok(Some(Ok(summary))) => ring.set_summary(convert::job_result(&summary)),
+                Ok(Some(Err(error))) => tracing::warn!(%error, "cannot read a summary"),
+                _ => return,
+            }
+        }
+    });
+}
+
+fn state(entry: &Entry) -> JobState {
+    let result = entry.result.clone().or_else(|| {
+        lock(&entry.engine)
+            .as_ref()
+            .and_then(|job| job.snapshot().ok())
+            .map(|summary| convert::job_result(&summary))
+    });
+    JobState {
+        job: Some(entry.job.clone()),
+        generation: entry.request.generation,
+        stopped: entry.result.is_some(),
+        targets: entry.targets.clone(),
+        result,
+    }
+}
