@@ -7,6 +7,7 @@ pub mod artifacts;
 mod binaries;
 pub mod btf;
 pub mod cgroup;
+pub mod cgroup_walk;
 mod devices;
 mod error;
 pub mod heap;
