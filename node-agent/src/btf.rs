@@ -53,7 +53,11 @@ pub fn load(
     globals: &[(&'static str, u32)],
     ring_bytes: u32,
 ) -> Result<Ebpf, EbpfError> {
-    let globals = &[globals, &[(crate::cgroup_walk::GLOBAL, crate::cgroup_walk::value())]].concat();
+    let globals = &[
+        globals,
+        &[(crate::cgroup_walk::GLOBAL, crate::cgroup_walk::value())],
+    ]
+    .concat();
     let mut kept = kept();
     let Ok(kept) = parsed(&mut kept) else {
         // No usable BTF: aya's own loader reports what that means for this object.
