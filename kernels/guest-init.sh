@@ -97,10 +97,17 @@ manifest uprobe "binary: $(ls /lib/x86_64-linux-gnu/libc.so.6), function: getppi
 assert='[ "$(field "\"getppid\"" count)" = $N ]' detail="libc getppid count $N"
 check uprobe uprobe -- workload getppid $N
 
+# Both flavours of funccount/funclatency: __x64_sys_getppid is not in these kernels' BTF
+# (kprobe), vfs_read is (fentry/fexit). dd reads with read(2); busybox cat would not
+# (it copies with sendfile(2), which never calls vfs_read).
 for tool in funccount funclatency; do
 	manifest $tool 'function: __x64_sys_getppid'
 	assert='[ "$(field "__x64_sys_getppid" count)" = $N ]' detail="__x64_sys_getppid count $N"
-	check $tool $tool -- workload getppid $N
+	check "$tool __x64_sys_getppid" $tool -- workload getppid $N
+	manifest $tool 'function: vfs_read'
+	assert='[ "$(field "\"vfs_read\"" count)" = 5 ] && grep -q "\"probe\":\"fentry\"" /tmp/out'
+	detail="vfs_read count 5 (dd bs=1 count=5) via fentry"
+	check "$tool vfs_read" $tool -- dd if=/tmp/file of=/dev/null bs=1 count=5
 done
 
 if insmod /matrix/loop.ko 2>/dev/null || [ -e /dev/loop0 ]; then

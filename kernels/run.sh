@@ -6,6 +6,7 @@
 #   TRACEJOB_BIN_DIR   where tracejob and examples/workload are (default target/release)
 #   TRACEJOB_KERNELS   names from kernels.list to run (default: all)
 #   TRACEJOB_CACHE     download cache (default /var/cache/tracejob), kernels under kernels/
+#   TRACEJOB_GUEST_INIT another /init for the guests (the table is then not rewritten)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${TRACEJOB_BIN_DIR:-$here/../target/release}
@@ -34,7 +35,8 @@ for lib in $(ldd "$bin_dir/tracejob" "$bin_dir/examples/workload" | awk '$2 == "
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done
-cp "$here/guest-init.sh" "$root/init"
+# TRACEJOB_GUEST_INIT: another /init, to look around a guest kernel by hand.
+cp "${TRACEJOB_GUEST_INIT:-$here/guest-init.sh}" "$root/init"
 chmod +x "$root/init"
 grep -v '^#' "$here/expect.list" > "$root/matrix/expect.list" || true
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/base.cpio.gz"
@@ -70,7 +72,7 @@ while IFS='|' read -r kernel check result flavour detail; do
 	[ "$result" = pass ] || failed=$((failed + 1))
 done < "$results"
 
-if [ -z "${TRACEJOB_KERNELS:-}" ]; then
+if [ -z "${TRACEJOB_KERNELS:-}" ] && [ -z "${TRACEJOB_GUEST_INIT:-}" ]; then
 	bash "$here/table.sh" "$results" > "$here/MATRIX.md"
 fi
 if [ "$failed" -ne 0 ]; then
