@@ -52,4 +52,5 @@ clean:
 include e2e/cluster.mk
 include charts/chart.mk
 include bench/bench.mk
+include kernels/kernels.mk
 include storage/storage.mk

@@ -10,3 +10,6 @@ if ! git diff --exit-code --stat -- "${generated[@]}" >&2 || [ -n "$untracked" ]
   echo "generated files are stale: run \`make generate\` and commit the result" >&2
   exit 1
 fi
+# kernels/MATRIX.md is written by `make kernel-matrix` (minutes under qemu, not re-run here):
+# it must at least come from the pinned kernels, checks and expected refusals of this tree.
+bash kernels/table.sh --check

@@ -45,22 +45,32 @@ static __always_inline struct tracejob_config *get_config(void)
 	return bpf_map_lookup_elem(&job_config, &zero);
 }
 
-static __always_inline bool is_target(void)
+/* 1: the kernel does not let tracing programs call bpf_get_current_ancestor_cgroup_id
+ * (5.10 and older): the current task's ancestry is read with CO-RE instead. Set by the
+ * loader from a probe of the running kernel; 0 keeps the helper's faster path, and the
+ * verifier drops the branch not taken. */
+const volatile __u32 cgroup_walk = 0;
+
+/* struct cgroup before 6.0 kept its ancestors' ids inline; newer kernels keep pointers. */
+struct cgroup___ancestor_ids {
+	int level;
+	__u64 ancestor_ids[];
+} __attribute__((preserve_access_index));
+
+/* The id of cgrp's ancestor at `level` (level <= cgrp's depth), or 0. */
+static __always_inline __u64 cgroup_ancestor_id(struct cgroup *cgrp, int level)
 {
-	struct tracejob_config *cfg = get_config();
-	if (!cfg)
-		return false;
-	if (cfg->trace_all)
-		return true;
-	__u32 mask = cfg->level_mask;
-	for (int level = 0; level < MAX_CGROUP_LEVELS; level++) {
-		if (!(mask & (1u << level)))
-			continue;
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-		if (bpf_map_lookup_elem(&target_cgroups, &id))
-			return true;
+	__u64 id = 0;
+	if (bpf_core_field_exists(struct cgroup___ancestor_ids, ancestor_ids)) {
+		struct cgroup___ancestor_ids *old = (void *)cgrp;
+		bpf_core_read(&id, sizeof(id), &old->ancestor_ids[level]);
+		return id;
 	}
-	return false;
+	struct cgroup *ancestor = NULL;
+	bpf_core_read(&ancestor, sizeof(ancestor), &cgrp->ancestors[level]);
+	if (ancestor)
+		id = BPF_CORE_READ(ancestor, kn, id);
+	return id;
 }
 
 /* The same check for a cgroup other than the current task's (a woken task, a
@@ -79,20 +89,53 @@ static __always_inline bool cgroup_is_target(struct cgroup *cgrp)
 	for (int level = 0; level < MAX_CGROUP_LEVELS; level++) {
 		if (!(mask & (1u << level)) || level > depth)
 			continue;
-		struct cgroup *ancestor = NULL;
-		bpf_core_read(&ancestor, sizeof(ancestor), &cgrp->ancestors[level]);
-		if (!ancestor)
-			continue;
-		__u64 id = BPF_CORE_READ(ancestor, kn, id);
-		if (bpf_map_lookup_elem(&target_cgroups, &id))
+		__u64 id = cgroup_ancestor_id(cgrp, level);
+		if (id && bpf_map_lookup_elem(&target_cgroups, &id))
 			return true;
 	}
 	return false;
 }
 
+/* The cgroup a socket belongs to: a pointer since 5.15; before, a word that holds the
+ * pointer unless one of its low bits is set (then, and when 0, the root cgroup: NULL). */
+struct sock_cgroup_data___val {
+	__u64 val;
+} __attribute__((preserve_access_index));
+struct sock___val {
+	struct sock_cgroup_data___val sk_cgrp_data;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct cgroup *sock_cgroup(const struct sock *sk)
+{
+	if (bpf_core_field_exists(struct sock_cgroup_data, cgroup))
+		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	__u64 val = BPF_CORE_READ((struct sock___val *)sk, sk_cgrp_data.val);
+	return val & 3 ? NULL : (struct cgroup *)val;
+}
+
 static __always_inline bool task_is_target(struct task_struct *task)
 {
 	return cgroup_is_target(BPF_CORE_READ(task, cgroups, dfl_cgrp));
+}
+
+static __always_inline bool is_target(void)
+{
+	if (cgroup_walk)
+		return task_is_target((struct task_struct *)bpf_get_current_task());
+	struct tracejob_config *cfg = get_config();
+	if (!cfg)
+		return false;
+	if (cfg->trace_all)
+		return true;
+	__u32 mask = cfg->level_mask;
+	for (int level = 0; level < MAX_CGROUP_LEVELS; level++) {
+		if (!(mask & (1u << level)))
+			continue;
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+		if (bpf_map_lookup_elem(&target_cgroups, &id))
+			return true;
+	}
+	return false;
 }
 
 static __always_inline void count_lost(void)

@@ -80,6 +80,18 @@ static __always_inline struct latency_stats *device_stats(__u32 dev)
 	return bpf_map_lookup_elem(&device_latency, &dev);
 }
 
+
+/* A request's disk: rq->rq_disk before 5.17, rq->q->disk since. */
+struct request___rq_disk {
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct gendisk *request_disk(struct request *rq)
+{
+	if (bpf_core_field_exists(struct request___rq_disk, rq_disk))
+		return BPF_CORE_READ((struct request___rq_disk *)rq, rq_disk);
+	return BPF_CORE_READ(rq, q, disk);
+}
 static __always_inline int on_complete(struct request *rq, int error, unsigned int bytes)
 {
 	__u64 key = (__u64)rq;
@@ -90,7 +102,7 @@ static __always_inline int on_complete(struct request *rq, int error, unsigned i
 		goto done;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 latency = now - start->issued_ns;
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
+	struct gendisk *disk = request_disk(rq);
 	__u32 dev = ((__u32)BPF_CORE_READ(disk, major) << 20) | (__u32)BPF_CORE_READ(disk, first_minor);
 	struct latency_stats *stats = device_stats(dev);
 	if (stats) {

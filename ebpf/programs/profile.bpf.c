@@ -21,8 +21,11 @@ struct {
 	__type(value, __u64);
 } profile_counts SEC(".maps");
 
-/* The address space each sampled process had when user space was last told about it:
- * a new process or an exec (a new mm) sends one profile_process record. */
+/* The address space each sampled process had when user space was last told about it
+ * (low bit: told by a sample taken in user mode): a new process or an exec (a new mm)
+ * sends a profile_process record, and so does its first user-mode sample. A sample in
+ * the kernel can land inside execve after the new mm is in place but before the binary
+ * is mapped: maps read then lack it, and a short-lived process's frames stayed hex. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -30,16 +33,17 @@ struct {
 	__type(value, __u64);
 } profile_seen SEC(".maps");
 
-static __always_inline void announce_process(__u32 tgid)
+static __always_inline void announce_process(__u32 tgid, bool in_user_mode)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 mm = (__u64)BPF_CORE_READ(task, mm);
 	if (!mm)
 		return; /* kernel thread: nothing to symbolise in user space */
 	__u64 *seen = bpf_map_lookup_elem(&profile_seen, &tgid);
-	if (seen && *seen == mm)
+	if (seen && (*seen == (mm | 1) || (*seen == mm && !in_user_mode)))
 		return;
-	bpf_map_update_elem(&profile_seen, &tgid, &mm, BPF_ANY);
+	__u64 told = mm | in_user_mode;
+	bpf_map_update_elem(&profile_seen, &tgid, &told, BPF_ANY);
 	struct profile_process *record = bpf_ringbuf_reserve(&events, sizeof(*record), 0);
 	if (!record) {
 		count_lost();
@@ -78,8 +82,9 @@ int profile_sample(struct bpf_perf_event_data *ctx)
 		count_lost();
 		return 0;
 	}
+	/* no kernel stack: the sample was taken in user mode */
 	if (key.tgid)
-		announce_process(key.tgid);
+		announce_process(key.tgid, key.kernel_stack_id < 0);
 	__u64 *count = bpf_map_lookup_elem(&profile_counts, &key);
 	if (count) {
 		__sync_fetch_and_add(count, 1);

@@ -19,6 +19,18 @@ struct {
 	__type(value, struct latency_stats);
 } runq_latency SEC(".maps");
 
+/* task_struct's state was `state` before 5.14. */
+struct task_struct___state {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ((struct task_struct___state *)task, state);
+}
+
 static __always_inline void mark_runnable(struct task_struct *task)
 {
 	if (!task_is_target(task))
@@ -37,7 +49,7 @@ static __always_inline int on_wakeup(struct task_struct *task)
 static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
 {
 	/* a task preempted while runnable waits again from now */
-	if (BPF_CORE_READ(prev, __state) == TASK_RUNNING)
+	if (task_state(prev) == TASK_RUNNING)
 		mark_runnable(prev);
 	__u32 tid = BPF_CORE_READ(next, pid);
 	__u64 *since = bpf_map_lookup_elem(&runnable_since, &tid);

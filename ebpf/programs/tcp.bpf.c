@@ -59,7 +59,7 @@ static __always_inline int on_state(const struct sock *sk, int old, int new)
 	if (!conn) {
 		if (new != TCP_SYN_SENT && new != TCP_SYN_RECV && new != TCP_ESTABLISHED)
 			return 0;
-		if (!cgroup_is_target(BPF_CORE_READ(sk, sk_cgrp_data.cgroup)))
+		if (!cgroup_is_target(sock_cgroup(sk)))
 			return 0;
 		struct connection fresh = { .born_ns = bpf_ktime_get_ns() };
 		fresh.direction = new == TCP_SYN_SENT ? DIRECTION_CONNECT : DIRECTION_ACCEPT;
@@ -95,7 +95,8 @@ static __always_inline int on_state(const struct sock *sk, int old, int new)
 		goto done;
 	}
 	__u64 now = bpf_ktime_get_ns();
-	event->cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	struct cgroup *cgrp = sock_cgroup(sk);
+	event->cgroup_id = cgrp ? BPF_CORE_READ(cgrp, kn, id) : 0;
 	event->timestamp_ns = now;
 	event->duration_ns = now - conn->born_ns;
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;

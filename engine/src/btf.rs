@@ -46,13 +46,18 @@ pub fn with_kernel<R>(f: impl FnOnce(&Btf) -> R) -> Result<R, ProgramError> {
     Ok(f(&kept.btf))
 }
 
-/// Loads `object` with `globals` set and the `events` ring buffer sized `ring_bytes`,
-/// relocated against the kept BTF.
+/// Loads `object` with `globals` (and `cgroup_walk`) set and the `events` ring buffer
+/// sized `ring_bytes`, relocated against the kept BTF.
 pub fn load(
     object: &'static [u8],
     globals: &[(&'static str, u32)],
     ring_bytes: u32,
 ) -> Result<Ebpf, EbpfError> {
+    let globals = &[
+        globals,
+        &[(crate::cgroup_walk::GLOBAL, crate::cgroup_walk::value())],
+    ]
+    .concat();
     let mut kept = kept();
     let Ok(kept) = parsed(&mut kept) else {
         // No usable BTF: aya's own loader reports what that means for this object.

@@ -6,6 +6,7 @@ mod aggregate;
 pub mod artifacts;
 pub mod btf;
 pub mod cgroup;
+pub mod cgroup_walk;
 mod error;
 pub mod heap;
 mod histogram;

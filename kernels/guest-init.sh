@@ -1,0 +1,124 @@
+#!/bin/sh
+# /init of the matrix guests (busybox sh): mounts what tracejob needs, runs every tool
+# on a workload whose truth is known, prints one `MATRIX|tool|result|flavour|detail` line
+# per check, then powers off. kernels/run.sh reads those lines from the serial console.
+export PATH=/bin:/sbin:/matrix
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || mount -t debugfs debugfs /sys/kernel/debug
+mount -t bpf bpf /sys/fs/bpf
+ip link set lo up
+echo "matrix guest: $(uname -r), $(nproc) CPUs"
+
+# expect_refusal TOOL prints the reason this kernel is expected to refuse TOOL with
+# (from /matrix/expect.list: `kernel tool reason words`), or nothing.
+kernel=$(cat /matrix/kernel-name)
+expected_refusal() {
+	while read -r k tool reason; do
+		[ "$k" = "$kernel" ] && [ "$tool" = "$1" ] && echo "$reason"
+	done < /matrix/expect.list
+}
+
+manifest() { # TOOL [ARGS-YAML]
+	printf 'apiVersion: tracejob.io/v1alpha1\nkind: TraceJob\nmetadata: {name: matrix}\nspec: {tool: %s, args: {%s}}\n' "$1" "$2" > /tmp/manifest.yaml
+}
+
+# the value of "KEY":N in the first {...} of the summary that contains MATCH
+field() { # MATCH KEY
+	grep '"type":"summary"' /tmp/out | grep -o "$1[^]}]*" | head -1 | grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+report() { # NAME RESULT DETAIL
+	flavour=$(grep '"type":"summary"' /tmp/out | sed -n 's/.*"probe":"\([^"]*\)".*/\1/p')
+	echo "MATRIX|$1|$2|${flavour:--}|$3"
+}
+
+# check NAME TOOL [--probe KIND] -- COMMAND...: runs the tool, then the assertion in $assert
+# (a shell expression over the output in /tmp/out) decides pass or fail.
+check() {
+	name=$1 tool=$2
+	shift 2
+	timeout 120 tracejob run /tmp/manifest.yaml --format json --duration 60s "$@" > /tmp/out 2> /tmp/err
+	status=$?
+	refusal=$(expected_refusal "$name")
+	if [ -n "$refusal" ]; then
+		if [ $status -ne 0 ] && grep -qF "$refusal" /tmp/err; then
+			echo "MATRIX|$name|pass|refused|$refusal"
+		else
+			echo "MATRIX|$name|fail|-|expected a refusal naming \"$refusal\", got status $status: $(tail -c 300 /tmp/err | tr '\n|' '  ')"
+		fi
+		return
+	fi
+	if [ $status -ne 0 ]; then
+		echo "MATRIX|$name|fail|-|status $status: $(tail -c 400 /tmp/err | tr '\n|' '  ')"
+		return
+	fi
+	if eval "$assert"; then
+		report "$name" pass "$detail"
+	else
+		report "$name" fail "expected $detail; summary: $(grep '"type":"summary"' /tmp/out | head -c 400 | tr '|' ' ')"
+	fi
+}
+
+N=1000
+manifest syscalls 'syscalls: [getppid]'
+for kind in auto raw_tracepoint tracepoint; do
+	name=syscalls; probe=
+	[ $kind = auto ] || { name="syscalls --probe $kind"; probe="--probe $kind"; }
+	assert='[ "$(field "\"getppid\"" count)" = $N ]' detail="getppid count $N"
+	check "$name" syscalls $probe -- workload getppid $N
+done
+
+manifest exec
+assert='[ "$(field "\"/bin/true\"" count)" = 6 ]' detail="/bin/true exec count 6"
+check exec exec -- workload exec /bin/true 6
+
+echo data > /tmp/file
+manifest open
+assert='[ "$(field "\"/tmp/file\"" count)" = 50 ]' detail="/tmp/file open count 50"
+check open open -- workload open /tmp/file 50
+
+manifest tcp
+assert='[ "$(field "\"connections\"" connections)" = 1 ] && [ "$(field "127.0.0.1:9" failed)" = 1 ]' detail="1 connection, 1 failed to 127.0.0.1:9"
+check tcp tcp -- sh -c 'nc 127.0.0.1 9; true'
+
+manifest runqlat
+assert='[ "$(field "\"runqueue\"" count)" -ge 5 ]' detail="at least 5 run-queue waits (5 sleeps)"
+check runqlat runqlat -- sh -c 'for i in 1 2 3 4 5; do usleep 2000; done'
+
+manifest profile 'frequency: 99'
+assert='[ "$(field "\"samples\"" samples)" -ge 1 ] && grep -q "spin_alpha" /tmp/out' detail="samples in spin_alpha"
+check profile profile -- workload spin spin_alpha 2
+
+manifest uprobe "binary: $(ls /lib/x86_64-linux-gnu/libc.so.6), function: getppid"
+assert='[ "$(field "\"getppid\"" count)" = $N ]' detail="libc getppid count $N"
+check uprobe uprobe -- workload getppid $N
+
+# Both flavours of funccount/funclatency: __x64_sys_getppid is not in these kernels' BTF
+# (kprobe), vfs_read is (fentry/fexit). dd reads with read(2); busybox cat would not
+# (it copies with sendfile(2), which never calls vfs_read).
+for tool in funccount funclatency; do
+	manifest $tool 'function: __x64_sys_getppid'
+	assert='[ "$(field "__x64_sys_getppid" count)" = $N ]' detail="__x64_sys_getppid count $N"
+	check "$tool __x64_sys_getppid" $tool -- workload getppid $N
+	manifest $tool 'function: vfs_read'
+	assert='[ "$(field "\"vfs_read\"" count)" = 5 ] && grep -q "\"probe\":\"fentry\"" /tmp/out'
+	detail="vfs_read count 5 (dd bs=1 count=5) via fentry"
+	check "$tool vfs_read" $tool -- dd if=/tmp/file of=/dev/null bs=1 count=5
+done
+
+if insmod /matrix/loop.ko 2>/dev/null || [ -e /dev/loop0 ]; then
+	dd if=/dev/zero of=/tmp/disk bs=1M count=4 status=none
+	losetup /dev/loop0 /tmp/disk
+	manifest blockio
+	assert='[ "$(field "\"loop0\"" count)" = 8 ]' detail="8 requests on loop0"
+	check blockio blockio -- dd if=/dev/zero of=/dev/loop0 bs=4096 count=8 oflag=direct
+else
+	echo "MATRIX|blockio|fail|-|no loop device: insmod loop.ko failed"
+fi
+
+echo "MATRIX-END"
+poweroff -f

@@ -1,0 +1,16 @@
+# `make kernel-matrix`: every tool on Debian's 5.10, 6.1 and 6.12 cloud kernels under qemu
+# (see kernels/README.md). Needs root for nothing but the package installs; runs in CI.
+#   make kernel-matrix KERNELS="6.1"     only these kernels (the table is then not rewritten)
+KERNELS ?=
+
+.PHONY: kernel-matrix kernel-matrix-deps
+
+## kernel-matrix: boot each pinned kernel under qemu and run every tool with exact counts; writes kernels/MATRIX.md
+kernel-matrix: kernel-matrix-deps
+	$(CARGO) build --release -p tracejob-cli --bin tracejob --example workload
+	TRACEJOB_KERNELS="$(KERNELS)" bash kernels/run.sh
+
+kernel-matrix-deps:
+	@command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null && \
+		command -v busybox >/dev/null && ! ldd "$$(command -v busybox)" >/dev/null 2>&1 || \
+		apt-get install -y -qq qemu-system-x86 cpio busybox-static

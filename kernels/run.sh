@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# make kernel-matrix: boots each kernel pinned in kernels/kernels.list under qemu (TCG:
+# KVM guests hang on nested virtualisation) with an initramfs holding the tracejob binary,
+# its libraries, the workload and busybox, runs kernels/guest-init.sh there, prints kernel x
+# check results and writes kernels/MATRIX.md. Exits non-zero on any failed check.
+#   TRACEJOB_BIN_DIR   where tracejob and examples/workload are (default target/release)
+#   TRACEJOB_KERNELS   names from kernels.list to run (default: all)
+#   TRACEJOB_CACHE     download cache (default /var/cache/tracejob), kernels under kernels/
+#   TRACEJOB_GUEST_INIT another /init for the guests (the table is then not rewritten)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin_dir=${TRACEJOB_BIN_DIR:-$here/../target/release}
+cache=${TRACEJOB_CACHE:-/var/cache/tracejob}/kernels
+for tool in qemu-system-x86_64 cpio busybox; do
+	command -v "$tool" > /dev/null || { echo "kernel-matrix: $tool is missing: apt-get install qemu-system-x86 cpio busybox-static" >&2; exit 1; }
+done
+busybox_path=$(command -v busybox)
+ldd "$busybox_path" > /dev/null 2>&1 && { echo "kernel-matrix: $busybox_path is dynamic: install busybox-static" >&2; exit 1; }
+
+bash "$here/fetch.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The shared part of every initramfs.
+root=$work/root
+mkdir -p "$root"/{bin,sbin,matrix,proc,sys,dev,tmp,etc}
+cp "$busybox_path" "$root/bin/busybox"
+for applet in $("$busybox_path" --list); do
+	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+# No debug info in the guest: a tenth of the size, the symbol table stays (profile needs it).
+strip --strip-debug -o "$root/matrix/tracejob" "$bin_dir/tracejob"
+strip --strip-debug -o "$root/matrix/workload" "$bin_dir/examples/workload"
+for lib in $(ldd "$bin_dir/tracejob" "$bin_dir/examples/workload" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u); do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+# TRACEJOB_GUEST_INIT: another /init, to look around a guest kernel by hand.
+cp "${TRACEJOB_GUEST_INIT:-$here/guest-init.sh}" "$root/init"
+chmod +x "$root/init"
+grep -v '^#' "$here/expect.list" > "$root/matrix/expect.list" || true
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/base.cpio.gz"
+
+results=$work/results
+: > "$results"
+failed=0
+names=${TRACEJOB_KERNELS:-$(awk '!/^#/ && NF { print $1 }' "$here/kernels.list")}
+for name in $names; do
+	extra=$work/$name
+	mkdir -p "$extra/matrix"
+	echo "$name" > "$extra/matrix/kernel-name"
+	cp "$cache/$name/loop.ko" "$extra/matrix/loop.ko"
+	(cd "$extra" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/$name.cpio.gz"
+	cat "$work/base.cpio.gz" "$work/$name.cpio.gz" > "$work/initrd-$name"
+	log=$work/console-$name.log
+	start=$(date +%s)
+	timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+		-kernel "$cache/$name/vmlinuz" -initrd "$work/initrd-$name" \
+		-append "console=ttyS0 panic=-1 quiet" > "$log" 2>&1 || true
+	seconds=$(( $(date +%s) - start ))
+	tr -d '\r' < "$log" | grep '^MATRIX|' | sed "s/^MATRIX|/$name|/" >> "$results" || true
+	if ! tr -d '\r' < "$log" | grep -q '^MATRIX-END'; then
+		echo "$name|guest|fail|-|the guest did not finish: last console lines: $(tail -c 600 "$log" | tr '\n|' '  ')" >> "$results"
+	fi
+	echo "kernel $name: ${seconds}s"
+	[ -n "${TRACEJOB_KEEP_CONSOLE:-}" ] && cp "$log" "$TRACEJOB_KEEP_CONSOLE-$name.log"
+done
+
+printf '%-6s %-26s %-6s %-15s %s\n' kernel check result flavour detail
+while IFS='|' read -r kernel check result flavour detail; do
+	printf '%-6s %-26s %-6s %-15s %s\n' "$kernel" "$check" "$result" "$flavour" "$detail"
+	[ "$result" = pass ] || failed=$((failed + 1))
+done < "$results"
+
+if [ -z "${TRACEJOB_KERNELS:-}" ] && [ -z "${TRACEJOB_GUEST_INIT:-}" ]; then
+	bash "$here/table.sh" "$results" > "$here/MATRIX.md"
+fi
+if [ "$failed" -ne 0 ]; then
+	echo "kernel-matrix: $failed check(s) failed" >&2
+	exit 1
+fi
+echo "kernel-matrix: every check passed on $(echo $names | wc -w) kernel(s)"
