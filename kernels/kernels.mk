@@ -13,4 +13,4 @@ kernel-matrix: kernel-matrix-deps
 kernel-matrix-deps:
 	@command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null && \
 		command -v busybox >/dev/null && ! ldd "$$(command -v busybox)" >/dev/null 2>&1 || \
-		apt-get install -y -qq qemu-system-x86 cpio busybox-static
+		{ apt-get update -qq && apt-get install -y -qq qemu-system-x86 cpio busybox-static; }

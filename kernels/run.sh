@@ -44,6 +44,7 @@ grep -v '^#' "$here/expect.list" > "$root/matrix/expect.list" || true
 results=$work/results
 : > "$results"
 failed=0
+passed=0
 names=${TRACEJOB_KERNELS:-$(awk '!/^#/ && NF { print $1 }' "$here/kernels.list")}
 for name in $names; do
 	extra=$work/$name
@@ -69,14 +70,12 @@ done
 printf '%-6s %-26s %-6s %-15s %s\n' kernel check result flavour detail
 while IFS='|' read -r kernel check result flavour detail; do
 	printf '%-6s %-26s %-6s %-15s %s\n' "$kernel" "$check" "$result" "$flavour" "$detail"
-	[ "$result" = pass ] || failed=$((failed + 1))
+	if [ "$result" = pass ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done < "$results"
 
 if [ -z "${TRACEJOB_KERNELS:-}" ] && [ -z "${TRACEJOB_GUEST_INIT:-}" ]; then
 	bash "$here/table.sh" "$results" > "$here/MATRIX.md"
 fi
-if [ "$failed" -ne 0 ]; then
-	echo "kernel-matrix: $failed check(s) failed" >&2
-	exit 1
-fi
-echo "kernel-matrix: every check passed on $(echo $names | wc -w) kernel(s)"
+# The closing line .ci/run adds to its total.
+echo "kernel-matrix: $passed passed, $failed failed ($(echo $names | wc -w) kernels)"
+[ "$failed" -eq 0 ]
