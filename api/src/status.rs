@@ -64,6 +64,10 @@ pub struct TraceJobStatus {
     /// Events lost anywhere between the kernel and the status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
+    /// Events captured but not kept in object storage because `spec.output.maxEvents` was
+    /// reached (they are not lost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_not_kept: Option<u64>,
     /// Results merged across nodes, size-bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
@@ -100,23 +100,12 @@ async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> 
     let eligible = if job.spec.node_selector.is_empty() {
         None
     } else {
-        let query: Vec<String> = job
-            .spec
-            .node_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let nodes: Api<Node> = Api::all(ctx.client.clone());
-        let nodes = nodes
-            .list(&ListParams::default().labels(&query.join(",")))
-            .await?;
-        Some(
-            nodes
-                .items
-                .iter()
-                .map(ResourceExt::name_any)
-                .collect::<BTreeSet<_>>(),
-        )
+        // From the controller's Node watch, never a list per poll. An empty cache is not
+        // "no node matches": that would stop the job everywhere.
+        if !ctx.nodes.synced(crate::nodes::SYNC_WAIT).await {
+            return Err(Error::NodesNotSynced);
+        }
+        Some(ctx.nodes.matching(&job.spec.node_selector))
     };
     Ok(targets::resolve(&pods.items, &job.spec, eligible.as_ref()))
 }

@@ -65,6 +65,8 @@ pub async fn while_running(
         .iter()
         .filter(|r| r.phase == NodePhase::Running)
         .map(|r| r.node.as_str());
+    ctx.storage
+        .keep_at_most(&id.uid, job.spec.output.max_events);
     ctx.storage.track(&ctx.agents, id, running, true);
     add_losses(ctx, id, next);
     if job.spec.duration.is_some() {
@@ -111,6 +113,8 @@ pub async fn at_end(
         .iter()
         .filter(|r| r.phase == NodePhase::Stopped)
         .map(|r| r.node.as_str());
+    ctx.storage
+        .keep_at_most(&id.uid, job.spec.output.max_events);
     ctx.storage.track(&ctx.agents, id, ran, false);
     let outcome = ctx
         .storage
@@ -163,11 +167,16 @@ fn record(
     }
 }
 
-/// Events lost between the agents and storage count as lost too.
+/// Events lost between the agents and storage count as lost too; events past
+/// `spec.output.maxEvents` are counted as not kept (they are not lost).
 fn add_losses(ctx: &Context, id: &JobId, next: &mut TraceJobStatus) {
     let losses = ctx.storage.losses(&id.uid).total();
     if losses > 0 {
         next.lost = Some(next.lost.unwrap_or(0) + losses);
+    }
+    let not_kept = ctx.storage.not_kept(&id.uid);
+    if not_kept > 0 || next.events_not_kept.is_some() {
+        next.events_not_kept = Some(not_kept.max(next.events_not_kept.unwrap_or(0)));
     }
 }
 

@@ -9,6 +9,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::agents::AgentPool;
 use crate::metrics::Metrics;
+use crate::nodes::NodeCache;
 use crate::storage::{Storage, StorageSettings};
 
 /// The default of [`Settings::node_lost_grace`] (`--node-lost-grace`).
@@ -47,6 +48,8 @@ pub struct Context {
     pub settings: Settings,
     /// Spools streamed events and writes artifacts.
     pub storage: Storage,
+    /// The cluster's Nodes, from one watch ([`crate::controller::run`] runs it).
+    pub nodes: NodeCache,
     /// The targets last handed to each (job uid, node), so unchanged targets are not resent.
     applied: Mutex<HashMap<(String, String), u64>>,
     /// When each (job uid, node)'s agent first failed to answer a stop, for the grace period.
@@ -75,6 +78,7 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             storage: Storage::new(settings.storage.clone()),
+            nodes: NodeCache::default(),
             client,
             metrics,
             agents,

@@ -125,6 +125,8 @@ pub async fn run(
         ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
+    // One Node watch for every poll (spec.nodeSelector, lost nodes); it ends with the controller.
+    let node_watch = ctx.nodes.watch(ctx.client.clone()).map(tokio::spawn);
     let controller = Controller::new(jobs, watcher::Config::default().any_semantic());
     let store = controller.store();
     controller
@@ -153,6 +155,9 @@ pub async fn run(
             }
         })
         .await;
+    if let Some(watch) = node_watch {
+        watch.abort();
+    }
 }
 
 #[cfg(test)]

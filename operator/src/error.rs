@@ -18,6 +18,8 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("the TraceJob has no {0}")]
     MissingField(&'static str),
+    #[error("the Node cache has no full list yet (is `watch` on nodes granted?)")]
+    NodesNotSynced,
     #[error("reconciling the job panicked: {0}")]
     Panicked(String),
 }
@@ -35,6 +37,7 @@ impl Error {
             Error::Stop { .. } => "agent",
             Error::Serialize(_) => "serialize",
             Error::MissingField(_) => "invalid_object",
+            Error::NodesNotSynced => "nodes",
             Error::Panicked(_) => "panic",
         }
     }

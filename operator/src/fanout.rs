@@ -269,7 +269,7 @@ pub async fn stop_or_lose(
         }
         Err(error @ AgentError::Unavailable { .. }) => {
             let since = ctx.unreachable_since(&job.uid, &row.node, now);
-            let state = lost::observe(&ctx.client, &row.node).await;
+            let state = lost::observe(&ctx.nodes, &row.node).await;
             match lost::lost(state, since, now, ctx.settings.node_lost_grace) {
                 Some(because) => {
                     tracing::warn!(job = %job.name, node = %row.node, because = because.as_str(), "node lost");

@@ -14,6 +14,7 @@ mod finish;
 pub mod leader;
 pub mod lost;
 pub mod metrics;
+pub mod nodes;
 pub mod selector;
 pub mod server;
 pub mod storage;

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::Api;
+
+use crate::nodes::NodeCache;
 
 /// What the API server says of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,15 +63,20 @@ pub fn lost(
     }
 }
 
-/// Reads the Node object's state.
-pub async fn observe(client: &kube::Client, node: &str) -> NodeState {
-    let api: Api<Node> = Api::all(client.clone());
-    match api.get_opt(node).await {
-        Ok(None) => NodeState::Missing,
-        Ok(Some(found)) => {
+/// Reads the Node object's state from the controller's Node cache; before the cache holds
+/// a full list, the state is unknown (the grace period applies).
+pub async fn observe(nodes: &NodeCache, node: &str) -> NodeState {
+    if !nodes.synced(Duration::ZERO).await {
+        tracing::info!(node, "the Node cache has no full list yet");
+        return NodeState::Unknown;
+    }
+    match nodes.get(node) {
+        None => NodeState::Missing,
+        Some(found) => {
             let ready = found
                 .status
-                .and_then(|s| s.conditions)
+                .as_ref()
+                .and_then(|s| s.conditions.clone())
                 .unwrap_or_default()
                 .into_iter()
                 .find(|c| c.type_ == "Ready")
@@ -81,10 +86,6 @@ pub async fn observe(client: &kube::Client, node: &str) -> NodeState {
                 None | Some("True") => NodeState::Ready,
                 Some(_) => NodeState::NotReady,
             }
-        }
-        Err(error) => {
-            tracing::info!(node, %error, "cannot read the Node");
-            NodeState::Unknown
         }
     }
 }
@@ -116,6 +117,20 @@ mod tests {
                 "{state:?}, failing since {since}, now {now}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_node_cache_without_a_full_list_says_unknown_never_missing() {
+        let cache = NodeCache::default();
+        assert_eq!(observe(&cache, "n1").await, NodeState::Unknown);
+        let ready: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n2"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .expect("a node");
+        cache.replace(vec![ready]);
+        assert_eq!(observe(&cache, "n1").await, NodeState::Missing);
+        assert_eq!(observe(&cache, "n2").await, NodeState::Ready);
     }
 
     #[test]

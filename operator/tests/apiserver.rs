@@ -581,6 +581,15 @@ async fn the_operator_works_with_only_the_permissions_its_rbac_grants() {
     lock.release()
         .await
         .expect("the operator may release its lease");
+    // The Node cache is one watch: without `watch` it would fall back to relisting, silently.
+    for verb in ["list", "watch"] {
+        let (ok, out) = kubectl(
+            &operator_kubeconfig,
+            &["auth", "can-i", verb, "nodes"],
+            None,
+        );
+        assert!(ok, "the operator may {verb} Nodes: {out}");
+    }
 
     let ns = namespace(client, "rbac").await;
     let nodes: Api<Node> = Api::all(client.clone());

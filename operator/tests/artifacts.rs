@@ -181,6 +181,46 @@ async fn an_ended_job_writes_every_streamed_event_its_summary_and_manifest_befor
 }
 
 #[tokio::test]
+async fn a_job_keeps_at_most_max_events_in_storage_and_counts_the_rest_as_not_kept_not_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("file://{}/results", dir.path().display());
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "30s",
+                      "output": {"maxEvents": 100, "storage": {"url": url}}});
+    let agents = two_nodes_streaming(&spec, [120, 34]).await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (ctx, server) = context(&agents, spool.path());
+    let job = job_json(spec, Some(running_status(0)));
+    let answer = job.clone();
+    run(&job, ctx, server, |mut server| async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(status["phase"], "Succeeded");
+        assert_eq!(status["events"], 154);
+        assert_eq!(status["eventsNotKept"], 54);
+        assert_eq!(status["lost"], 0, "not kept is not lost");
+        patch.respond_with_status(&answer);
+        server.expect_event("Completed").await;
+    })
+    .await;
+
+    let job_dir = dir.path().join("results/shop/slow-io/uid-1");
+    let events = gunzip_lines(&job_dir.join("events.jsonl.gz"));
+    assert_eq!(events.len(), 100, "storage holds exactly maxEvents events");
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(job_dir.join("manifest.json")).expect("manifest"))
+            .expect("a manifest");
+    assert_eq!(manifest.events(), 100);
+    assert_eq!(manifest.resume.expect("a resume record").not_kept, 54);
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(job_dir.join("summary.json")).expect("summary"))
+            .expect("summary json");
+    assert_eq!(summary["events"], 154);
+    assert_eq!(summary["eventsWritten"], 100);
+    assert_eq!(summary["eventsNotKept"], 54);
+    assert_eq!(summary["lost"], 0);
+}
+
+#[tokio::test]
 async fn storage_that_cannot_be_written_keeps_the_job_running_with_a_condition_naming_the_url() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A regular file where the store needs a directory.

@@ -149,6 +149,56 @@ async fn matched_pods_are_started_on_their_nodes_and_written_to_the_status() {
     );
 }
 
+fn node(name: &str, labels: Value) -> k8s_openapi::api::core::v1::Node {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).expect("a node")
+}
+
+#[tokio::test]
+async fn a_node_selector_is_read_from_the_node_cache_without_listing_nodes_on_a_poll() {
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    let (ctx, server) = context(&agents);
+    // What the controller's Node watch would hold: only n1 carries the label.
+    ctx.nodes.replace(vec![
+        node("n1", json!({"trace": "yes"})),
+        node("n2", json!({"trace": "no"})),
+    ]);
+    let mut spec = web_selector();
+    spec["nodeSelector"] = json!({"trace": "yes"});
+    let job = job_json(spec, None);
+    let answer = job.clone();
+    run(&job, ctx, server, |mut server| async move {
+        server.expect("GET", PODS_PATH).await.respond(pod_list(vec![
+            pod(
+                "web-1",
+                "n1",
+                json!({"app": "web"}),
+                &[("server", "containerd://aaa")],
+            ),
+            pod(
+                "web-2",
+                "n2",
+                json!({"app": "web"}),
+                &[("server", "containerd://bbb")],
+            ),
+        ]));
+        // The next request must be the status: a Node list here fails the test.
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        assert_eq!(status["matchedNodes"], 1);
+        patch.respond_with_status(&answer);
+        server.expect_event("Started").await;
+    })
+    .await;
+    assert_eq!(
+        agents.calls(),
+        [AgentCall::Start {
+            node: "n1".into(),
+            job: NAME.into(),
+            containers: vec!["containerd://aaa".into()]
+        }]
+    );
+}
+
 #[tokio::test]
 async fn a_selector_matching_nothing_leaves_the_job_pending_with_targeted_false() {
     let agents = Arc::new(InMemoryAgents::on_every_node());

@@ -34,6 +34,14 @@ pub struct Resume {
     /// listed here: reading resumes after it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sequences: BTreeMap<String, u64>,
+    /// Events read from those streams but not kept because `spec.output.maxEvents` was
+    /// reached; the kept ones are the events of the parts listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One file: its name in the directory, size, content hash and what it counts.

@@ -195,6 +195,18 @@ impl Storage {
         }
     }
 
+    /// At most `max` events of the job are kept in storage (`spec.output.maxEvents`),
+    /// across every node and part; the rest are counted as not kept.
+    pub fn keep_at_most(&self, uid: &str, max: Option<u64>) {
+        self.entry(uid).spool.set_max_events(max);
+    }
+
+    /// Events not kept because `spec.output.maxEvents` was reached, earlier processes'
+    /// included.
+    pub fn not_kept(&self, uid: &str) -> u64 {
+        self.jobs().get(uid).map_or(0, |e| e.spool.not_kept())
+    }
+
     /// Reads back, once per process, where an earlier operator process left the job's
     /// artifacts (`manifest.json`): its parts, the next part's number and each node's last
     /// written stream sequence, so that a restart neither overwrites a part nor uploads an
@@ -261,7 +273,10 @@ impl Storage {
         Some(GaveUp {
             since,
             error: upload.last_error.clone().unwrap_or_default(),
-            unwritten: counted.saturating_sub(written),
+            // Events not kept (maxEvents) were never to be written: they are not lost.
+            unwritten: counted
+                .saturating_sub(written)
+                .saturating_sub(entry.spool.not_kept()),
         })
     }
 
@@ -413,6 +428,8 @@ fn resume(entry: &JobEntry, upload: &mut UploadState, manifest: Manifest, id: &J
     for (node, sequence) in &resume.sequences {
         entry.spool.resume_after(node, *sequence);
     }
+    let kept = parts.iter().filter_map(|a| a.counts.get("events")).sum();
+    entry.spool.resume_counts(kept, resume.not_kept);
     upload.next_part = resume.next_part.max(after_names);
     tracing::info!(job = %id.name, parts = parts.len(), next_part = upload.next_part, "resuming the job's artifacts");
     upload.sequences = resume.sequences;
@@ -491,10 +508,15 @@ async fn write(
     let losses = entry.spool.losses();
     let events_written: u64 = entries.iter().filter_map(|e| e.counts.get("events")).sum();
     let engine = entry.spool.final_summaries();
-    let summary = summary_json(job, status, losses, events_written, last, engine);
+    let kept = Kept {
+        written: events_written,
+        not_kept: rotated.not_kept,
+    };
+    let summary = summary_json(job, status, losses, kept, last, engine);
     let counts = BTreeMap::from([
         ("events".to_owned(), status.events.unwrap_or(0)),
         ("lost".to_owned(), status.lost.unwrap_or(0)),
+        ("eventsNotKept".to_owned(), rotated.not_kept),
     ]);
     entries.push(
         upload::summary(&store, &summary, counts)
@@ -511,6 +533,7 @@ async fn write(
     manifest.resume = Some(Resume {
         next_part,
         sequences: sequences.clone(),
+        not_kept: rotated.not_kept,
     });
     let manifest_bytes = upload::manifest(&store, &manifest)
         .await
@@ -558,11 +581,17 @@ fn status_artifacts(
     artifacts
 }
 
+/// What storage holds of the job's events, and what `maxEvents` left out.
+struct Kept {
+    written: u64,
+    not_kept: u64,
+}
+
 fn summary_json(
     job: &TraceJob,
     status: &TraceJobStatus,
     losses: Losses,
-    events_written: u64,
+    kept: Kept,
     last: bool,
     engine: BTreeMap<String, serde_json::Value>,
 ) -> serde_json::Value {
@@ -571,7 +600,9 @@ fn summary_json(
         "final": last,
         "events": status.events.unwrap_or(0),
         "lost": status.lost.unwrap_or(0),
-        "eventsWritten": events_written,
+        "eventsWritten": kept.written,
+        "eventsNotKept": kept.not_kept,
+        "maxEvents": job.spec.output.max_events,
         "streamLost": losses.stream_lost,
         "spoolDropped": losses.dropped,
         "startTime": status.start_time,

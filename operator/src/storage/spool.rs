@@ -71,6 +71,8 @@ struct NodeSpool {
     finished: bool,
     stream_lost: u64,
     dropped: u64,
+    /// Events past `spec.output.maxEvents`: read, counted, not kept.
+    not_kept: u64,
     rotations: u64,
     /// The engine's full summary from the final message.
     final_summary: Option<String>,
@@ -89,6 +91,8 @@ pub struct Rotated {
     pub parts: BTreeMap<String, Vec<Part>>,
     /// Per node, the last stream sequence whose events are in those parts (or earlier ones).
     pub sequences: BTreeMap<String, u64>,
+    /// Events not kept (maxEvents) up to those sequences, earlier processes' included.
+    pub not_kept: u64,
 }
 
 /// One job's spool.
@@ -100,6 +104,12 @@ pub struct JobSpool {
     used: AtomicU64,
     unregistered: std::sync::atomic::AtomicBool,
     nodes: Mutex<BTreeMap<String, NodeSpool>>,
+    /// `spec.output.maxEvents` (`u64::MAX`: none): events kept across every node and part.
+    max_events: AtomicU64,
+    /// Events kept so far: written by earlier processes, then spooled by this one.
+    kept: AtomicU64,
+    /// Events not kept by earlier processes (recovered from storage).
+    not_kept_before: AtomicU64,
     /// Woken when a node finishes.
     pub finished: Notify,
 }
@@ -128,12 +138,35 @@ impl JobSpool {
             unregistered: std::sync::atomic::AtomicBool::new(false),
             budget,
             nodes: Mutex::default(),
+            max_events: AtomicU64::new(u64::MAX),
+            kept: AtomicU64::new(0),
+            not_kept_before: AtomicU64::new(0),
             finished: Notify::new(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, NodeSpool>> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// At most `max` events of the job are kept (`spec.output.maxEvents`); the rest are
+    /// counted as not kept.
+    pub fn set_max_events(&self, max: Option<u64>) {
+        self.max_events
+            .store(max.unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    /// What earlier processes kept (the events in the written parts) and did not keep.
+    pub fn resume_counts(&self, kept: u64, not_kept: u64) {
+        self.kept.store(kept, Ordering::Release);
+        self.not_kept_before.store(not_kept, Ordering::Release);
+    }
+
+    /// Events not kept because `spec.output.maxEvents` was reached.
+    pub fn not_kept(&self) -> u64 {
+        let nodes = self.lock();
+        self.not_kept_before.load(Ordering::Acquire)
+            + nodes.values().map(|s| s.not_kept).sum::<u64>()
     }
 
     /// A node whose stream is (again) being read.
@@ -192,6 +225,11 @@ impl JobSpool {
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
         spool.sequence = sequence;
+        // Under the nodes' lock: every node's appends count against one bound.
+        if self.kept.load(Ordering::Acquire) >= self.max_events.load(Ordering::Acquire) {
+            spool.not_kept += 1;
+            return;
+        }
         if self.used.load(Ordering::Acquire) + bytes > self.budget.share()
             || !self.budget.take(bytes)
         {
@@ -203,7 +241,9 @@ impl JobSpool {
             tracing::warn!(%node, %error, "cannot spool an event");
             self.release(bytes);
             spool.dropped += 1;
+            return;
         }
+        self.kept.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Gives bytes back to the job's share and the shared budget.
@@ -301,6 +341,8 @@ impl JobSpool {
             out.parts.insert(node.clone(), spool.closed.clone());
             out.sequences.insert(node.clone(), spool.sequence);
         }
+        out.not_kept = self.not_kept_before.load(Ordering::Acquire)
+            + nodes.values().map(|s| s.not_kept).sum::<u64>();
         out
     }
 
@@ -402,6 +444,30 @@ mod tests {
         assert_eq!(spool.losses().dropped, 7, "the budget is free again");
         spool.remove();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn at_most_max_events_are_kept_across_nodes_and_a_restart_the_rest_counted_not_kept() {
+        let dir = std::env::temp_dir().join(format!("tracejob-max-test-{}", std::process::id()));
+        let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(1 << 20)));
+        spool.set_max_events(Some(5));
+        for sequence in 1..=4 {
+            spool.append("n1", sequence, "{}");
+            spool.append("n2", sequence, "{}");
+        }
+        let rotated = spool.rotate();
+        let kept: u64 = rotated.parts.values().flatten().map(|p| p.lines).sum();
+        assert_eq!((kept, rotated.not_kept, spool.not_kept()), (5, 3, 3));
+        assert_eq!(spool.losses(), Losses::default(), "not kept is not lost");
+        spool.remove();
+        // A restarted operator carries on from what storage recorded.
+        let again = JobSpool::new(dir.clone(), Arc::new(Budget::new(1 << 20)));
+        again.set_max_events(Some(5));
+        again.resume_counts(5, 3);
+        again.append("n1", 5, "{}");
+        assert_eq!(again.not_kept(), 4);
+        assert!(again.rotate().parts["n1"].is_empty());
+        again.remove();
     }
 
     #[test]
