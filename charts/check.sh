@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make chart-check`: helm lint, helm template with the default values and with
 # charts/tracejob/ci/*.yaml, then strict validation of every rendered object against the
-# Kubernetes schemas (kubernetes-validate, installed into a cached venv). ServiceMonitor is
-# the Prometheus Operator's custom kind: no Kubernetes schema knows it, so it is left out of
-# the validation (its rendering is still checked by helm). Also fails when the chart's CRD
+# Kubernetes schemas (kubernetes-validate, installed into a cached venv). ServiceMonitor
+# (Prometheus Operator) and Certificate (cert-manager) are custom kinds no Kubernetes schema
+# knows: they are left out of that validation; check-certificates.py checks the latter. Also fails when the chart's CRD
 # differs from crds/, when its appVersion is not the workspace version, when its RBAC
 # strays from operator/deploy/rbac.yaml (check-rbac.py), or when an example does not
 # validate against the CRD's schema (validate-examples.py).
@@ -58,7 +58,7 @@ os.makedirs(dest)
 kinds = []
 for i, doc in enumerate(d for d in yaml.safe_load_all(open(src)) if d):
     kinds.append(doc["kind"])
-    if doc["kind"] == "ServiceMonitor":
+    if doc["kind"] in ("ServiceMonitor", "Certificate"):
         continue
     with open(os.path.join(dest, f"{i:02d}-{doc['kind']}.yaml"), "w") as f:
         yaml.safe_dump(doc, f)
@@ -68,6 +68,7 @@ PY
     "$venv/bin/kubernetes-validate" --strict --quiet -k "$version" "$out/$name"/*.yaml
   done
 done
+"$venv/bin/python" charts/check-certificates.py "$out/cert-manager-values.yaml" "$out/default.yaml"
 "$venv/bin/python" charts/check-rbac.py operator/deploy/rbac.yaml "$out/default.yaml"
 "$venv/bin/python" charts/validate-examples.py "$chart/crds/tracejob.io_tracejobs.yaml" examples
 echo "chart-check: lint, template and strict validation (Kubernetes ${versions[*]}) passed"
