@@ -9,14 +9,15 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::jobs::{getppid_spec, job, target};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server};
 use tonic::{Request, Response, Status};
-use tracejob_api::{Tool, ToolArgs, TraceJobSpec};
+use tracejob_api::{Tool, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
-use tracejob_operator::agents::{AgentError, AgentPool, ContainerTarget, JobId, StreamItem};
+use tracejob_operator::agents::{AgentError, AgentPool, StreamItem};
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::agent_server::{Agent, AgentServer};
 use tracejob_proto::v1::result_message::Body;
@@ -40,34 +41,6 @@ fn operator_tls(ca: &Ca) -> ClientTls {
         cert_pem: client.cert.into_bytes(),
         key_pem: client.key.into_bytes(),
         domain: Some(AGENT_NAME.to_owned()),
-    }
-}
-
-fn job(name: &str) -> JobId {
-    JobId {
-        namespace: "default".into(),
-        name: name.into(),
-        uid: format!("uid-{name}-{}", std::process::id()),
-    }
-}
-
-fn getppid_spec() -> TraceJobSpec {
-    TraceJobSpec {
-        tool: Tool::Syscalls,
-        args: ToolArgs {
-            syscalls: vec!["getppid".into()],
-            ..ToolArgs::default()
-        },
-        ..TraceJobSpec::default()
-    }
-}
-
-fn target(container: &FakeContainer) -> ContainerTarget {
-    ContainerTarget {
-        pod: "workload".into(),
-        pod_uid: container.pod_uid.clone(),
-        container: "main".into(),
-        container_id: container.container_id.clone(),
     }
 }
 

@@ -6,12 +6,12 @@ mod support;
 use std::collections::BTreeMap;
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca, Pem};
+use support::jobs::{getppid_spec, job, target};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use tracejob_api::{Tool, ToolArgs, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
-use tracejob_operator::agents::{AgentError, AgentPool, ContainerTarget, JobId};
+use tracejob_operator::agents::{AgentError, AgentPool};
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::{
     CapabilitiesRequest, JobRef, ListJobsRequest, StartJobRequest, StreamResultsRequest, Target,
@@ -39,34 +39,6 @@ fn pool(agents: &[(&str, &AgentProcess)], tls: ClientTls) -> GrpcAgents {
         })
         .collect();
     GrpcAgents::new(Addresses::Fixed(addresses), Some(tls))
-}
-
-fn job(name: &str) -> JobId {
-    JobId {
-        namespace: "default".into(),
-        name: name.into(),
-        uid: format!("uid-{name}-{}", std::process::id()),
-    }
-}
-
-fn getppid_spec() -> TraceJobSpec {
-    TraceJobSpec {
-        tool: Tool::Syscalls,
-        args: ToolArgs {
-            syscalls: vec!["getppid".into()],
-            ..ToolArgs::default()
-        },
-        ..TraceJobSpec::default()
-    }
-}
-
-fn target(container: &FakeContainer) -> ContainerTarget {
-    ContainerTarget {
-        pod: "workload".into(),
-        pod_uid: container.pod_uid.clone(),
-        container: "main".into(),
-        container_id: container.container_id.clone(),
-    }
 }
 
 async fn raw_client(

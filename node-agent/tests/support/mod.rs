@@ -4,5 +4,6 @@
 #![allow(dead_code, reason = "each test target uses a different subset")]
 
 pub mod certs;
+pub mod jobs;
 pub mod process;
 pub mod workload;
