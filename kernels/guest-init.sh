@@ -108,7 +108,20 @@ for tool in funccount funclatency; do
 	assert='[ "$(field "\"vfs_read\"" count)" = 5 ] && grep -q "\"probe\":\"fentry\"" /tmp/out'
 	detail="vfs_read count 5 (dd bs=1 count=5) via fentry"
 	check "$tool vfs_read" $tool -- dd if=/tmp/file of=/dev/null bs=1 count=5
+	# The fallback flavour, forced (--probe): the same exact count through kprobes.
+	assert='[ "$(field "\"vfs_read\"" count)" = 5 ] && grep -q "\"probe\":\"kprobe\"" /tmp/out'
+	detail="vfs_read count 5 via kprobe (forced)"
+	check "$tool vfs_read --probe kprobe" $tool --probe kprobe -- dd if=/tmp/file of=/dev/null bs=1 count=5
 done
+# Forcing fentry where BTF does not describe the function fails, naming the reason.
+manifest funccount 'function: __x64_sys_getppid'
+if tracejob run /tmp/manifest.yaml --format json --duration 5s --probe fentry -- workload getppid 1 > /tmp/out 2> /tmp/err; then
+	echo "MATRIX|funccount __x64_sys_getppid --probe fentry|fail|-|expected a refusal, it attached: $(head -c 300 /tmp/out | tr '|' ' ')"
+elif grep -q "fentry" /tmp/err && ! grep -q "kprobe" /tmp/err; then
+	echo "MATRIX|funccount __x64_sys_getppid --probe fentry|pass|refused|$(tail -c 200 /tmp/err | tr '\n|' '  ')"
+else
+	echo "MATRIX|funccount __x64_sys_getppid --probe fentry|fail|-|expected a refusal naming fentry only: $(tail -c 300 /tmp/err | tr '\n|' '  ')"
+fi
 
 if insmod /matrix/loop.ko 2>/dev/null || [ -e /dev/loop0 ]; then
 	dd if=/dev/zero of=/tmp/disk bs=1M count=4 status=none

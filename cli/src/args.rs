@@ -72,8 +72,13 @@ pub struct RunArgs {
     /// into this directory (the layout the operator writes to object storage).
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Attach only with this flavour instead of the first the kernel accepts.
-    #[arg(long, value_name = "KIND", value_parser = ["tp_btf", "raw_tracepoint", "tracepoint"])]
+    /// Attach only with this flavour instead of the first the kernel accepts: a tracepoint
+    /// flavour, or for funccount/funclatency fentry or kprobe.
+    #[arg(
+        long,
+        value_name = "KIND",
+        value_parser = ["tp_btf", "raw_tracepoint", "tracepoint", "fentry", "kprobe"]
+    )]
     pub probe: Option<String>,
     /// The command to start and trace, after `--`.
     #[arg(last = true, value_name = "COMMAND")]

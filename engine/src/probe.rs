@@ -1,6 +1,7 @@
 //! Attaching programs to tracepoints. A tool's hooks come in up to three flavours
 //! (programs named `<hook>_tp_btf`, `<hook>_raw_tp`, `<hook>_tracepoint`); the first
-//! flavour the running kernel accepts for every hook is used, and reported.
+//! flavour the running kernel accepts for every hook is used, and reported. The kernel
+//! function tools (funccount, funclatency) have two flavours of their own: fentry, kprobe.
 
 use std::fmt;
 
@@ -21,6 +22,12 @@ pub enum ProbeKind {
     /// Classic tracepoint through tracefs: works almost everywhere.
     #[serde(rename = "tracepoint")]
     Tracepoint,
+    /// fentry/fexit on a kernel function: BTF trampolines, the cheaper function flavour.
+    #[serde(rename = "fentry")]
+    Fentry,
+    /// kprobe/kretprobe on a kernel function: needs no BTF, refused where kprobes are off.
+    #[serde(rename = "kprobe")]
+    Kprobe,
 }
 
 impl ProbeKind {
@@ -31,25 +38,41 @@ impl ProbeKind {
         ProbeKind::Tracepoint,
     ];
 
+    /// The kernel function flavours, in the order they are tried.
+    pub const FUNCTION_PREFERENCE: [ProbeKind; 2] = [ProbeKind::Fentry, ProbeKind::Kprobe];
+
+    /// Every flavour a user can force (`--probe`).
+    pub const ALL: [ProbeKind; 5] = [
+        ProbeKind::TpBtf,
+        ProbeKind::RawTracepoint,
+        ProbeKind::Tracepoint,
+        ProbeKind::Fentry,
+        ProbeKind::Kprobe,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ProbeKind::TpBtf => "tp_btf",
             ProbeKind::RawTracepoint => "raw_tracepoint",
             ProbeKind::Tracepoint => "tracepoint",
+            ProbeKind::Fentry => "fentry",
+            ProbeKind::Kprobe => "kprobe",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::PREFERENCE
-            .into_iter()
-            .find(|kind| kind.name() == name)
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
+    /// The ending of a tracepoint hook's program name; kernel function flavours have no
+    /// hooks (no tool lists them among its tracepoint flavours).
     fn suffix(self) -> &'static str {
         match self {
             ProbeKind::TpBtf => "tp_btf",
             ProbeKind::RawTracepoint => "raw_tp",
             ProbeKind::Tracepoint => "tracepoint",
+            ProbeKind::Fentry => "fentry",
+            ProbeKind::Kprobe => "kprobe",
         }
     }
 }
@@ -152,6 +175,12 @@ fn attach(ebpf: &mut Ebpf, kind: ProbeKind, hook: &Hook) -> Result<(), ProgramEr
             program.load()?;
             program.attach(hook.category, hook.name)?;
         }
+        // attach_hooks refuses a flavour the tool does not list before it gets here.
+        ProbeKind::Fentry | ProbeKind::Kprobe => {
+            return Err(ProgramError::InvalidName {
+                name: format!("{}_{}", hook.program, kind.suffix()),
+            });
+        }
     }
     Ok(())
 }
@@ -243,7 +272,10 @@ mod tests {
         for kind in ProbeKind::PREFERENCE {
             assert_eq!(ProbeKind::parse(kind.name()), Some(kind));
         }
-        assert_eq!(ProbeKind::parse("kprobe"), None);
+        for kind in ProbeKind::FUNCTION_PREFERENCE {
+            assert_eq!(ProbeKind::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(ProbeKind::parse("kretprobe"), None);
     }
 
     #[test]

@@ -99,31 +99,48 @@ impl ToolDriver for Funclatency {
         ebpf: &mut Ebpf,
         forced: Option<ProbeKind>,
     ) -> Result<String, EngineError> {
-        if let Some(kind) = forced {
-            let failures = vec![(
-                kind.name().to_owned(),
-                format!("the {} tool attaches with fentry or kprobes", self.tool),
-            )];
+        let candidates = match forced {
+            None => ProbeKind::FUNCTION_PREFERENCE.to_vec(),
+            Some(kind) if ProbeKind::FUNCTION_PREFERENCE.contains(&kind) => vec![kind],
+            Some(kind) => {
+                let failures = vec![(
+                    kind.name().to_owned(),
+                    format!("the {} tool attaches with fentry or kprobe", self.tool),
+                )];
+                return Err(EngineError::NoAttachPoint {
+                    tool: self.tool,
+                    failures,
+                });
+            }
+        };
+        let mut failures = Vec::new();
+        for kind in candidates {
+            let attached = match kind {
+                ProbeKind::Fentry => self.attach_fentry(ebpf),
+                _ => self.attach_kprobe(ebpf),
+            };
+            match attached {
+                Ok(()) => return Ok(kind.name().to_owned()),
+                Err(error) => failures.push((kind.name().to_owned(), probe::describe(&error))),
+            }
+            probe::unload_all(ebpf);
+        }
+        if forced.is_some() {
             return Err(EngineError::NoAttachPoint {
                 tool: self.tool,
                 failures,
             });
         }
-        let fentry = match self.attach_fentry(ebpf) {
-            Ok(()) => return Ok("fentry".to_owned()),
-            Err(error) => probe::describe(&error),
-        };
-        probe::unload_all(ebpf);
-        let kprobe = match self.attach_kprobe(ebpf) {
-            Ok(()) => return Ok("kprobe".to_owned()),
-            Err(error) => probe::describe(&error),
-        };
-        probe::unload_all(ebpf);
+        let reasons: Vec<String> = failures
+            .iter()
+            .map(|(kind, reason)| format!("{kind}: {reason}"))
+            .collect();
         Err(EngineError::ToolUnavailable {
             tool: self.tool,
             reason: format!(
-                "this kernel allows neither fentry/fexit ({fentry}) nor kprobes ({kprobe}) on kernel functions; \
-                 for syscall counts and latency use the syscalls tool, for user-space functions the uprobe tool"
+                "this kernel allows neither fentry/fexit nor kprobes on kernel functions ({}); \
+                 for syscall counts and latency use the syscalls tool, for user-space functions the uprobe tool",
+                reasons.join("; ")
             ),
         })
     }
