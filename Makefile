@@ -2,14 +2,18 @@
 CARGO ?= cargo
 DEMO_COMMAND ?= sh -c 'find /usr/share/doc -name "*.gz" | wc -l; cat /etc/os-release > /dev/null'
 
-.PHONY: deps build run test test-local test-unit lint generate check-generated ci clean
+.PHONY: deps deps-run build run test test-local test-unit lint generate check-generated ci clean
 
-## deps: install clang-19, llvm-19, libbpf-dev, Garage (S3 server for tests); mount tracefs and cgroup v2 (root)
-deps:
+## deps: everything `make build` needs, plus Garage (the S3 server the tests start) (root)
+deps: deps-run
+	bash scripts/garage.sh >/dev/null
+
+## deps-run: install clang-19, llvm-19, libbpf-dev; mount tracefs and cgroup v2 (root)
+deps-run:
 	bash scripts/deps.sh
 
-## build: the tracejob binary, release mode
-build: deps
+## build: the tracejob binary, release mode (needs only deps-run: a first `make run` builds no test server)
+build: deps-run
 	$(CARGO) build --release -p tracejob-cli
 
 ## run: a real local trace: every syscall of a demo command, strace -c style (root)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and mounts what tracejob needs on a Debian 12 host, as root: clang and
 # the libbpf headers (to build the eBPF programs), protoc (`make generate`), tracefs (classic tracepoints) and
-# a cgroup v2 hierarchy. Safe to run again: it only does what is missing.
+# a cgroup v2 hierarchy. Safe to run again: it only does what is missing. The tests' own
+# servers (Garage) are `make deps`, not this: running tracejob does not need them.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,6 +34,3 @@ fi
 if [ ! -e /sys/kernel/btf/vmlinux ]; then
   echo "warning: this kernel has no BTF (/sys/kernel/btf/vmlinux): tracejob cannot load its programs here" >&2
 fi
-
-# Garage, the S3-compatible server the object-storage tests start (built once, cached).
-bash "$(dirname "$0")/garage.sh" >/dev/null
