@@ -62,18 +62,47 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     for node in &fanout.gaps {
         ctx.storage.stream_restarted(&id.uid, node);
     }
+    let gaps = !fanout.gaps.is_empty();
+    let new_targets = !fanout.applied.is_empty();
     let mut next = next_status(job, &old, &targets, fanout, now);
     let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
     if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
         // A standing job whose storage never comes back must not hold the spool for ever.
         return finish::storage_gave_up(job, ctx, &next, gave_up, now).await;
     }
-    write::status(job, ctx, &next).await?;
+    // At most one status write per job per interval: these counts go out with the next;
+    // new targets wait (an interval at most) for their first counts, to go out together.
+    let wait = ctx
+        .pace
+        .too_soon(&id.uid)
+        .or_else(|| new_targets.then(|| ctx.pace.hold(&id.uid)).flatten());
+    if let Some(wait) = wait
+        && may_wait(&old, &next, gaps)
+    {
+        return Ok(Action::requeue(wait));
+    }
+    if write::status(job, ctx, &next).await? {
+        ctx.pace.wrote(&id.uid);
+    }
     announce(job, ctx, &old, &next).await;
     // A standing job's next flush may be due before the next poll.
     let after = requeue_after(job, ctx, &next, now);
     let after = flush.map_or(after, |f| after.min(f.max(Duration::from_millis(100))));
     Ok(Action::requeue(after))
+}
+
+/// Whether a status may wait for the job's next write: only if nothing but counts and
+/// targets moved. A new phase, a gap or a storage outcome is written at once (the next
+/// round would not see them again).
+fn may_wait(old: &TraceJobStatus, next: &TraceJobStatus, gaps: bool) -> bool {
+    let artifacts = |s: &TraceJobStatus| {
+        cond::find(&s.conditions, cond::ARTIFACTS)
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    !gaps
+        && old.phase == next.phase
+        && old.artifacts == next.artifacts
+        && artifacts(old) == artifacts(next)
 }
 
 /// What the schema could not reject.

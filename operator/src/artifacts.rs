@@ -41,8 +41,9 @@ fn set(next: &mut TraceJobStatus, job: &TraceJob, desired: Desired, now: Timesta
     );
 }
 
-/// A running job: its running nodes' events stream into the spool; a standing job writes
-/// a new part when its flush is due. Returns when to look again for the next flush.
+/// A running job: its nodes' streams are read (their events into the spool if the job has
+/// storage); a standing job writes a new part when its flush is due. Returns when to look
+/// again for the next flush.
 pub async fn while_running(
     job: &TraceJob,
     ctx: &Context,
@@ -51,6 +52,7 @@ pub async fn while_running(
     now: Timestamp,
 ) -> Option<Duration> {
     let Ok(Some(target)) = config::target(job, &ctx.settings.storage) else {
+        read_streams(ctx, id, next, None);
         set(next, job, no_storage(), now);
         return None;
     };
@@ -59,15 +61,9 @@ pub async fn while_running(
         // events twice: they wait in the agents' buffers until storage answers.
         return record(ctx, job, next, Some(failed), &target, now, "Flushed");
     }
-    // The control record, not the bounded rows: every running node's events are kept.
-    let running = next
-        .node_record
-        .iter()
-        .filter(|r| r.phase == NodePhase::Running)
-        .map(|r| r.node.as_str());
     ctx.storage
         .keep_at_most(&id.uid, job.spec.output.max_events);
-    ctx.storage.track(&ctx.agents, id, running, true);
+    read_streams(ctx, id, next, Some(&ctx.storage.spool(&id.uid)));
     add_losses(ctx, id, next);
     if job.spec.duration.is_some() {
         let message = format!(
@@ -115,7 +111,8 @@ pub async fn at_end(
         .map(|r| r.node.as_str());
     ctx.storage
         .keep_at_most(&id.uid, job.spec.output.max_events);
-    ctx.storage.track(&ctx.agents, id, ran, false);
+    let spool = ctx.storage.spool(&id.uid);
+    ctx.streams.track(&ctx.agents, id, ran, Some(&spool), false);
     let outcome = ctx
         .storage
         .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))
@@ -125,6 +122,27 @@ pub async fn at_end(
         None => AtEnd::Done,
         Some(retry) => AtEnd::Retry(retry),
     }
+}
+
+/// Reads the stream of every node the job runs on (the control record, not the bounded
+/// rows: every node counts), and of every node it stopped on whose final message this
+/// process has not read (after an operator restart).
+fn read_streams(
+    ctx: &Context,
+    id: &JobId,
+    next: &TraceJobStatus,
+    spool: Option<&std::sync::Arc<crate::storage::JobSpool>>,
+) {
+    let nodes = |phase: NodePhase| {
+        next.node_record
+            .iter()
+            .filter(move |r| r.phase == phase)
+            .map(|r| r.node.as_str())
+    };
+    ctx.streams
+        .track(&ctx.agents, id, nodes(NodePhase::Running), spool, true);
+    ctx.streams
+        .track(&ctx.agents, id, nodes(NodePhase::Stopped), spool, false);
 }
 
 /// Puts an outcome into the status; returns the retry delay of a failure.

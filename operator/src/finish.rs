@@ -58,6 +58,7 @@ pub async fn complete(
         }
         return Ok(Action::requeue(retry_in.max(Duration::from_millis(200))));
     }
+    ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     next.phase = Some(Phase::Succeeded);
     let message = format!(
@@ -123,6 +124,7 @@ pub async fn storage_gave_up(
     ] {
         cond::set(&mut next.conditions, desired, generation, &Time(now));
     }
+    ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, "StorageDeadlineExceeded", message).await;
@@ -251,6 +253,7 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         summary::set_rows(&mut last, rows.clone());
         let _ = artifacts::at_end(job, ctx, &id, &mut last, Timestamp::now()).await;
     }
+    ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     fanout::forget_all(ctx, &id, &rows).await;
     ctx.metrics

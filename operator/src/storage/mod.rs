@@ -3,7 +3,6 @@
 //! duration, and every flush interval for a standing job. Failures are retried with backoff;
 //! the job is not Succeeded until its artifacts are durable.
 
-mod collect;
 pub mod config;
 mod spool;
 mod upload;
@@ -15,15 +14,14 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use tokio::task::JoinHandle;
 use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
 use tracejob_storage::{Manifest, ManifestEntry, Resume, Store, layout};
 
 pub use config::Target;
-pub use spool::Losses;
+pub use spool::{JobSpool, Losses};
 
-use crate::agents::{AgentPool, JobId};
-use spool::{Budget, JobSpool, Part};
+use crate::agents::JobId;
+use spool::{Budget, Part};
 
 /// At most this many artifacts are listed in the status (the manifest lists them all).
 pub const MAX_STATUS_ARTIFACTS: usize = 50;
@@ -125,7 +123,6 @@ struct UploadState {
 #[derive(Debug)]
 struct JobEntry {
     spool: Arc<JobSpool>,
-    tasks: Mutex<BTreeMap<String, JoinHandle<()>>>,
     upload: tokio::sync::Mutex<UploadState>,
 }
 
@@ -158,41 +155,15 @@ impl Storage {
                         self.settings.spool_dir.join(uid),
                         self.budget.clone(),
                     )),
-                    tasks: Mutex::default(),
                     upload: tokio::sync::Mutex::default(),
                 })
             })
             .clone()
     }
 
-    /// Makes sure the events of the job on each of `nodes` are being read into the spool.
-    /// A node whose stream already ended (its job stopped there) is read again only with
-    /// `restart_finished`: while a job runs, an ended stream means the agent started the job
-    /// afresh (a spec change, targets back on the node) with a new stream.
-    pub fn track<'a>(
-        &self,
-        agents: &Arc<dyn AgentPool>,
-        job: &JobId,
-        nodes: impl IntoIterator<Item = &'a str>,
-        restart_finished: bool,
-    ) {
-        let entry = self.entry(&job.uid);
-        let mut tasks = entry.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        for node in nodes {
-            match tasks.get(node) {
-                Some(task) if !task.is_finished() => continue,
-                Some(_) if !restart_finished => continue,
-                _ => {}
-            }
-            entry.spool.add_node(node);
-            let task = tokio::spawn(collect::consume(
-                agents.clone(),
-                node.to_owned(),
-                job.clone(),
-                entry.spool.clone(),
-            ));
-            tasks.insert(node.to_owned(), task);
-        }
+    /// Where the job's streamed events wait for upload (see [`crate::streams::Streams::track`]).
+    pub fn spool(&self, uid: &str) -> Arc<JobSpool> {
+        self.entry(uid).spool.clone()
     }
 
     /// At most `max` events of the job are kept in storage (`spec.output.maxEvents`),
@@ -280,20 +251,11 @@ impl Storage {
         })
     }
 
-    /// Stops reading the job's streams and deletes its spool.
+    /// Deletes the job's spool (its readers are stopped by [`crate::streams::Streams::forget`]).
     pub fn forget(&self, uid: &str) {
-        let Some(entry) = self.jobs().remove(uid) else {
-            return;
-        };
-        for task in entry
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
-            task.abort();
+        if let Some(entry) = self.jobs().remove(uid) {
+            entry.spool.remove();
         }
-        entry.spool.remove();
     }
 
     /// A standing job's periodic flush: `None` when it is not due yet.
