@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 use tracejob_api::validate::validate_spec;
 use tracejob_api::{NodePhase, Phase, TraceJob, TraceJobStatus, parse_duration};
 
-use crate::conditions::{self as cond, Desired};
+use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
 use crate::error::Error;
 use crate::fanout::{self, Fanout};
@@ -40,7 +40,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         return finish::after_finished(job, ctx, &old, now).await;
     }
     if let Err(problem) = check_spec(job, ctx) {
-        return finish::fail(job, ctx, &old, ("InvalidSpec", problem), now).await;
+        return finish::fail(job, ctx, &old, (Reason::InvalidSpec, problem), now).await;
     }
     if let Some(end) = end_time(job, &old)
         && end <= now
@@ -57,7 +57,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         // A final answer instead of Pending for ever; a changed spec is tried afresh.
         let mut refused = old.clone();
         summary::set_rows(&mut refused, fanout.rows);
-        return finish::fail(job, ctx, &refused, ("RejectedByAgents", problem), now).await;
+        return finish::fail(job, ctx, &refused, (Reason::RejectedByAgents, problem), now).await;
     }
     for node in &fanout.gaps {
         ctx.storage.stream_restarted(&id.uid, node);
@@ -96,7 +96,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
 /// round would not see them again).
 fn may_wait(old: &TraceJobStatus, next: &TraceJobStatus, gaps: bool) -> bool {
     let artifacts = |s: &TraceJobStatus| {
-        cond::find(&s.conditions, cond::ARTIFACTS)
+        cond::find(&s.conditions, Type::ArtifactsWritten.as_str())
             .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
     };
     !gaps
@@ -188,43 +188,37 @@ fn next_status(
         .collect();
     let agents_ready = match (targets.by_node.len(), troubled.len()) {
         (0, _) => Desired::new(
-            cond::AGENTS_READY,
-            false,
-            "NoTargets",
+            Type::AgentsReady,
+            Reason::NoTargets,
             "no node has a target pod",
         ),
         (nodes, 0) => Desired::new(
-            cond::AGENTS_READY,
-            true,
-            "AgentsRunning",
+            Type::AgentsReady,
+            Reason::AgentsRunning,
             format!("the trace runs on all {nodes} target nodes"),
         ),
         (nodes, bad) => Desired::new(
-            cond::AGENTS_READY,
-            false,
-            "AgentsNotReady",
+            Type::AgentsReady,
+            Reason::AgentsNotReady,
             format!("{bad} of {nodes} target nodes are not running the trace"),
         ),
     };
     cond::set(&mut next.conditions, agents_ready, generation, &time);
     let degraded = if targets.is_empty() {
         Desired::new(
-            cond::DEGRADED,
-            false,
-            "NoTargets",
+            Type::Degraded,
+            Reason::NoTargets,
             "no node has a target pod",
         )
     } else if troubled.is_empty() {
         Desired::new(
-            cond::DEGRADED,
-            false,
-            "AllNodesRunning",
+            Type::Degraded,
+            Reason::AllNodesRunning,
             "every target node runs the trace",
         )
     } else {
         Desired::new(
-            cond::DEGRADED,
-            true,
+            Type::Degraded,
             degraded_reason(&fanout),
             troubled.join("; "),
         )
@@ -232,12 +226,7 @@ fn next_status(
     cond::set(&mut next.conditions, degraded, generation, &time);
     cond::set(
         &mut next.conditions,
-        Desired::new(
-            cond::COMPLETE,
-            false,
-            "InProgress",
-            in_progress_message(job),
-        ),
+        Desired::new(Type::Complete, Reason::InProgress, in_progress_message(job)),
         generation,
         &time,
     );
@@ -271,12 +260,11 @@ fn targeted_condition(job: &TraceJob, targets: &Targets) -> Desired {
         if !job.spec.node_selector.is_empty() {
             message.push_str(" on a node matching spec.nodeSelector");
         }
-        Desired::new(cond::TARGETED, false, "NoPodsMatched", message)
+        Desired::new(Type::Targeted, Reason::NoPodsMatched, message)
     } else {
         Desired::new(
-            cond::TARGETED,
-            true,
-            "PodsMatched",
+            Type::Targeted,
+            Reason::PodsMatched,
             format!(
                 "{} pods on {} nodes match",
                 targets.pods(),
@@ -286,13 +274,13 @@ fn targeted_condition(job: &TraceJob, targets: &Targets) -> Desired {
     }
 }
 
-fn degraded_reason(fanout: &Fanout) -> &'static str {
+fn degraded_reason(fanout: &Fanout) -> Reason {
     let phases: BTreeSet<NodePhase> = fanout.troubled().map(|r| r.phase).collect();
     match phases.into_iter().collect::<Vec<_>>().as_slice() {
-        [NodePhase::NoAgent] => "AgentMissing",
-        [NodePhase::Unavailable] => "AgentUnavailable",
-        [NodePhase::Rejected] => "AgentRejected",
-        _ => "AgentsFailing",
+        [NodePhase::NoAgent] => Reason::AgentMissing,
+        [NodePhase::Unavailable] => Reason::AgentUnavailable,
+        [NodePhase::Rejected] => Reason::AgentRejected,
+        _ => Reason::AgentsFailing,
     }
 }
 
@@ -320,9 +308,9 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
         write::event(job, ctx, false, "Started", message).await;
     }
     for (type_, reason, warning) in [
-        (cond::TARGETED, "NoPodsMatched", true),
-        (cond::DEGRADED, "Degraded", true),
-        (cond::GAP, "Gap", true),
+        (Type::Targeted.as_str(), "NoPodsMatched", true),
+        (Type::Degraded.as_str(), "Degraded", true),
+        (Type::Gap.as_str(), "Gap", true),
     ] {
         let was = cond::find(&old.conditions, type_).map(|c| (c.status.clone(), c.reason.clone()));
         let now = cond::find(&next.conditions, type_)
@@ -330,8 +318,8 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
         let Some((status, now_reason, message)) = now else {
             continue;
         };
-        let bad = (type_ == cond::TARGETED && status == "False")
-            || (type_ != cond::TARGETED && status == "True");
+        let bad = (type_ == Type::Targeted.as_str() && status == "False")
+            || (type_ != Type::Targeted.as_str() && status == "True");
         if bad && was != Some((status, now_reason)) {
             write::event(job, ctx, warning, reason, message).await;
         }

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, TraceJob, TraceJobStatus};
 
 use crate::agents::JobId;
-use crate::conditions::{self as cond, Desired};
+use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
 use crate::storage::{Outcome, Target, config};
 
@@ -24,9 +24,8 @@ pub enum AtEnd {
 
 fn no_storage() -> Desired {
     Desired::new(
-        cond::ARTIFACTS,
-        false,
-        "NoStorage",
+        Type::ArtifactsWritten,
+        Reason::NoStorage,
         "no object storage is configured (spec.output.storage, or the operator's \
          TRACEJOB_STORAGE_URL): only the summary in this status is kept",
     )
@@ -59,7 +58,7 @@ pub async fn while_running(
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
         // Reading the streams before knowing what an earlier process wrote would write
         // events twice: they wait in the agents' buffers until storage answers.
-        return record(ctx, job, next, Some(failed), &target, now, "Flushed");
+        return record(ctx, job, next, Some(failed), &target, now, Reason::Flushed);
     }
     ctx.storage
         .keep_at_most(&id.uid, job.spec.output.max_events);
@@ -73,7 +72,7 @@ pub async fn while_running(
         set(
             next,
             job,
-            Desired::new(cond::ARTIFACTS, false, "Spooling", message),
+            Desired::new(Type::ArtifactsWritten, Reason::Spooling, message),
             now,
         );
         return None;
@@ -82,7 +81,7 @@ pub async fn while_running(
         .storage
         .flush_if_due(&ctx.client, &target, job, id, next)
         .await;
-    let retry = record(ctx, job, next, flushed, &target, now, "Flushed");
+    let retry = record(ctx, job, next, flushed, &target, now, Reason::Flushed);
     Some(retry.unwrap_or(ctx.settings.storage.flush_interval))
 }
 
@@ -99,7 +98,7 @@ pub async fn at_end(
         return AtEnd::Done;
     };
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
-        let retry = record(ctx, job, next, Some(failed), &target, now, "Written");
+        let retry = record(ctx, job, next, Some(failed), &target, now, Reason::Written);
         return AtEnd::Retry(retry.unwrap_or(Duration::from_secs(1)));
     }
     // After an operator restart nothing reads the streams yet: a stopped job's stream still
@@ -118,7 +117,7 @@ pub async fn at_end(
         .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))
         .await;
     add_losses(ctx, id, next);
-    match record(ctx, job, next, Some(outcome), &target, now, "Written") {
+    match record(ctx, job, next, Some(outcome), &target, now, Reason::Written) {
         None => AtEnd::Done,
         Some(retry) => AtEnd::Retry(retry),
     }
@@ -153,7 +152,7 @@ fn record(
     outcome: Option<Outcome>,
     target: &Target,
     now: Timestamp,
-    reason: &'static str,
+    reason: Reason,
 ) -> Option<Duration> {
     match outcome? {
         Outcome::Written {
@@ -166,7 +165,7 @@ fn record(
             set(
                 next,
                 job,
-                Desired::new(cond::ARTIFACTS, true, reason, message),
+                Desired::new(Type::ArtifactsWritten, reason, message),
                 now,
             );
             None
@@ -177,7 +176,7 @@ fn record(
             set(
                 next,
                 job,
-                Desired::new(cond::ARTIFACTS, false, "StorageUnavailable", message),
+                Desired::new(Type::ArtifactsWritten, Reason::StorageUnavailable, message),
                 now,
             );
             Some(retry_in)

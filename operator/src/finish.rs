@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use tracejob_api::{Phase, TraceJob, TraceJobStatus};
 
 use crate::artifacts::{self, AtEnd};
-use crate::conditions::{self as cond, Desired};
+use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
 use crate::error::Error;
 use crate::storage::GaveUp;
@@ -46,14 +46,19 @@ pub async fn complete(
         next.message = Some(message.clone());
         cond::set(
             &mut next.conditions,
-            Desired::new(cond::COMPLETE, false, "WritingArtifacts", message),
+            Desired::new(Type::Complete, Reason::WritingArtifacts, message),
             generation,
             &Time(now),
         );
-        let first_failure = cond::find(&old.conditions, cond::ARTIFACTS)
-            .is_none_or(|c| c.reason != "StorageUnavailable");
+        let first_failure = !cond::has(
+            &old.conditions,
+            Type::ArtifactsWritten,
+            Reason::StorageUnavailable,
+        );
         write::status(job, ctx, &next).await?;
-        if first_failure && let Some(failed) = cond::find(&next.conditions, cond::ARTIFACTS) {
+        if first_failure
+            && let Some(failed) = cond::find(&next.conditions, Type::ArtifactsWritten.as_str())
+        {
             write::event(job, ctx, true, "StorageUnavailable", failed.message.clone()).await;
         }
         return Ok(Action::requeue(retry_in.max(Duration::from_millis(200))));
@@ -71,7 +76,7 @@ pub async fn complete(
     next.message = Some(message.clone());
     cond::set(
         &mut next.conditions,
-        Desired::new(cond::COMPLETE, true, "DurationElapsed", message.clone()),
+        Desired::new(Type::Complete, Reason::DurationElapsed, message.clone()),
         generation,
         &Time(now),
     );
@@ -110,17 +115,11 @@ pub async fn storage_gave_up(
     let generation = job.metadata.generation;
     for desired in [
         Desired::new(
-            cond::ARTIFACTS,
-            false,
-            "StorageDeadlineExceeded",
+            Type::ArtifactsWritten,
+            Reason::StorageDeadlineExceeded,
             message.clone(),
         ),
-        Desired::new(
-            cond::COMPLETE,
-            false,
-            "ArtifactsNotWritten",
-            message.clone(),
-        ),
+        Desired::new(Type::Complete, Reason::ArtifactsNotWritten, message.clone()),
     ] {
         cond::set(&mut next.conditions, desired, generation, &Time(now));
     }
@@ -137,7 +136,7 @@ pub async fn fail(
     job: &TraceJob,
     ctx: &Context,
     old: &TraceJobStatus,
-    (reason, problem): (&'static str, String),
+    (reason, problem): (Reason, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
     let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
@@ -146,12 +145,12 @@ pub async fn fail(
     next.message = Some(cond::truncate(&problem));
     cond::set(
         &mut next.conditions,
-        Desired::new(cond::COMPLETE, false, reason, problem.clone()),
+        Desired::new(Type::Complete, reason, problem.clone()),
         job.metadata.generation,
         &Time(now),
     );
     write::status(job, ctx, &next).await?;
-    write::event(job, ctx, true, reason, problem).await;
+    write::event(job, ctx, true, reason.as_str(), problem).await;
     after_finished(job, ctx, &next, now).await
 }
 
@@ -180,9 +179,8 @@ fn finished(
     cond::set(
         &mut next.conditions,
         Desired::new(
-            cond::AGENTS_READY,
-            false,
-            "Stopped",
+            Type::AgentsReady,
+            Reason::Stopped,
             "the trace is stopped on every node",
         ),
         generation,
@@ -191,9 +189,8 @@ fn finished(
     cond::set(
         &mut next.conditions,
         Desired::new(
-            cond::DEGRADED,
-            false,
-            "Stopped",
+            Type::Degraded,
+            Reason::Stopped,
             "the trace is stopped on every node",
         ),
         generation,
