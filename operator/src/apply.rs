@@ -109,7 +109,7 @@ fn may_wait(old: &TraceJobStatus, next: &TraceJobStatus, gaps: bool) -> bool {
 fn check_spec(job: &TraceJob, ctx: &Context) -> Result<(), String> {
     validate_spec(&job.spec).map_err(|e| e.to_string())?;
     selector::to_query(job.spec.selector.as_ref()).map_err(|e| e.to_string())?;
-    crate::storage::config::target(job, &ctx.settings.storage)?;
+    crate::storage::config::target(job, &ctx.settings.storage).map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! the job is not Succeeded until its artifacts are durable.
 
 pub mod config;
+mod error;
 mod spool;
 mod upload;
 
@@ -18,6 +19,7 @@ use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
 use tracejob_storage::{Manifest, ManifestEntry, Resume, Store, layout};
 
 pub use config::Target;
+pub use error::{SpecError, WriteError};
 pub use spool::{JobSpool, Losses};
 
 use crate::agents::JobId;
@@ -314,7 +316,7 @@ impl Storage {
         &self,
         target: &Target,
         upload: &mut UploadState,
-        result: Result<(Vec<Artifact>, String, u64), String>,
+        result: Result<(Vec<Artifact>, String, u64), WriteError>,
     ) -> Outcome {
         match result {
             Ok((artifacts, mut message, bytes)) => {
@@ -341,7 +343,7 @@ impl Storage {
             Err(error) => {
                 upload.failures += 1;
                 upload.first_failure.get_or_insert_with(Timestamp::now);
-                upload.last_error = Some(error);
+                upload.last_error = Some(error.to_string());
                 let retry_in = Duration::from_secs(1 << upload.failures.min(5)).min(LONGEST_RETRY);
                 upload.retry_at = Some(Instant::now() + retry_in);
                 Outcome::Failed {
@@ -358,7 +360,7 @@ async fn read_manifest(
     client: &Client,
     target: &Target,
     id: &JobId,
-) -> Result<Option<Manifest>, String> {
+) -> Result<Option<Manifest>, WriteError> {
     let store =
         config::open(client, target)
             .await?
@@ -366,11 +368,14 @@ async fn read_manifest(
     let bytes = match store.get(layout::MANIFEST).await {
         Ok(bytes) => bytes,
         Err(error) if error.is_not_found() => return Ok(None),
-        Err(error) => return Err(error.one_line()),
+        Err(error) => return Err(error.into()),
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| format!("cannot read {}: {e}", store.url_of(layout::MANIFEST)))
+        .map_err(|error| WriteError::Manifest {
+            url: store.url_of(layout::MANIFEST),
+            error,
+        })
 }
 
 /// Continues after what an earlier process wrote: its parts stay listed, the next part gets
@@ -438,7 +443,7 @@ async fn write(
     entry: &JobEntry,
     upload: &mut UploadState,
     last: bool,
-) -> Result<(Vec<Artifact>, String, u64), String> {
+) -> Result<(Vec<Artifact>, String, u64), WriteError> {
     let store =
         config::open(client, target)
             .await?
@@ -451,18 +456,12 @@ async fn write(
     let mut new_parts = Vec::new();
     if one_file {
         let all: Vec<&Part> = parts.values().flatten().collect();
-        entries.push(
-            upload::events(&store, layout::EVENTS, &all)
-                .await
-                .map_err(|e| e.one_line())?,
-        );
+        entries.push(upload::events(&store, layout::EVENTS, &all).await?);
     } else {
         for (node, node_parts) in parts.iter().filter(|(_, p)| !p.is_empty()) {
             let name = layout::events_part(node, upload.next_part);
             let refs: Vec<&Part> = node_parts.iter().collect();
-            let written = upload::events(&store, &name, &refs)
-                .await
-                .map_err(|e| e.one_line())?;
+            let written = upload::events(&store, &name, &refs).await?;
             entries.push(written.clone());
             new_parts.push(written);
         }
@@ -480,11 +479,7 @@ async fn write(
         ("lost".to_owned(), status.lost.unwrap_or(0)),
         ("eventsNotKept".to_owned(), rotated.not_kept),
     ]);
-    entries.push(
-        upload::summary(&store, &summary, counts)
-            .await
-            .map_err(|e| e.one_line())?,
-    );
+    entries.push(upload::summary(&store, &summary, counts).await?);
     let next_part = upload.next_part + u64::from(!new_parts.is_empty());
     let mut sequences = upload.sequences.clone();
     sequences.extend(rotated.sequences.clone());
@@ -497,9 +492,7 @@ async fn write(
         sequences: sequences.clone(),
         not_kept: rotated.not_kept,
     });
-    let manifest_bytes = upload::manifest(&store, &manifest)
-        .await
-        .map_err(|e| e.one_line())?;
+    let manifest_bytes = upload::manifest(&store, &manifest).await?;
 
     for (node, node_parts) in parts {
         entry.spool.uploaded(node, node_parts);
