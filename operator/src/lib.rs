@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod context;
 pub mod controller;
 pub mod crd;
+mod decide;
 pub mod error;
 mod fanout;
 mod finish;
