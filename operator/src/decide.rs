@@ -180,6 +180,51 @@ fn in_progress_message(job: &TraceJob) -> String {
     }
 }
 
+/// The status of a job that just finished, with the given (stopped) node rows.
+pub fn finished(
+    job: &TraceJob,
+    old: &TraceJobStatus,
+    rows: Vec<tracejob_api::NodeStatus>,
+    now: Timestamp,
+) -> TraceJobStatus {
+    let generation = job.metadata.generation;
+    let time = Time(now);
+    let mut next = old.clone();
+    next.observed_generation = generation;
+    next.completion_time = Some(time.clone());
+    next.events = Some(rows.iter().map(|r| r.events).sum());
+    next.lost = Some(rows.iter().map(|r| r.lost).sum());
+    next.matched_nodes = Some(u32::try_from(rows.len()).unwrap_or(u32::MAX));
+    cond::set(
+        &mut next.conditions,
+        cond::node_lost(&rows),
+        generation,
+        &time,
+    );
+    summary::set_rows(&mut next, rows);
+    cond::set(
+        &mut next.conditions,
+        Desired::new(
+            Type::AgentsReady,
+            Reason::Stopped,
+            "the trace is stopped on every node",
+        ),
+        generation,
+        &time,
+    );
+    cond::set(
+        &mut next.conditions,
+        Desired::new(
+            Type::Degraded,
+            Reason::Stopped,
+            "the trace is stopped on every node",
+        ),
+        generation,
+        &time,
+    );
+    next
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +380,26 @@ mod tests {
             assert_eq!(reason(&next, Type::Degraded), degraded.as_str(), "{what}");
             assert_eq!(next.start_time.is_some(), phase == Phase::Running, "{what}");
         }
+    }
+
+    #[test]
+    fn a_finished_job_adds_up_every_node_and_names_the_lost_ones() {
+        use NodePhase::*;
+        let mut lost = row("b", Lost, 7);
+        lost.message = Some("the node was deleted".into());
+        let rows = vec![row("a", Stopped, 5), lost, row("c", Stopped, 1)];
+        let next = finished(
+            &job(serde_json::json!({"tool": "exec"})),
+            &TraceJobStatus::default(),
+            rows,
+            Timestamp::now(),
+        );
+        assert_eq!(next.events, Some(13));
+        assert_eq!(next.matched_nodes, Some(3));
+        assert!(next.completion_time.is_some());
+        assert_eq!(reason(&next, Type::NodeLost), "NodesLost");
+        assert_eq!(reason(&next, Type::AgentsReady), "Stopped");
+        assert_eq!(next.node_record.len(), 3);
     }
 
     #[test]

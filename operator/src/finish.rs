@@ -13,6 +13,7 @@ use tracejob_api::{Phase, TraceJob, TraceJobStatus};
 use crate::artifacts::{self, AtEnd};
 use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
+use crate::decide::finished;
 use crate::error::Error;
 use crate::storage::GaveUp;
 use crate::{fanout, job_id, summary, write};
@@ -152,51 +153,6 @@ pub async fn fail(
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, reason.as_str(), problem).await;
     after_finished(job, ctx, &next, now).await
-}
-
-/// The status of a job that just finished, with the given (stopped) node rows.
-fn finished(
-    job: &TraceJob,
-    old: &TraceJobStatus,
-    rows: Vec<tracejob_api::NodeStatus>,
-    now: Timestamp,
-) -> TraceJobStatus {
-    let generation = job.metadata.generation;
-    let time = Time(now);
-    let mut next = old.clone();
-    next.observed_generation = generation;
-    next.completion_time = Some(time.clone());
-    next.events = Some(rows.iter().map(|r| r.events).sum());
-    next.lost = Some(rows.iter().map(|r| r.lost).sum());
-    next.matched_nodes = Some(u32::try_from(rows.len()).unwrap_or(u32::MAX));
-    cond::set(
-        &mut next.conditions,
-        cond::node_lost(&rows),
-        generation,
-        &time,
-    );
-    summary::set_rows(&mut next, rows);
-    cond::set(
-        &mut next.conditions,
-        Desired::new(
-            Type::AgentsReady,
-            Reason::Stopped,
-            "the trace is stopped on every node",
-        ),
-        generation,
-        &time,
-    );
-    cond::set(
-        &mut next.conditions,
-        Desired::new(
-            Type::Degraded,
-            Reason::Stopped,
-            "the trace is stopped on every node",
-        ),
-        generation,
-        &time,
-    );
-    next
 }
 
 /// A finished job waits for its `ttlSecondsAfterFinished`, then is deleted.
