@@ -63,18 +63,22 @@ pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId
                             spool.stream_lost(&node, message.sequence, messages)
                         }
                         (StreamItem::Lost(_), None) => {}
-                        (StreamItem::Summary(result), spool) => {
+                        (StreamItem::Summary(mut result), spool) => {
                             if let Some(spool) = spool {
                                 spool.handled(&node, message.sequence);
                             }
+                            // The engine's full summary (every folded stack of a profile)
+                            // goes to storage with the final message only: not kept per node.
+                            result.summary_json = None;
                             if feed.update(result) {
                                 pace.request(&job);
                             }
                         }
-                        (StreamItem::Final(result), spool) => {
+                        (StreamItem::Final(mut result), spool) => {
+                            let summary_json = result.summary_json.take();
                             if let Some(spool) = spool {
                                 spool.handled(&node, message.sequence);
-                                spool.finish(&node, result.summary_json.clone());
+                                spool.finish(&node, summary_json);
                             }
                             feed.finish(Some(result));
                             pace.request(&job);
