@@ -17,7 +17,9 @@ use support::workload::FakeContainer;
 use tracejob_api::{NodePhase, NodeStatus, TraceJob, TraceJobStatus};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId};
+use tracejob_operator::pace::Pace;
 use tracejob_operator::storage::{Outcome, Storage, StorageSettings, Target};
+use tracejob_operator::streams::Streams;
 use tracejob_storage::{Location, Manifest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +74,8 @@ async fn every_event_the_kernel_saw_reaches_events_jsonl_gz() {
         ..StorageSettings::default()
     });
     // Reading while the workload runs, as the operator does.
-    storage.track(&pool, &id, ["node-a"], true);
+    let streams = Streams::new(Arc::new(Pace::new(Duration::ZERO)));
+    streams.track(&pool, &id, ["node-a"], Some(&storage.spool(&id.uid)), true);
     let path = CString::new("/dev/null").expect("path");
     container.opens(&path, 1234);
     let result = pool.stop("node-a", &id).await.expect("stop");

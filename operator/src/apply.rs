@@ -1,21 +1,20 @@
 //! The Apply half of reconciliation: a job that is not finished.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use tracejob_api::validate::validate_spec;
-use tracejob_api::{NodePhase, Phase, TraceJob, TraceJobStatus, parse_duration};
+use tracejob_api::{Phase, TraceJob, TraceJobStatus, parse_duration};
 
-use crate::conditions::{self as cond, Desired};
+use crate::conditions::{self as cond, Reason, Type};
 use crate::context::Context;
+use crate::decide::{may_wait, next_status};
 use crate::error::Error;
-use crate::fanout::{self, Fanout};
+use crate::fanout;
 use crate::targets::{self, Targets};
 use crate::{artifacts, finish, job_id, selector, summary, write};
 
@@ -40,7 +39,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         return finish::after_finished(job, ctx, &old, now).await;
     }
     if let Err(problem) = check_spec(job, ctx) {
-        return finish::fail(job, ctx, &old, ("InvalidSpec", problem), now).await;
+        return finish::fail(job, ctx, &old, (Reason::InvalidSpec, problem), now).await;
     }
     if let Some(end) = end_time(job, &old)
         && end <= now
@@ -57,18 +56,33 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         // A final answer instead of Pending for ever; a changed spec is tried afresh.
         let mut refused = old.clone();
         summary::set_rows(&mut refused, fanout.rows);
-        return finish::fail(job, ctx, &refused, ("RejectedByAgents", problem), now).await;
+        return finish::fail(job, ctx, &refused, (Reason::RejectedByAgents, problem), now).await;
     }
     for node in &fanout.gaps {
         ctx.storage.stream_restarted(&id.uid, node);
     }
+    let gaps = !fanout.gaps.is_empty();
+    let new_targets = !fanout.applied.is_empty();
     let mut next = next_status(job, &old, &targets, fanout, now);
     let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
     if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
         // A standing job whose storage never comes back must not hold the spool for ever.
         return finish::storage_gave_up(job, ctx, &next, gave_up, now).await;
     }
-    write::status(job, ctx, &next).await?;
+    // At most one status write per job per interval: these counts go out with the next;
+    // new targets wait (an interval at most) for their first counts, to go out together.
+    let wait = ctx
+        .pace
+        .too_soon(&id.uid)
+        .or_else(|| new_targets.then(|| ctx.pace.hold(&id.uid)).flatten());
+    if let Some(wait) = wait
+        && may_wait(&old, &next, gaps)
+    {
+        return Ok(Action::requeue(wait));
+    }
+    if write::status(job, ctx, &next).await? {
+        ctx.pace.wrote(&id.uid);
+    }
     announce(job, ctx, &old, &next).await;
     // A standing job's next flush may be due before the next poll.
     let after = requeue_after(job, ctx, &next, now);
@@ -80,7 +94,7 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
 fn check_spec(job: &TraceJob, ctx: &Context) -> Result<(), String> {
     validate_spec(&job.spec).map_err(|e| e.to_string())?;
     selector::to_query(job.spec.selector.as_ref()).map_err(|e| e.to_string())?;
-    crate::storage::config::target(job, &ctx.settings.storage)?;
+    crate::storage::config::target(job, &ctx.settings.storage).map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -110,170 +124,6 @@ async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> 
     Ok(targets::resolve(&pods.items, &job.spec, eligible.as_ref()))
 }
 
-fn next_status(
-    job: &TraceJob,
-    old: &TraceJobStatus,
-    targets: &Targets,
-    fanout: Fanout,
-    now: Timestamp,
-) -> TraceJobStatus {
-    let generation = job.metadata.generation;
-    let time = Time(now);
-    let mut next = old.clone();
-    next.observed_generation = generation;
-    let running = fanout.running();
-    let phase = if running > 0 || old.phase == Some(Phase::Running) {
-        Phase::Running
-    } else {
-        Phase::Pending
-    };
-    if phase == Phase::Running && next.start_time.is_none() {
-        next.start_time = Some(time.clone());
-    }
-    next.phase = Some(phase);
-    next.matched_pods = Some(u32::try_from(targets.pods()).unwrap_or(u32::MAX));
-    next.matched_nodes = Some(u32::try_from(running).unwrap_or(u32::MAX));
-    next.events = Some(fanout.rows.iter().map(|r| r.events).sum());
-    next.lost = Some(fanout.rows.iter().map(|r| r.lost).sum());
-    if let Some(merged) = summary::merge(fanout.live.iter().map(|r| r.rows.as_slice())) {
-        next.summary = Some(merged);
-    }
-
-    let targeted = targeted_condition(job, targets);
-    // Bounded like every message: the targeted one quotes the selector, which has no bound.
-    next.message = Some(cond::truncate(&match (phase, targets.is_empty()) {
-        (_, true) => targeted.message.clone(),
-        (Phase::Pending, false) => "waiting for the agents to start the trace".to_owned(),
-        _ => format!("tracing {} pods on {running} nodes", targets.pods()),
-    }));
-    cond::set(&mut next.conditions, targeted, generation, &time);
-    let troubled: Vec<String> = fanout
-        .troubled()
-        .map(|r| {
-            format!(
-                "{}: {}",
-                r.node,
-                r.message.as_deref().unwrap_or(r.phase.as_str())
-            )
-        })
-        .collect();
-    let agents_ready = match (targets.by_node.len(), troubled.len()) {
-        (0, _) => Desired::new(
-            cond::AGENTS_READY,
-            false,
-            "NoTargets",
-            "no node has a target pod",
-        ),
-        (nodes, 0) => Desired::new(
-            cond::AGENTS_READY,
-            true,
-            "AgentsRunning",
-            format!("the trace runs on all {nodes} target nodes"),
-        ),
-        (nodes, bad) => Desired::new(
-            cond::AGENTS_READY,
-            false,
-            "AgentsNotReady",
-            format!("{bad} of {nodes} target nodes are not running the trace"),
-        ),
-    };
-    cond::set(&mut next.conditions, agents_ready, generation, &time);
-    let degraded = if targets.is_empty() {
-        Desired::new(
-            cond::DEGRADED,
-            false,
-            "NoTargets",
-            "no node has a target pod",
-        )
-    } else if troubled.is_empty() {
-        Desired::new(
-            cond::DEGRADED,
-            false,
-            "AllNodesRunning",
-            "every target node runs the trace",
-        )
-    } else {
-        Desired::new(
-            cond::DEGRADED,
-            true,
-            degraded_reason(&fanout),
-            troubled.join("; "),
-        )
-    };
-    cond::set(&mut next.conditions, degraded, generation, &time);
-    cond::set(
-        &mut next.conditions,
-        Desired::new(
-            cond::COMPLETE,
-            false,
-            "InProgress",
-            in_progress_message(job),
-        ),
-        generation,
-        &time,
-    );
-    cond::set(
-        &mut next.conditions,
-        cond::gap(&old.conditions, &fanout.gaps),
-        generation,
-        &time,
-    );
-    summary::set_rows(&mut next, fanout.rows);
-    next
-}
-
-fn targeted_condition(job: &TraceJob, targets: &Targets) -> Desired {
-    if targets.is_empty() {
-        let namespace = job.namespace().unwrap_or_default();
-        let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
-        let selector = if query.is_empty() {
-            "(every pod)".to_owned()
-        } else {
-            query
-        };
-        let mut message =
-            format!("no Running pod in namespace {namespace} matches selector {selector}");
-        if !job.spec.containers.is_empty() {
-            message.push_str(&format!(
-                " with a running container named {}",
-                job.spec.containers.join(" or ")
-            ));
-        }
-        if !job.spec.node_selector.is_empty() {
-            message.push_str(" on a node matching spec.nodeSelector");
-        }
-        Desired::new(cond::TARGETED, false, "NoPodsMatched", message)
-    } else {
-        Desired::new(
-            cond::TARGETED,
-            true,
-            "PodsMatched",
-            format!(
-                "{} pods on {} nodes match",
-                targets.pods(),
-                targets.by_node.len()
-            ),
-        )
-    }
-}
-
-fn degraded_reason(fanout: &Fanout) -> &'static str {
-    let phases: BTreeSet<NodePhase> = fanout.troubled().map(|r| r.phase).collect();
-    match phases.into_iter().collect::<Vec<_>>().as_slice() {
-        [NodePhase::NoAgent] => "AgentMissing",
-        [NodePhase::Unavailable] => "AgentUnavailable",
-        [NodePhase::Rejected] => "AgentRejected",
-        _ => "AgentsFailing",
-    }
-}
-
-fn in_progress_message(job: &TraceJob) -> String {
-    match &job.spec.duration {
-        Some(duration) => format!("tracing for {duration}"),
-        None => "tracing until the TraceJob is deleted".to_owned(),
-    }
-}
-
 /// Events for the transitions a person cares about.
 async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &TraceJobStatus) {
     if old.phase != next.phase {
@@ -291,9 +141,9 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
         write::event(job, ctx, false, "Started", message).await;
     }
     for (type_, reason, warning) in [
-        (cond::TARGETED, "NoPodsMatched", true),
-        (cond::DEGRADED, "Degraded", true),
-        (cond::GAP, "Gap", true),
+        (Type::Targeted.as_str(), "NoPodsMatched", true),
+        (Type::Degraded.as_str(), "Degraded", true),
+        (Type::Gap.as_str(), "Gap", true),
     ] {
         let was = cond::find(&old.conditions, type_).map(|c| (c.status.clone(), c.reason.clone()));
         let now = cond::find(&next.conditions, type_)
@@ -301,8 +151,8 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
         let Some((status, now_reason, message)) = now else {
             continue;
         };
-        let bad = (type_ == cond::TARGETED && status == "False")
-            || (type_ != cond::TARGETED && status == "True");
+        let bad = (type_ == Type::Targeted.as_str() && status == "False")
+            || (type_ != Type::Targeted.as_str() && status == "True");
         if bad && was != Some((status, now_reason)) {
             write::event(job, ctx, warning, reason, message).await;
         }
@@ -315,44 +165,4 @@ fn requeue_after(job: &TraceJob, ctx: &Context, next: &TraceJobStatus, now: Time
         .and_then(|end| Duration::try_from(end.duration_since(now)).ok())
         .map(|d| d.max(Duration::from_millis(100)));
     until_end.map_or(poll, |d| d.min(poll))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tracejob_api::status::MAX_MESSAGE_BYTES;
-
-    #[test]
-    fn the_message_stays_bounded_whatever_the_selector() {
-        let labels: serde_json::Map<String, serde_json::Value> = (0..500)
-            .map(|i| (format!("label-{i}"), serde_json::json!("value")))
-            .collect();
-        let job: TraceJob = serde_json::from_value(serde_json::json!({
-            "apiVersion": "tracejob.io/v1alpha1", "kind": "TraceJob",
-            "metadata": {"name": "big", "namespace": "shop"},
-            "spec": {"tool": "exec", "selector": {"matchLabels": labels}}
-        }))
-        .expect("a job");
-        let next = next_status(
-            &job,
-            &TraceJobStatus::default(),
-            &Targets::default(),
-            Fanout::default(),
-            Timestamp::now(),
-        );
-        let message = next.message.expect("a message");
-        assert!(
-            message.len() <= MAX_MESSAGE_BYTES,
-            "{} bytes",
-            message.len()
-        );
-        assert!(
-            message.starts_with("no Running pod in namespace shop matches selector label-0=value,")
-        );
-        assert!(
-            next.conditions
-                .iter()
-                .all(|c| c.message.len() <= MAX_MESSAGE_BYTES)
-        );
-    }
 }

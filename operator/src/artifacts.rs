@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, TraceJob, TraceJobStatus};
 
 use crate::agents::JobId;
-use crate::conditions::{self as cond, Desired};
+use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
 use crate::storage::{Outcome, Target, config};
 
@@ -24,9 +24,8 @@ pub enum AtEnd {
 
 fn no_storage() -> Desired {
     Desired::new(
-        cond::ARTIFACTS,
-        false,
-        "NoStorage",
+        Type::ArtifactsWritten,
+        Reason::NoStorage,
         "no object storage is configured (spec.output.storage, or the operator's \
          TRACEJOB_STORAGE_URL): only the summary in this status is kept",
     )
@@ -41,8 +40,9 @@ fn set(next: &mut TraceJobStatus, job: &TraceJob, desired: Desired, now: Timesta
     );
 }
 
-/// A running job: its running nodes' events stream into the spool; a standing job writes
-/// a new part when its flush is due. Returns when to look again for the next flush.
+/// A running job: its nodes' streams are read (their events into the spool if the job has
+/// storage); a standing job writes a new part when its flush is due. Returns when to look
+/// again for the next flush.
 pub async fn while_running(
     job: &TraceJob,
     ctx: &Context,
@@ -51,23 +51,18 @@ pub async fn while_running(
     now: Timestamp,
 ) -> Option<Duration> {
     let Ok(Some(target)) = config::target(job, &ctx.settings.storage) else {
+        read_streams(ctx, id, next, None);
         set(next, job, no_storage(), now);
         return None;
     };
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
         // Reading the streams before knowing what an earlier process wrote would write
         // events twice: they wait in the agents' buffers until storage answers.
-        return record(ctx, job, next, Some(failed), &target, now, "Flushed");
+        return record(ctx, job, next, Some(failed), &target, now, Reason::Flushed);
     }
-    // The control record, not the bounded rows: every running node's events are kept.
-    let running = next
-        .node_record
-        .iter()
-        .filter(|r| r.phase == NodePhase::Running)
-        .map(|r| r.node.as_str());
     ctx.storage
         .keep_at_most(&id.uid, job.spec.output.max_events);
-    ctx.storage.track(&ctx.agents, id, running, true);
+    read_streams(ctx, id, next, Some(&ctx.storage.spool(&id.uid)));
     add_losses(ctx, id, next);
     if job.spec.duration.is_some() {
         let message = format!(
@@ -77,7 +72,7 @@ pub async fn while_running(
         set(
             next,
             job,
-            Desired::new(cond::ARTIFACTS, false, "Spooling", message),
+            Desired::new(Type::ArtifactsWritten, Reason::Spooling, message),
             now,
         );
         return None;
@@ -86,7 +81,7 @@ pub async fn while_running(
         .storage
         .flush_if_due(&ctx.client, &target, job, id, next)
         .await;
-    let retry = record(ctx, job, next, flushed, &target, now, "Flushed");
+    let retry = record(ctx, job, next, flushed, &target, now, Reason::Flushed);
     Some(retry.unwrap_or(ctx.settings.storage.flush_interval))
 }
 
@@ -103,7 +98,7 @@ pub async fn at_end(
         return AtEnd::Done;
     };
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
-        let retry = record(ctx, job, next, Some(failed), &target, now, "Written");
+        let retry = record(ctx, job, next, Some(failed), &target, now, Reason::Written);
         return AtEnd::Retry(retry.unwrap_or(Duration::from_secs(1)));
     }
     // After an operator restart nothing reads the streams yet: a stopped job's stream still
@@ -115,16 +110,38 @@ pub async fn at_end(
         .map(|r| r.node.as_str());
     ctx.storage
         .keep_at_most(&id.uid, job.spec.output.max_events);
-    ctx.storage.track(&ctx.agents, id, ran, false);
+    let spool = ctx.storage.spool(&id.uid);
+    ctx.streams.track(&ctx.agents, id, ran, Some(&spool), false);
     let outcome = ctx
         .storage
         .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))
         .await;
     add_losses(ctx, id, next);
-    match record(ctx, job, next, Some(outcome), &target, now, "Written") {
+    match record(ctx, job, next, Some(outcome), &target, now, Reason::Written) {
         None => AtEnd::Done,
         Some(retry) => AtEnd::Retry(retry),
     }
+}
+
+/// Reads the stream of every node the job runs on (the control record, not the bounded
+/// rows: every node counts), and of every node it stopped on whose final message this
+/// process has not read (after an operator restart).
+fn read_streams(
+    ctx: &Context,
+    id: &JobId,
+    next: &TraceJobStatus,
+    spool: Option<&std::sync::Arc<crate::storage::JobSpool>>,
+) {
+    let nodes = |phase: NodePhase| {
+        next.node_record
+            .iter()
+            .filter(move |r| r.phase == phase)
+            .map(|r| r.node.as_str())
+    };
+    ctx.streams
+        .track(&ctx.agents, id, nodes(NodePhase::Running), spool, true);
+    ctx.streams
+        .track(&ctx.agents, id, nodes(NodePhase::Stopped), spool, false);
 }
 
 /// Puts an outcome into the status; returns the retry delay of a failure.
@@ -135,7 +152,7 @@ fn record(
     outcome: Option<Outcome>,
     target: &Target,
     now: Timestamp,
-    reason: &'static str,
+    reason: Reason,
 ) -> Option<Duration> {
     match outcome? {
         Outcome::Written {
@@ -148,7 +165,7 @@ fn record(
             set(
                 next,
                 job,
-                Desired::new(cond::ARTIFACTS, true, reason, message),
+                Desired::new(Type::ArtifactsWritten, reason, message),
                 now,
             );
             None
@@ -159,7 +176,7 @@ fn record(
             set(
                 next,
                 job,
-                Desired::new(cond::ARTIFACTS, false, "StorageUnavailable", message),
+                Desired::new(Type::ArtifactsWritten, Reason::StorageUnavailable, message),
                 now,
             );
             Some(retry_in)

@@ -5,62 +5,169 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use tracejob_api::status::MAX_MESSAGE_BYTES;
 
-pub const TARGETED: &str = "Targeted";
-pub const AGENTS_READY: &str = "AgentsReady";
-pub const COMPLETE: &str = "Complete";
-pub const DEGRADED: &str = "Degraded";
-/// True, for good, once an agent lost the running job (it restarted): the results miss
-/// whatever happened on that node until the job ran there again.
-pub const GAP: &str = "Gap";
-/// Whether the job's full results are in object storage (or why not).
-pub const ARTIFACTS: &str = "ArtifactsWritten";
-/// Set when a job ends: True if nodes went away before the trace was stopped there.
-pub const NODE_LOST: &str = "NodeLost";
+/// The type of a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Type {
+    Targeted,
+    AgentsReady,
+    Complete,
+    Degraded,
+    /// True, for good, once an agent lost the running job (it restarted): the results miss
+    /// whatever happened on that node until the job ran there again.
+    Gap,
+    /// Whether the job's full results are in object storage (or why not).
+    ArtifactsWritten,
+    /// Set when a job ends: True if nodes went away before the trace was stopped there.
+    NodeLost,
+}
 
-/// The desired state of one condition.
+impl Type {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Type::Targeted => "Targeted",
+            Type::AgentsReady => "AgentsReady",
+            Type::Complete => "Complete",
+            Type::Degraded => "Degraded",
+            Type::Gap => "Gap",
+            Type::ArtifactsWritten => "ArtifactsWritten",
+            Type::NodeLost => "NodeLost",
+        }
+    }
+}
+
+/// Every reason a condition can give; each implies the condition's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    // Targeted
+    PodsMatched,
+    NoPodsMatched,
+    // AgentsReady, Degraded
+    AgentsRunning,
+    AgentsNotReady,
+    NoTargets,
+    AllNodesRunning,
+    AgentMissing,
+    AgentUnavailable,
+    AgentRejected,
+    AgentsFailing,
+    Stopped,
+    // Complete
+    InProgress,
+    WritingArtifacts,
+    DurationElapsed,
+    ArtifactsNotWritten,
+    InvalidSpec,
+    RejectedByAgents,
+    // Gap
+    Continuous,
+    AgentRestarted,
+    // ArtifactsWritten
+    NoStorage,
+    Spooling,
+    Flushed,
+    Written,
+    StorageUnavailable,
+    StorageDeadlineExceeded,
+    // NodeLost
+    AllNodesStopped,
+    NodesLost,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::PodsMatched => "PodsMatched",
+            Reason::NoPodsMatched => "NoPodsMatched",
+            Reason::AgentsRunning => "AgentsRunning",
+            Reason::AgentsNotReady => "AgentsNotReady",
+            Reason::NoTargets => "NoTargets",
+            Reason::AllNodesRunning => "AllNodesRunning",
+            Reason::AgentMissing => "AgentMissing",
+            Reason::AgentUnavailable => "AgentUnavailable",
+            Reason::AgentRejected => "AgentRejected",
+            Reason::AgentsFailing => "AgentsFailing",
+            Reason::Stopped => "Stopped",
+            Reason::InProgress => "InProgress",
+            Reason::WritingArtifacts => "WritingArtifacts",
+            Reason::DurationElapsed => "DurationElapsed",
+            Reason::ArtifactsNotWritten => "ArtifactsNotWritten",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::RejectedByAgents => "RejectedByAgents",
+            Reason::Continuous => "Continuous",
+            Reason::AgentRestarted => "AgentRestarted",
+            Reason::NoStorage => "NoStorage",
+            Reason::Spooling => "Spooling",
+            Reason::Flushed => "Flushed",
+            Reason::Written => "Written",
+            Reason::StorageUnavailable => "StorageUnavailable",
+            Reason::StorageDeadlineExceeded => "StorageDeadlineExceeded",
+            Reason::AllNodesStopped => "AllNodesStopped",
+            Reason::NodesLost => "NodesLost",
+        }
+    }
+
+    /// The status a condition with this reason has (Degraded, Gap and NodeLost are True
+    /// when something is wrong).
+    pub fn status(self) -> bool {
+        matches!(
+            self,
+            Reason::PodsMatched
+                | Reason::AgentsRunning
+                | Reason::AgentMissing
+                | Reason::AgentUnavailable
+                | Reason::AgentRejected
+                | Reason::AgentsFailing
+                | Reason::DurationElapsed
+                | Reason::AgentRestarted
+                | Reason::Flushed
+                | Reason::Written
+                | Reason::NodesLost
+        )
+    }
+}
+
+/// The desired state of one condition: the one way conditions are built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
-    pub type_: &'static str,
-    pub status: bool,
-    pub reason: &'static str,
+    pub type_: Type,
+    pub reason: Reason,
     pub message: String,
 }
 
 impl Desired {
-    pub fn new(
-        type_: &'static str,
-        status: bool,
-        reason: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(type_: Type, reason: Reason, message: impl Into<String>) -> Self {
         Desired {
             type_,
-            status,
             reason,
             message: message.into(),
         }
+    }
+
+    pub fn status(&self) -> bool {
+        self.reason.status()
     }
 }
 
 /// Sets a condition, keeping its `lastTransitionTime` unless its status flips, so that
 /// writing the same state twice changes nothing.
 pub fn set(conditions: &mut Vec<Condition>, desired: Desired, generation: Option<i64>, now: &Time) {
-    let status = if desired.status { "True" } else { "False" }.to_owned();
+    let status = if desired.status() { "True" } else { "False" }.to_owned();
     let message = truncate(&desired.message);
-    match conditions.iter_mut().find(|c| c.type_ == desired.type_) {
+    let (type_, reason) = (desired.type_.as_str(), desired.reason.as_str());
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => {
             if existing.status != status {
                 existing.last_transition_time = now.clone();
             }
             existing.status = status;
-            existing.reason = desired.reason.to_owned();
+            existing.reason = reason.to_owned();
             existing.message = message;
             existing.observed_generation = generation;
         }
         None => conditions.push(Condition {
-            type_: desired.type_.to_owned(),
+            type_: type_.to_owned(),
             status,
-            reason: desired.reason.to_owned(),
+            reason: reason.to_owned(),
             message,
             observed_generation: generation,
             last_transition_time: now.clone(),
@@ -68,9 +175,14 @@ pub fn set(conditions: &mut Vec<Condition>, desired: Desired, generation: Option
     }
 }
 
-/// The condition of that type, if set.
+/// The condition of that type (`Type::as_str`), if set.
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether the condition of that type is set with that reason.
+pub fn has(conditions: &[Condition], type_: Type, reason: Reason) -> bool {
+    find(conditions, type_.as_str()).is_some_and(|c| c.reason == reason.as_str())
 }
 
 /// Cuts a message to the status's size bound, on a character boundary.
@@ -88,16 +200,15 @@ pub fn truncate(message: &str) -> String {
 /// The `Gap` condition: sticky, so a job whose trace ever broke says so until it is gone,
 /// naming every node where it broke.
 pub fn gap(old: &[Condition], gaps_now: &[String]) -> Desired {
-    let before = find(old, GAP)
+    let before = find(old, Type::Gap.as_str())
         .filter(|c| c.status == "True")
         .map(|c| c.message.clone());
     if gaps_now.is_empty() {
         return match before {
-            Some(message) => Desired::new(GAP, true, "AgentRestarted", message),
+            Some(message) => Desired::new(Type::Gap, Reason::AgentRestarted, message),
             None => Desired::new(
-                GAP,
-                false,
-                "Continuous",
+                Type::Gap,
+                Reason::Continuous,
                 "every node has traced without interruption",
             ),
         };
@@ -111,7 +222,7 @@ pub fn gap(old: &[Condition], gaps_now: &[String]) -> Desired {
         Some(before) => format!("{before}; {now}"),
         None => now,
     };
-    Desired::new(GAP, true, "AgentRestarted", truncate(&message))
+    Desired::new(Type::Gap, Reason::AgentRestarted, truncate(&message))
 }
 
 /// The `NodeLost` condition of a finished job, from its final node rows: names each node
@@ -127,9 +238,8 @@ pub fn node_lost(rows: &[tracejob_api::NodeStatus]) -> Desired {
         .collect();
     if lost.is_empty() {
         return Desired::new(
-            NODE_LOST,
-            false,
-            "AllNodesStopped",
+            Type::NodeLost,
+            Reason::AllNodesStopped,
             "the trace was stopped on every node",
         );
     }
@@ -138,7 +248,7 @@ pub fn node_lost(rows: &[tracejob_api::NodeStatus]) -> Desired {
         lost.len(),
         lost.join(", ")
     );
-    Desired::new(NODE_LOST, true, "NodesLost", truncate(&message))
+    Desired::new(Type::NodeLost, Reason::NodesLost, truncate(&message))
 }
 
 #[cfg(test)]
@@ -155,13 +265,13 @@ mod tests {
         let mut conditions = Vec::new();
         set(
             &mut conditions,
-            Desired::new(TARGETED, false, "NoPodsMatched", "none"),
+            Desired::new(Type::Targeted, Reason::NoPodsMatched, "none"),
             Some(1),
             &at(10),
         );
         set(
             &mut conditions,
-            Desired::new(TARGETED, false, "NoPodsMatched", "still none"),
+            Desired::new(Type::Targeted, Reason::NoPodsMatched, "still none"),
             Some(1),
             &at(20),
         );
@@ -169,7 +279,7 @@ mod tests {
         assert_eq!(conditions[0].message, "still none");
         set(
             &mut conditions,
-            Desired::new(TARGETED, true, "PodsMatched", "2 pods"),
+            Desired::new(Type::Targeted, Reason::PodsMatched, "2 pods"),
             Some(2),
             &at(30),
         );
@@ -198,13 +308,48 @@ mod tests {
             },
         ];
         let desired = node_lost(&rows);
-        assert!(desired.status);
+        assert!(desired.status());
         assert_eq!(
             desired.message,
             "1 nodes went away before the trace was stopped there: b (the node was deleted: \
              counts are from the last contact; 7 events, 1 lost)"
         );
-        assert!(!node_lost(&rows[..1]).status);
+        assert!(!node_lost(&rows[..1]).status());
+    }
+
+    #[test]
+    fn a_reason_sets_its_conditions_status() {
+        let cases = [
+            (Type::Targeted, Reason::NoPodsMatched, "False"),
+            (Type::Targeted, Reason::PodsMatched, "True"),
+            (Type::Degraded, Reason::AgentMissing, "True"),
+            (Type::Degraded, Reason::NoTargets, "False"),
+            (Type::AgentsReady, Reason::NoTargets, "False"),
+            (Type::Complete, Reason::DurationElapsed, "True"),
+            (Type::Complete, Reason::InvalidSpec, "False"),
+            (Type::ArtifactsWritten, Reason::Written, "True"),
+            (
+                Type::ArtifactsWritten,
+                Reason::StorageDeadlineExceeded,
+                "False",
+            ),
+            (Type::NodeLost, Reason::NodesLost, "True"),
+        ];
+        for (type_, reason, status) in cases {
+            let mut conditions = Vec::new();
+            set(
+                &mut conditions,
+                Desired::new(type_, reason, "m"),
+                None,
+                &at(0),
+            );
+            assert_eq!(
+                (conditions[0].type_.as_str(), conditions[0].reason.as_str()),
+                (type_.as_str(), reason.as_str())
+            );
+            assert_eq!(conditions[0].status, status, "{type_:?} {reason:?}");
+            assert!(has(&conditions, type_, reason));
+        }
     }
 
     #[test]
@@ -221,7 +366,7 @@ mod tests {
         let desired = gap(&conditions, &[]);
         set(&mut conditions, desired, None, &now);
         assert_eq!(
-            find(&conditions, GAP).map(|c| c.status.as_str()),
+            find(&conditions, Type::Gap.as_str()).map(|c| c.status.as_str()),
             Some("False")
         );
 
@@ -229,7 +374,7 @@ mod tests {
         set(&mut conditions, desired, None, &now);
         let desired = gap(&conditions, &[]);
         set(&mut conditions, desired, None, &now);
-        let flagged = find(&conditions, GAP).expect("gap condition");
+        let flagged = find(&conditions, Type::Gap.as_str()).expect("gap condition");
         assert_eq!(
             flagged.status, "True",
             "a later quiet round does not clear it"
@@ -238,7 +383,7 @@ mod tests {
 
         let desired = gap(&conditions, &["n2".into()]);
         set(&mut conditions, desired, None, &now);
-        let both = find(&conditions, GAP).expect("gap condition");
+        let both = find(&conditions, Type::Gap.as_str()).expect("gap condition");
         assert!(
             both.message.contains("n1") && both.message.contains("n2"),
             "{}",

@@ -10,7 +10,9 @@ use kube::runtime::events::{Recorder, Reporter};
 use crate::agents::AgentPool;
 use crate::metrics::Metrics;
 use crate::nodes::NodeCache;
+use crate::pace::{DEFAULT_STATUS_INTERVAL, Pace};
 use crate::storage::{Storage, StorageSettings};
+use crate::streams::Streams;
 
 /// The default of [`Settings::node_lost_grace`] (`--node-lost-grace`).
 pub const DEFAULT_NODE_LOST_GRACE: Duration = Duration::from_secs(120);
@@ -18,8 +20,11 @@ pub const DEFAULT_NODE_LOST_GRACE: Duration = Duration::from_secs(120);
 /// Tunables of the controller.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// How often a running job's results are pulled from its agents into the status.
+    /// How often a running job is looked at without a reason (its counts arrive on the
+    /// agents' streams and ask for a reconcile themselves).
     pub poll_interval: Duration,
+    /// The least time between two writes of one job's status (`--status-interval-ms`).
+    pub status_interval: Duration,
     /// The name events are reported under.
     pub reporter: String,
     /// Object storage: the default location, flush interval and local spool.
@@ -33,6 +38,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             poll_interval: Duration::from_secs(10),
+            status_interval: DEFAULT_STATUS_INTERVAL,
             reporter: "tracejob-operator".to_owned(),
             storage: StorageSettings::default(),
             node_lost_grace: DEFAULT_NODE_LOST_GRACE,
@@ -50,6 +56,10 @@ pub struct Context {
     pub storage: Storage,
     /// The cluster's Nodes, from one watch ([`crate::controller::run`] runs it).
     pub nodes: NodeCache,
+    /// Each (job, node)'s result stream and what it said last.
+    pub streams: Streams,
+    /// When each job's status may be written next, and the reconciles its counts ask for.
+    pub pace: Arc<Pace>,
     /// The targets last handed to each (job uid, node), so unchanged targets are not resent.
     applied: Mutex<HashMap<(String, String), u64>>,
     /// When each (job uid, node)'s agent first failed to answer a stop, for the grace period.
@@ -75,8 +85,11 @@ impl Context {
             controller: settings.reporter.clone(),
             instance: None,
         };
+        let pace = Arc::new(Pace::new(settings.status_interval));
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            streams: Streams::new(pace.clone()),
+            pace,
             storage: Storage::new(settings.storage.clone()),
             nodes: NodeCache::default(),
             client,

@@ -127,7 +127,14 @@ pub async fn run(
     };
     // One Node watch for every poll (spec.nodeSelector, lost nodes); it ends with the controller.
     let node_watch = ctx.nodes.watch(ctx.client.clone()).map(tokio::spawn);
-    let controller = Controller::new(jobs, watcher::Config::default().any_semantic());
+    let mut controller = Controller::new(jobs, watcher::Config::default().any_semantic());
+    // A node's new counts (from its result stream) reconcile the job at once, paced.
+    if let Some(requests) = ctx.pace.take_requests() {
+        let requests = futures::stream::unfold(requests, |mut requests| async move {
+            requests.recv().await.map(|job| (job, requests))
+        });
+        controller = controller.reconcile_on(requests);
+    }
     let store = controller.store();
     controller
         .watches(

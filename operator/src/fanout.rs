@@ -1,5 +1,6 @@
 //! Driving the agents: start the job where targets appeared, update where they changed,
-//! stop where they left, and read back each node's results.
+//! stop where they left. Each node's counts are what its result stream said last
+//! ([`crate::streams`]); no agent is asked for them.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -25,6 +26,9 @@ pub struct Fanout {
     pub gaps: Vec<String>,
     /// Target nodes whose agent refused the job, with the agent's reason.
     pub rejected: Vec<(String, String)>,
+    /// Nodes where the job was just started or given new targets (their first counts are
+    /// on the way).
+    pub applied: Vec<String>,
 }
 
 impl Fanout {
@@ -85,46 +89,45 @@ pub async fn drive(
     spec_changed: bool,
 ) -> Fanout {
     let mut out = Fanout::default();
+    let observed = ctx.streams.observe(&job.uid);
+    let observed = &observed;
     // Every node at once: one slow or unreachable agent must not hold up the others.
     let per_node = targets.by_node.iter().map(|(node, containers)| async move {
         let previous = old_rows.iter().find(|r| &r.node == node);
+        let seen = observed.get(node);
         let was_running = previous.is_some_and(|r| r.phase == NodePhase::Running);
         // Unreachable after having run (a probe was reported): the agent may have restarted.
         let was_lost_track_of = previous
             .is_some_and(|r| r.phase == NodePhase::Unavailable && r.probe.is_some())
             && !spec_changed;
+        // The node's stream found that the agent no longer knows the job (it restarted).
+        let agent_lost_it = seen.is_some_and(|s| s.unknown_to_agent);
         let pods = u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX);
-        let same_spec = was_running && !spec_changed;
-        let mut gap = false;
-        if was_lost_track_of {
-            gap = matches!(
-                ctx.agents.results(node, job).await,
-                Err(AgentError::NotRunning { .. })
-            );
-        }
-        let outcome = match ensure(ctx, node, job, spec, containers, same_spec).await {
-            Ok(restarted) => {
-                gap |= restarted;
-                results(ctx, node, job, spec, containers).await
-            }
-            Err(e) => Err(e),
-        };
-        let outcome = outcome.map(|(result, restarted)| {
-            gap |= restarted && (was_running || was_lost_track_of);
-            result
-        });
+        let same_spec = was_running && !spec_changed && !agent_lost_it;
+        // Targets this process has not handed to the agent yet (not a repeated start of a
+        // node the status does not list as running yet).
+        let new_targets = ctx.applied_digest(&job.uid, node) != Some(digest(containers));
+        let outcome = ensure(ctx, node, job, spec, containers, same_spec).await;
         match outcome {
-            Ok(result) => {
-                let row = NodeStatus {
-                    node: node.clone(),
-                    pods,
-                    phase: NodePhase::Running,
-                    probe: result.probe.clone(),
-                    events: result.events,
-                    lost: result.lost,
-                    message: result.message.clone(),
+            Ok(applied) => {
+                let afresh = applied == Ensured::Restarted || agent_lost_it;
+                let gap = afresh && (was_running || was_lost_track_of) && !spec_changed;
+                if applied != Ensured::Unchanged {
+                    ctx.streams.started(&job.uid, node, afresh);
+                }
+                let result = if afresh {
+                    None
+                } else {
+                    seen.and_then(|s| s.result.clone())
                 };
-                (row, Some(result), gap, None)
+                let row = running_row(node, pods, previous, result.as_ref(), afresh);
+                (
+                    row,
+                    result,
+                    gap,
+                    None,
+                    applied == Ensured::Applied && new_targets,
+                )
             }
             Err(error) => {
                 ctx.forget_applied(&job.uid, node);
@@ -135,13 +138,17 @@ pub async fn drive(
                 (
                     failed_row(node, pods, previous, &error),
                     None,
-                    gap,
+                    false,
                     rejected,
+                    false,
                 )
             }
         }
     });
-    for (row, result, gap, rejected) in futures::future::join_all(per_node).await {
+    for (row, result, gap, rejected, applied) in futures::future::join_all(per_node).await {
+        if applied {
+            out.applied.push(row.node.clone());
+        }
         out.rejected
             .extend(rejected.map(|reason| (row.node.clone(), reason)));
         if gap {
@@ -170,9 +177,9 @@ pub async fn drive(
                 }
             }
             NodePhase::Stopped => {
-                let (row, result) = kept_results(ctx, job, previous).await;
-                out.rows.push(row);
-                out.live.extend(result);
+                out.rows.push(previous.clone());
+                out.live
+                    .extend(observed.get(&previous.node).and_then(|s| s.result.clone()));
             }
             // Lost stays lost (with its counts at last contact) unless it is a target again.
             NodePhase::Lost => out.rows.push(previous.clone()),
@@ -182,8 +189,18 @@ pub async fn drive(
     out
 }
 
-/// Starts the job on the node or brings its targets up to date. True when the agent had
-/// lost the running job (it restarted) and was given it again.
+/// What [`ensure`] did on a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ensured {
+    /// The agent runs the job with these targets already.
+    Unchanged,
+    /// The job was started, or its targets updated.
+    Applied,
+    /// The agent had lost the running job (it restarted) and was given it again.
+    Restarted,
+}
+
+/// Starts the job on the node or brings its targets up to date.
 async fn ensure(
     ctx: &Context,
     node: &str,
@@ -191,16 +208,16 @@ async fn ensure(
     spec: &TraceJobSpec,
     containers: &[ContainerTarget],
     running_same_spec: bool,
-) -> Result<bool, AgentError> {
+) -> Result<Ensured, AgentError> {
     let digest = digest(containers);
-    let mut restarted = false;
+    let mut ensured = Ensured::Applied;
     if running_same_spec {
         if ctx.applied_digest(&job.uid, node) == Some(digest) {
-            return Ok(false);
+            return Ok(Ensured::Unchanged);
         }
         match ctx.agents.update_targets(node, job, containers).await {
             Err(AgentError::NotRunning { .. }) => {
-                restarted = true;
+                ensured = Ensured::Restarted;
                 ctx.agents.start(node, job, spec, containers).await?
             }
             other => other?,
@@ -209,25 +226,30 @@ async fn ensure(
         ctx.agents.start(node, job, spec, containers).await?;
     }
     ctx.remember_applied(&job.uid, node, digest);
-    Ok(restarted)
+    Ok(ensured)
 }
 
-/// Reads a node's results; an agent that lost the job (it restarted) gets it again, and the
-/// flag says so.
-async fn results(
-    ctx: &Context,
+/// The row of a node running the job: its counts from its stream's latest result, else
+/// (none arrived yet since this process started reading) those of the previous row, or
+/// zero when the agent runs the job afresh.
+fn running_row(
     node: &str,
-    job: &JobId,
-    spec: &TraceJobSpec,
-    containers: &[ContainerTarget],
-) -> Result<(NodeResult, bool), AgentError> {
-    match ctx.agents.results(node, job).await {
-        Err(AgentError::NotRunning { .. }) => {
-            ctx.agents.start(node, job, spec, containers).await?;
-            ctx.remember_applied(&job.uid, node, digest(containers));
-            Ok((ctx.agents.results(node, job).await?, true))
-        }
-        other => other.map(|result| (result, false)),
+    pods: u32,
+    previous: Option<&NodeStatus>,
+    result: Option<&NodeResult>,
+    afresh: bool,
+) -> NodeStatus {
+    let previous = previous.filter(|_| !afresh);
+    NodeStatus {
+        node: node.to_owned(),
+        pods,
+        phase: NodePhase::Running,
+        probe: result
+            .and_then(|r| r.probe.clone())
+            .or_else(|| previous.and_then(|r| r.probe.clone())),
+        events: result.map_or_else(|| previous.map_or(0, |r| r.events), |r| r.events),
+        lost: result.map_or_else(|| previous.map_or(0, |r| r.lost), |r| r.lost),
+        message: result.and_then(|r| r.message.clone()),
     }
 }
 
@@ -307,8 +329,8 @@ pub async fn stop_all(
         match row.phase {
             NodePhase::Running | NodePhase::Unavailable => {}
             NodePhase::Stopped => {
-                let (row, result) = kept_results(ctx, job, row).await;
-                return Ok((Some(row), result));
+                let kept = ctx.streams.observe(&job.uid).remove(&row.node);
+                return Ok((Some(row.clone()), kept.and_then(|s| s.result)));
             }
             NodePhase::Lost => return Ok((Some(row.clone()), None)),
             NodePhase::NoAgent | NodePhase::Rejected => return Ok((None, None)),
@@ -341,24 +363,6 @@ pub async fn stop_all(
         None => {
             ctx.forget_unreachable(&job.uid);
             Ok((out_rows, finals))
-        }
-    }
-}
-
-/// The final results an agent keeps for a job it stopped, so the summary still has them; if
-/// it lost them (it restarted), the row says so.
-async fn kept_results(
-    ctx: &Context,
-    job: &JobId,
-    row: &NodeStatus,
-) -> (NodeStatus, Option<NodeResult>) {
-    let mut row = row.clone();
-    match ctx.agents.results(&row.node, job).await {
-        Ok(result) => (row, Some(result)),
-        Err(error) => {
-            let message = format!("final per-key results are no longer available: {error}");
-            row.message = Some(crate::conditions::truncate(&message));
-            (row, None)
         }
     }
 }

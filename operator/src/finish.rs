@@ -11,8 +11,9 @@ use kube::runtime::controller::Action;
 use tracejob_api::{Phase, TraceJob, TraceJobStatus};
 
 use crate::artifacts::{self, AtEnd};
-use crate::conditions::{self as cond, Desired};
+use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
+use crate::decide::finished;
 use crate::error::Error;
 use crate::storage::GaveUp;
 use crate::{fanout, job_id, summary, write};
@@ -46,18 +47,24 @@ pub async fn complete(
         next.message = Some(message.clone());
         cond::set(
             &mut next.conditions,
-            Desired::new(cond::COMPLETE, false, "WritingArtifacts", message),
+            Desired::new(Type::Complete, Reason::WritingArtifacts, message),
             generation,
             &Time(now),
         );
-        let first_failure = cond::find(&old.conditions, cond::ARTIFACTS)
-            .is_none_or(|c| c.reason != "StorageUnavailable");
+        let first_failure = !cond::has(
+            &old.conditions,
+            Type::ArtifactsWritten,
+            Reason::StorageUnavailable,
+        );
         write::status(job, ctx, &next).await?;
-        if first_failure && let Some(failed) = cond::find(&next.conditions, cond::ARTIFACTS) {
+        if first_failure
+            && let Some(failed) = cond::find(&next.conditions, Type::ArtifactsWritten.as_str())
+        {
             write::event(job, ctx, true, "StorageUnavailable", failed.message.clone()).await;
         }
         return Ok(Action::requeue(retry_in.max(Duration::from_millis(200))));
     }
+    ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     next.phase = Some(Phase::Succeeded);
     let message = format!(
@@ -70,7 +77,7 @@ pub async fn complete(
     next.message = Some(message.clone());
     cond::set(
         &mut next.conditions,
-        Desired::new(cond::COMPLETE, true, "DurationElapsed", message.clone()),
+        Desired::new(Type::Complete, Reason::DurationElapsed, message.clone()),
         generation,
         &Time(now),
     );
@@ -109,20 +116,15 @@ pub async fn storage_gave_up(
     let generation = job.metadata.generation;
     for desired in [
         Desired::new(
-            cond::ARTIFACTS,
-            false,
-            "StorageDeadlineExceeded",
+            Type::ArtifactsWritten,
+            Reason::StorageDeadlineExceeded,
             message.clone(),
         ),
-        Desired::new(
-            cond::COMPLETE,
-            false,
-            "ArtifactsNotWritten",
-            message.clone(),
-        ),
+        Desired::new(Type::Complete, Reason::ArtifactsNotWritten, message.clone()),
     ] {
         cond::set(&mut next.conditions, desired, generation, &Time(now));
     }
+    ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, "StorageDeadlineExceeded", message).await;
@@ -135,7 +137,7 @@ pub async fn fail(
     job: &TraceJob,
     ctx: &Context,
     old: &TraceJobStatus,
-    (reason, problem): (&'static str, String),
+    (reason, problem): (Reason, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
     let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
@@ -144,60 +146,13 @@ pub async fn fail(
     next.message = Some(cond::truncate(&problem));
     cond::set(
         &mut next.conditions,
-        Desired::new(cond::COMPLETE, false, reason, problem.clone()),
+        Desired::new(Type::Complete, reason, problem.clone()),
         job.metadata.generation,
         &Time(now),
     );
     write::status(job, ctx, &next).await?;
-    write::event(job, ctx, true, reason, problem).await;
+    write::event(job, ctx, true, reason.as_str(), problem).await;
     after_finished(job, ctx, &next, now).await
-}
-
-/// The status of a job that just finished, with the given (stopped) node rows.
-fn finished(
-    job: &TraceJob,
-    old: &TraceJobStatus,
-    rows: Vec<tracejob_api::NodeStatus>,
-    now: Timestamp,
-) -> TraceJobStatus {
-    let generation = job.metadata.generation;
-    let time = Time(now);
-    let mut next = old.clone();
-    next.observed_generation = generation;
-    next.completion_time = Some(time.clone());
-    next.events = Some(rows.iter().map(|r| r.events).sum());
-    next.lost = Some(rows.iter().map(|r| r.lost).sum());
-    next.matched_nodes = Some(u32::try_from(rows.len()).unwrap_or(u32::MAX));
-    cond::set(
-        &mut next.conditions,
-        cond::node_lost(&rows),
-        generation,
-        &time,
-    );
-    summary::set_rows(&mut next, rows);
-    cond::set(
-        &mut next.conditions,
-        Desired::new(
-            cond::AGENTS_READY,
-            false,
-            "Stopped",
-            "the trace is stopped on every node",
-        ),
-        generation,
-        &time,
-    );
-    cond::set(
-        &mut next.conditions,
-        Desired::new(
-            cond::DEGRADED,
-            false,
-            "Stopped",
-            "the trace is stopped on every node",
-        ),
-        generation,
-        &time,
-    );
-    next
 }
 
 /// A finished job waits for its `ttlSecondsAfterFinished`, then is deleted.
@@ -251,6 +206,7 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         summary::set_rows(&mut last, rows.clone());
         let _ = artifacts::at_end(job, ctx, &id, &mut last, Timestamp::now()).await;
     }
+    ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     fanout::forget_all(ctx, &id, &rows).await;
     ctx.metrics

@@ -41,9 +41,15 @@ struct Args {
     /// without a successful renewal and retries every 2/15 of it (client-go's 15/10/2 s).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=3600))]
     lease_seconds: u64,
-    /// Seconds between pulls of running jobs' results into their status.
+    /// Seconds between looks at a running job without a reason. Its counts do not wait for
+    /// this: they arrive on the agents' result streams and update the status at once.
     #[arg(long, default_value_t = 10)]
     poll_seconds: u64,
+    /// The least time, in milliseconds, between two writes of one job's status: a job whose
+    /// counts change all the time is written at most this often.
+    #[arg(long, env = "TRACEJOB_STATUS_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    status_interval_ms: u64,
     /// Seconds a node's agent may fail to answer a stop before the node counts as lost (the
     /// job then completes, or its deletion ends, without it). A deleted or NotReady node
     /// counts as lost at once.
@@ -154,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
     let agents = agent_pool(&args, &client)?;
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
+        status_interval: Duration::from_millis(args.status_interval_ms),
         storage: storage_settings(&args)?,
         node_lost_grace: Duration::from_secs(args.node_lost_grace_seconds),
         ..Settings::default()

@@ -10,11 +10,11 @@ use crate::context::Context;
 use crate::error::Error;
 
 /// Patches the status from what the API server holds (`job.status`) to `new`; nothing is
-/// sent when they are equal.
-pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Result<(), Error> {
+/// sent when they are equal. True if a patch was sent.
+pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Result<bool, Error> {
     let old = job.status.clone().unwrap_or_default();
     let diff = merge_patch(&serde_json::to_value(&old)?, &serde_json::to_value(new)?);
-    let Some(diff) = diff else { return Ok(()) };
+    let Some(diff) = diff else { return Ok(false) };
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
     let api: Api<TraceJob> = Api::namespaced(ctx.client.clone(), &namespace);
     let patch = serde_json::json!({ "status": diff });
@@ -28,7 +28,7 @@ pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Resu
         ctx.metrics
             .set_job_counts(&namespace, &job.name_any(), events, lost);
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The RFC 7386 merge patch turning `old` into `new`, or `None` if they are equal.

@@ -96,39 +96,119 @@ async fn a_new_job_gets_the_finalizer_before_anything_else() {
     );
 }
 
+/// A context that may write a job's status twice in a row (no pacing), and the reconciles
+/// the nodes' result streams ask for.
+fn unpaced(agents: &Arc<InMemoryAgents>) -> (Arc<Context>, ApiServer, Requests) {
+    let (client, server) = mock::client();
+    let pool: Arc<dyn AgentPool> = agents.clone();
+    let settings = Settings {
+        status_interval: std::time::Duration::ZERO,
+        ..Settings::default()
+    };
+    let ctx = Context::new(client, pool, Arc::new(Metrics::default()), settings);
+    let requests = ctx.pace.take_requests().expect("the requests");
+    (Arc::new(ctx), server, requests)
+}
+
+type Requests =
+    tokio::sync::mpsc::Receiver<kube::runtime::reflector::ObjectRef<tracejob_api::TraceJob>>;
+
+/// Waits, reconcile request by reconcile request, until each of `nodes` has streamed a
+/// result for the job.
+async fn until_streamed(ctx: &Context, requests: &mut Requests, nodes: &[&str]) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let observed = ctx.streams.observe("uid-1");
+        if nodes
+            .iter()
+            .all(|n| observed.get(*n).is_some_and(|o| o.result.is_some()))
+        {
+            return;
+        }
+        let request = tokio::time::timeout_at(deadline, requests.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no reconcile request; streams said {observed:?}"))
+            .expect("a request");
+        assert_eq!(request.name, NAME);
+    }
+}
+
+/// One reconciliation while `scenario` plays the API server; returns what the scenario
+/// returns (the server, for the next round).
+async fn round<T: Send + 'static>(
+    job: &Value,
+    ctx: &Arc<Context>,
+    scenario: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let scenario = tokio::spawn(scenario);
+    reconcile(Arc::new(support::fixtures::job(job)), ctx.clone())
+        .await
+        .expect("reconcile succeeds");
+    scenario.await.expect("the API server scenario completes")
+}
+
 #[tokio::test]
 async fn matched_pods_are_started_on_their_nodes_and_written_to_the_status() {
     let agents = Arc::new(InMemoryAgents::on_every_node());
     agents.set_result("n1", syscalls_result(100, 2));
     agents.set_result("n2", syscalls_result(50, 0));
-    let (ctx, server) = context(&agents);
+    let (ctx, server, mut requests) = unpaced(&agents);
     let job = job_json(web_selector(), None);
     let answer = job.clone();
-    run(&job, ctx, server, |mut server| async move {
+    let pods = pod_list(vec![
+        pod(
+            "web-1",
+            "n1",
+            json!({"app": "web"}),
+            &[("server", "containerd://aaa")],
+        ),
+        pod(
+            "web-2",
+            "n2",
+            json!({"app": "web"}),
+            &[("server", "containerd://bbb")],
+        ),
+    ]);
+    let listed = pods.clone();
+    let (server, started) = round(&job, &ctx, async move {
+        let mut server = server;
         let list = server.expect("GET", PODS_PATH).await;
         assert!(list.uri.contains("labelSelector=app%3Dweb"), "{}", list.uri);
-        list.respond(pod_list(vec![
-            pod("web-1", "n1", json!({"app": "web"}), &[("server", "containerd://aaa")]),
-            pod("web-2", "n2", json!({"app": "web"}), &[("server", "containerd://bbb")]),
-        ]));
+        list.respond(listed);
         let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
-        let status = &patch.status_after(&answer);
+        let status = patch.status_after(&answer);
         assert_eq!(status["phase"], "Running");
         assert_eq!(status["matchedPods"], 2);
         assert_eq!(status["matchedNodes"], 2);
-        assert_eq!(status["events"], 150);
-        assert_eq!(status["lost"], 2);
+        assert_eq!(status["events"], 0, "no node has reported yet");
         assert_eq!(status["observedGeneration"], 1);
         assert!(status["startTime"].is_string());
+        assert_eq!(condition(&status, "Targeted")["status"], "True");
+        assert_eq!(condition(&status, "AgentsReady")["status"], "True");
+        assert_eq!(condition(&status, "Degraded")["status"], "False");
+        assert_eq!(condition(&status, "Complete")["reason"], "InProgress");
+        patch.respond_with_status(&answer);
+        server.expect_event("Started").await;
+        (server, status)
+    })
+    .await;
+
+    // Each agent's stream brings its counts and asks for the next round.
+    until_streamed(&ctx, &mut requests, &["n1", "n2"]).await;
+    let mut job = job.clone();
+    job["status"] = started;
+    let answer = job.clone();
+    round(&job, &ctx, async move {
+        let mut server = server;
+        server.expect("GET", PODS_PATH).await.respond(pods);
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = &patch.status_after(&answer);
+        assert_eq!(status["events"], 150);
+        assert_eq!(status["lost"], 2);
         assert_eq!(status["nodes"][0], json!({"node": "n1", "pods": 1, "phase": "Running", "probe": "tp_btf", "events": 100, "lost": 2}));
         assert_eq!(status["summary"]["top"][0], json!({"key": "openat", "count": 150, "errors": 2,
             "latencyUsLog2": [0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]}));
-        assert_eq!(condition(status, "Targeted")["status"], "True");
-        assert_eq!(condition(status, "AgentsReady")["status"], "True");
-        assert_eq!(condition(status, "Degraded")["status"], "False");
-        assert_eq!(condition(status, "Complete")["reason"], "InProgress");
         patch.respond_with_status(&answer);
-        server.expect_event("Started").await;
     })
     .await;
     let started: Vec<AgentCall> = agents.calls();
@@ -145,7 +225,13 @@ async fn matched_pods_are_started_on_their_nodes_and_written_to_the_status() {
                 job: NAME.into(),
                 containers: vec!["containerd://bbb".into()]
             },
-        ]
+        ],
+        "the second round changes nothing on the agents"
+    );
+    assert_eq!(
+        agents.results_calls(),
+        0,
+        "no agent was polled for its counts"
     );
 }
 
@@ -436,7 +522,7 @@ async fn a_selector_change_while_running_moves_the_trace_to_the_new_pods() {
             ..NodeResult::default()
         },
     );
-    let (ctx, server) = context(&agents);
+    let (ctx, server, mut requests) = unpaced(&agents);
     let status = json!({
         "phase": "Running", "startTime": ago(10), "observedGeneration": 1,
         "nodes": [{"node": "n1", "pods": 1, "phase": "Running", "events": 5, "lost": 0}],
@@ -449,17 +535,20 @@ async fn a_selector_change_while_running_moves_the_trace_to_the_new_pods() {
     );
     job["metadata"]["generation"] = json!(2);
     let answer = job.clone();
-    run(&job, ctx, server, |mut server| async move {
+    let pods = pod_list(vec![pod(
+        "api-1",
+        "n2",
+        json!({"app": "api"}),
+        &[("server", "containerd://ccc")],
+    )]);
+    let listed = pods.clone();
+    let (server, moved) = round(&job, &ctx, async move {
+        let mut server = server;
         let list = server.expect("GET", PODS_PATH).await;
         assert!(list.uri.contains("labelSelector=app%3Dapi"), "{}", list.uri);
-        list.respond(pod_list(vec![pod(
-            "api-1",
-            "n2",
-            json!({"app": "api"}),
-            &[("server", "containerd://ccc")],
-        )]));
+        list.respond(listed);
         let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
-        let status = &patch.status_after(&answer);
+        let status = patch.status_after(&answer);
         assert_eq!(status["observedGeneration"], 2);
         let nodes = status["nodes"].as_array().unwrap();
         let row = |name: &str| nodes.iter().find(|r| r["node"] == name).unwrap().clone();
@@ -470,6 +559,20 @@ async fn a_selector_change_while_running_moves_the_trace_to_the_new_pods() {
             "the counts of a node that left are kept"
         );
         assert_eq!(row("n2")["phase"], "Running");
+        patch.respond_with_status(&answer);
+        (server, status)
+    })
+    .await;
+
+    // n2's stream brings its first result; n1's its final one.
+    until_streamed(&ctx, &mut requests, &["n1", "n2"]).await;
+    job["status"] = moved;
+    let answer = job.clone();
+    round(&job, &ctx, async move {
+        let mut server = server;
+        server.expect("GET", PODS_PATH).await.respond(pods);
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = &patch.status_after(&answer);
         let keys: Vec<&str> = status["summary"]["top"]
             .as_array()
             .unwrap()
@@ -481,7 +584,6 @@ async fn a_selector_change_while_running_moves_the_trace_to_the_new_pods() {
             ["openat", "read"],
             "the summary keeps the final results of the node the job left"
         );
-
         patch.respond_with_status(&answer);
     })
     .await;

@@ -11,7 +11,9 @@ use serde_json::json;
 use tracejob_api::{TraceJob, TraceJobStatus};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId};
+use tracejob_operator::pace::Pace;
 use tracejob_operator::storage::{Outcome, Storage, StorageSettings, Target};
+use tracejob_operator::streams::Streams;
 use tracejob_storage::{Credentials, Location, Manifest, Store, layout};
 
 const NODES: [&str; 2] = ["n1", "n2"];
@@ -69,6 +71,8 @@ async fn flush_until(
     let (client, _server) = support::mock::client();
     let job = job();
     let status = TraceJobStatus::default();
+    // This process's readers: they stop when it returns (a restart).
+    let streams = Streams::new(Arc::new(Pace::new(Duration::ZERO)));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         storage
@@ -77,7 +81,7 @@ async fn flush_until(
             .expect("the manifest is read back");
         storage.keep_at_most(&id().uid, job.spec.output.max_events);
         let pool: Arc<dyn AgentPool> = agents.clone();
-        storage.track(&pool, &id(), NODES, true);
+        streams.track(&pool, &id(), NODES, Some(&storage.spool(&id().uid)), true);
         if let Some(Outcome::Failed { message, .. }) = storage
             .flush_if_due(&client, target, &job, &id(), &status)
             .await

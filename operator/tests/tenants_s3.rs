@@ -8,7 +8,9 @@ use serde_json::json;
 use tracejob_api::{TraceJob, TraceJobStatus};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId};
+use tracejob_operator::pace::Pace;
 use tracejob_operator::storage::{Outcome, Storage, StorageSettings, Target};
+use tracejob_operator::streams::Streams;
 use tracejob_storage::{Credentials, Location, Manifest, Store, layout};
 use tracejob_testkit::garage::{BUCKET, Garage};
 
@@ -95,6 +97,7 @@ async fn two_tenants(garage: &Garage) {
     });
     let (client, _server) = support::mock::client();
     let pool: Arc<dyn AgentPool> = agents.clone();
+    let streams = Streams::new(Arc::new(Pace::new(Duration::ZERO)));
     let status = TraceJobStatus::default();
     let store = Store::open(
         &live.target.location,
@@ -106,7 +109,13 @@ async fn two_tenants(garage: &Garage) {
     // from the start is never read into the spool at all): its streams are read.
     for t in [&dead, &live] {
         let _ = storage.recover(&client, &t.target, &t.id).await;
-        storage.track(&pool, &t.id, [t.node], true);
+        streams.track(
+            &pool,
+            &t.id,
+            [t.node],
+            Some(&storage.spool(&t.id.uid)),
+            true,
+        );
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let written = loop {

@@ -1,6 +1,8 @@
 //! An in-process [`AgentPool`]: records what the controller asked of each node and answers
-//! with results (and streamed events) the caller sets. The controller's tests drive it; the operator binary uses it
-//! until the gRPC agents exist (it traces nothing).
+//! with results (and streamed events) the caller sets. Every stream carries the node's
+//! result as a [`StreamItem::Summary`] when it connects and each time the result changes,
+//! as an agent does. The controller's tests drive it; the operator binary uses it when no
+//! `--agent-address` is given (it traces nothing).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -54,6 +56,10 @@ struct State {
     rejecting: BTreeMap<String, String>,
     running: BTreeMap<(String, String), RunningJob>,
     results: BTreeMap<String, NodeResult>,
+    /// Bumped each time a node's result is set, so streams send it once per change.
+    result_versions: BTreeMap<String, u64>,
+    /// How often [`AgentPool::results`] was asked.
+    results_calls: u64,
     /// Events every job on the node streams, in order (sequence = index + 1).
     events: BTreeMap<String, Vec<String>>,
     calls: Vec<AgentCall>,
@@ -94,9 +100,20 @@ impl InMemoryAgents {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// What every job on `node` reports from now on.
+    /// What every job on `node` reports from now on; every open stream of the node carries
+    /// it as a summary.
     pub fn set_result(&self, node: &str, result: NodeResult) {
-        self.lock().results.insert(node.to_owned(), result);
+        {
+            let mut state = self.lock();
+            state.results.insert(node.to_owned(), result);
+            *state.result_versions.entry(node.to_owned()).or_default() += 1;
+        }
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// How many times [`AgentPool::results`] was called on any node.
+    pub fn results_calls(&self) -> u64 {
+        self.lock().results_calls
     }
 
     /// Appends events (JSON records) that every job on `node` streams.
@@ -130,6 +147,7 @@ impl InMemoryAgents {
     /// Forgets every running job, as an agent restart would.
     pub fn restart_agents(&self) {
         self.lock().running.clear();
+        self.changed.send_modify(|n| *n += 1);
     }
 
     pub fn calls(&self) -> Vec<AgentCall> {
@@ -245,7 +263,8 @@ impl AgentPool for InMemoryAgents {
     }
 
     async fn results(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError> {
-        let state = self.lock();
+        let mut state = self.lock();
+        state.results_calls += 1;
         Self::check(&state, node)?;
         if !state.running.contains_key(&key(node, job)) {
             return Err(AgentError::NotRunning {
@@ -307,6 +326,7 @@ impl AgentPool for InMemoryAgents {
             node: node.to_owned(),
             key: key(node, job),
             next: from.max(1),
+            summary_sent: None,
             changes: self.changed.subscribe(),
         };
         Ok(futures::stream::unfold(Some(reader), next_message).boxed())
@@ -319,18 +339,21 @@ struct StreamReader {
     node: String,
     key: (String, String),
     next: u64,
+    /// The version of the node's result this stream last sent.
+    summary_sent: Option<u64>,
     changes: watch::Receiver<u64>,
 }
 
 enum Step {
     Yield(Sequenced),
+    Summary(u64, Sequenced),
     Last(Sequenced),
     End,
     Wait,
 }
 
-/// The next message: a pending event, else the final result once the job stopped, else
-/// wait for a change.
+/// The next message: a pending event, else the node's result if it changed since this
+/// stream last sent it, else the final result once the job stopped, else wait for a change.
 async fn next_message(
     reader: Option<StreamReader>,
 ) -> Option<(Result<Sequenced, AgentError>, Option<StreamReader>)> {
@@ -347,12 +370,25 @@ async fn next_message(
                 .get(&reader.node)
                 .map_or(&[][..], Vec::as_slice);
             let index = usize::try_from(reader.next - 1).unwrap_or(usize::MAX);
+            let version = state.result_versions.get(&reader.node).copied();
             match state.running.get(&reader.key) {
                 None => Step::End,
                 Some(_) if index < events.len() => Step::Yield(Sequenced {
                     sequence: reader.next,
                     item: StreamItem::Event(events[index].clone()),
                 }),
+                // A summary takes no sequence number of its own: it follows the last event.
+                Some(running) if !running.stopped && version > reader.summary_sent => {
+                    Step::Summary(
+                        version.unwrap_or(0),
+                        Sequenced {
+                            sequence: reader.next - 1,
+                            item: StreamItem::Summary(
+                                state.results.get(&reader.node).cloned().unwrap_or_default(),
+                            ),
+                        },
+                    )
+                }
                 Some(running) if running.stopped => Step::Last(Sequenced {
                     sequence: reader.next,
                     item: StreamItem::Final(
@@ -365,6 +401,10 @@ async fn next_message(
         match step {
             Step::Yield(message) => {
                 reader.next += 1;
+                return Some((Ok(message), Some(reader)));
+            }
+            Step::Summary(version, message) => {
+                reader.summary_sent = Some(version);
                 return Some((Ok(message), Some(reader)));
             }
             Step::Last(message) => return Some((Ok(message), None)),

@@ -51,9 +51,8 @@ pub struct NodeResult {
 pub enum StreamItem {
     /// One event, as the engine's JSON record.
     Event(String),
-    /// A periodic summary (the counts come from [`AgentPool::results`]; only its sequence
-    /// number matters to a consumer).
-    Summary,
+    /// The job's latest cumulative result on the node, sent when it changed.
+    Summary(NodeResult),
     /// Events this consumer missed just before this one (the agent's buffer overflowed;
     /// summaries are kept aside and never counted here).
     Lost(u64),

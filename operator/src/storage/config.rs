@@ -9,6 +9,7 @@ use tracejob_api::TraceJob;
 use tracejob_storage::{Credentials, Location, Scheme, Store};
 
 use super::StorageSettings;
+use super::error::{SpecError, WriteError};
 
 /// A job's storage, resolved from its spec or the operator's default.
 #[derive(Clone, Debug)]
@@ -27,18 +28,13 @@ pub struct Target {
 /// cannot borrow the operator's identity for a bucket of its choosing. `file://` in a spec
 /// writes into the operator's own filesystem, outside the spool's bound: refused unless
 /// the operator allows it (`--allow-file-storage`, for single-host and test setups).
-pub fn target(job: &TraceJob, settings: &StorageSettings) -> Result<Option<Target>, String> {
+pub fn target(job: &TraceJob, settings: &StorageSettings) -> Result<Option<Target>, SpecError> {
     let Some(storage) = &job.spec.output.storage else {
         return Ok(settings.default.clone());
     };
-    let location =
-        Location::parse(&storage.url).map_err(|e| format!("spec.output.storage.url: {e}"))?;
+    let location = Location::parse(&storage.url).map_err(|e| SpecError::Url(Box::new(e)))?;
     if location.scheme() == Scheme::File && !settings.allow_file_urls {
-        return Err(format!(
-            "spec.output.storage.url: {location}: file:// would write into the operator's own \
-             filesystem and is refused in the cluster (the operator runs without \
-             --allow-file-storage); use s3://, gs:// or az://"
-        ));
+        return Err(SpecError::FileRefused(location.to_string()));
     }
     let namespace = job.namespace().unwrap_or_default();
     if let Some(allowed) = settings
@@ -50,11 +46,11 @@ pub fn target(job: &TraceJob, settings: &StorageSettings) -> Result<Option<Targe
             .filter_map(|prefix| Location::parse(prefix).ok())
             .any(|prefix| is_under(&location, &prefix))
     {
-        return Err(format!(
-            "spec.output.storage.url: {location} is not under a storage URL namespace \
-             {namespace} may use ({})",
-            allowed.join(", ")
-        ));
+        return Err(SpecError::NotAllowed {
+            location: location.to_string(),
+            namespace,
+            allowed: allowed.join(", "),
+        });
     }
     if let Some(secret) = &storage.secret_ref {
         return Ok(Some(Target {
@@ -74,11 +70,10 @@ pub fn target(job: &TraceJob, settings: &StorageSettings) -> Result<Option<Targe
             secret: None,
             source: "spec.output.storage",
         })),
-        _ => Err(format!(
-            "spec.output.storage.secretRef: {location} needs the job's own credentials (a \
-             Secret in namespace {namespace}); only the operator's default storage is written \
-             with the operator's"
-        )),
+        _ => Err(SpecError::NeedsSecret {
+            location: location.to_string(),
+            namespace,
+        }),
     }
 }
 
@@ -90,30 +85,36 @@ fn is_under(inner: &Location, outer: &Location) -> bool {
 
 /// Opens the target's store with the credentials of its Secret (none: the operator's
 /// environment, e.g. a cloud workload identity).
-pub async fn open(client: &Client, target: &Target) -> Result<Store, String> {
+pub async fn open(client: &Client, target: &Target) -> Result<Store, WriteError> {
     let credentials = match &target.secret {
-        Some((namespace, name)) => secret_credentials(client, namespace, name)
-            .await
-            .map_err(|e| format!("{} {}: {e}", target.source, target.location))?,
+        Some((namespace, name)) => secret_credentials(client, target, namespace, name).await?,
         None => Credentials::from_env(),
     };
-    Store::open(&target.location, &credentials).map_err(|e| e.one_line())
+    Ok(Store::open(&target.location, &credentials)?)
 }
 
 async fn secret_credentials(
     client: &Client,
+    target: &Target,
     namespace: &str,
     name: &str,
-) -> Result<Credentials, String> {
+) -> Result<Credentials, WriteError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = api
-        .get(name)
-        .await
-        .map_err(|e| format!("cannot read the credentials Secret {namespace}/{name}: {e}"))?;
+    let secret = api.get(name).await.map_err(|error| WriteError::Secret {
+        source_name: target.source,
+        location: target.location.to_string(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        error,
+    })?;
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (key, value) in secret.data.unwrap_or_default() {
-        let value = String::from_utf8(value.0).map_err(|_| {
-            format!("the credentials Secret {namespace}/{name} has a non-UTF-8 value for {key}")
+        let value = String::from_utf8(value.0).map_err(|_| WriteError::SecretNotUtf8 {
+            source_name: target.source,
+            location: target.location.to_string(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            key: key.clone(),
         })?;
         pairs.push((key, value.trim_end_matches('\n').to_owned()));
     }
@@ -155,7 +156,9 @@ mod tests {
                 Some(name) => serde_json::json!({"url": url, "secretRef": {"name": name}}),
                 None => serde_json::json!({"url": url}),
             };
-            target(&job(storage), &settings(allow)).map(|t| t.and_then(|t| t.secret))
+            target(&job(storage), &settings(allow))
+                .map(|t| t.and_then(|t| t.secret))
+                .map_err(|e| e.to_string())
         };
         // Another bucket with the job's own Secret: the job's credentials.
         assert_eq!(
@@ -196,7 +199,9 @@ mod tests {
         let with_secret =
             |url: &str| serde_json::json!({"url": url, "secretRef": {"name": "creds"}});
         assert!(target(&job(with_secret("s3://team-a/traces/x")), &settings).is_ok());
-        let error = target(&job(with_secret("s3://team-b/x")), &settings).expect_err("refused");
+        let error = target(&job(with_secret("s3://team-b/x")), &settings)
+            .expect_err("refused")
+            .to_string();
         assert_eq!(
             error,
             "spec.output.storage.url: s3://team-b/x is not under a storage URL namespace \

@@ -3,8 +3,9 @@
 //! duration, and every flush interval for a standing job. Failures are retried with backoff;
 //! the job is not Succeeded until its artifacts are durable.
 
-mod collect;
+mod attempt;
 pub mod config;
+mod error;
 mod spool;
 mod upload;
 
@@ -15,15 +16,16 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use tokio::task::JoinHandle;
 use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
-use tracejob_storage::{Manifest, ManifestEntry, Resume, Store, layout};
+use tracejob_storage::{Manifest, ManifestEntry, layout};
 
 pub use config::Target;
-pub use spool::Losses;
+pub use error::{SpecError, WriteError};
+pub use spool::{JobSpool, Losses};
 
-use crate::agents::{AgentPool, JobId};
-use spool::{Budget, JobSpool, Part};
+use crate::agents::JobId;
+use attempt::write;
+use spool::Budget;
 
 /// At most this many artifacts are listed in the status (the manifest lists them all).
 pub const MAX_STATUS_ARTIFACTS: usize = 50;
@@ -125,7 +127,6 @@ struct UploadState {
 #[derive(Debug)]
 struct JobEntry {
     spool: Arc<JobSpool>,
-    tasks: Mutex<BTreeMap<String, JoinHandle<()>>>,
     upload: tokio::sync::Mutex<UploadState>,
 }
 
@@ -158,41 +159,15 @@ impl Storage {
                         self.settings.spool_dir.join(uid),
                         self.budget.clone(),
                     )),
-                    tasks: Mutex::default(),
                     upload: tokio::sync::Mutex::default(),
                 })
             })
             .clone()
     }
 
-    /// Makes sure the events of the job on each of `nodes` are being read into the spool.
-    /// A node whose stream already ended (its job stopped there) is read again only with
-    /// `restart_finished`: while a job runs, an ended stream means the agent started the job
-    /// afresh (a spec change, targets back on the node) with a new stream.
-    pub fn track<'a>(
-        &self,
-        agents: &Arc<dyn AgentPool>,
-        job: &JobId,
-        nodes: impl IntoIterator<Item = &'a str>,
-        restart_finished: bool,
-    ) {
-        let entry = self.entry(&job.uid);
-        let mut tasks = entry.tasks.lock().unwrap_or_else(|p| p.into_inner());
-        for node in nodes {
-            match tasks.get(node) {
-                Some(task) if !task.is_finished() => continue,
-                Some(_) if !restart_finished => continue,
-                _ => {}
-            }
-            entry.spool.add_node(node);
-            let task = tokio::spawn(collect::consume(
-                agents.clone(),
-                node.to_owned(),
-                job.clone(),
-                entry.spool.clone(),
-            ));
-            tasks.insert(node.to_owned(), task);
-        }
+    /// Where the job's streamed events wait for upload (see [`crate::streams::Streams::track`]).
+    pub fn spool(&self, uid: &str) -> Arc<JobSpool> {
+        self.entry(uid).spool.clone()
     }
 
     /// At most `max` events of the job are kept in storage (`spec.output.maxEvents`),
@@ -280,20 +255,11 @@ impl Storage {
         })
     }
 
-    /// Stops reading the job's streams and deletes its spool.
+    /// Deletes the job's spool (its readers are stopped by [`crate::streams::Streams::forget`]).
     pub fn forget(&self, uid: &str) {
-        let Some(entry) = self.jobs().remove(uid) else {
-            return;
-        };
-        for task in entry
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
-            task.abort();
+        if let Some(entry) = self.jobs().remove(uid) {
+            entry.spool.remove();
         }
-        entry.spool.remove();
     }
 
     /// A standing job's periodic flush: `None` when it is not due yet.
@@ -352,7 +318,7 @@ impl Storage {
         &self,
         target: &Target,
         upload: &mut UploadState,
-        result: Result<(Vec<Artifact>, String, u64), String>,
+        result: Result<(Vec<Artifact>, String, u64), WriteError>,
     ) -> Outcome {
         match result {
             Ok((artifacts, mut message, bytes)) => {
@@ -379,7 +345,7 @@ impl Storage {
             Err(error) => {
                 upload.failures += 1;
                 upload.first_failure.get_or_insert_with(Timestamp::now);
-                upload.last_error = Some(error);
+                upload.last_error = Some(error.to_string());
                 let retry_in = Duration::from_secs(1 << upload.failures.min(5)).min(LONGEST_RETRY);
                 upload.retry_at = Some(Instant::now() + retry_in);
                 Outcome::Failed {
@@ -396,7 +362,7 @@ async fn read_manifest(
     client: &Client,
     target: &Target,
     id: &JobId,
-) -> Result<Option<Manifest>, String> {
+) -> Result<Option<Manifest>, WriteError> {
     let store =
         config::open(client, target)
             .await?
@@ -404,11 +370,14 @@ async fn read_manifest(
     let bytes = match store.get(layout::MANIFEST).await {
         Ok(bytes) => bytes,
         Err(error) if error.is_not_found() => return Ok(None),
-        Err(error) => return Err(error.one_line()),
+        Err(error) => return Err(error.into()),
     };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| format!("cannot read {}: {e}", store.url_of(layout::MANIFEST)))
+        .map_err(|error| WriteError::Manifest {
+            url: store.url_of(layout::MANIFEST),
+            error,
+        })
 }
 
 /// Continues after what an earlier process wrote: its parts stay listed, the next part gets
@@ -459,159 +428,6 @@ async fn wait_for_streams(spool: &JobSpool, limit: Duration) {
             return;
         }
     }
-}
-
-/// One attempt: every spooled part, the summary, then the manifest. Nothing is removed
-/// from the spool unless all of it was written.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one call site per phase, all of it needed"
-)]
-async fn write(
-    client: &Client,
-    target: &Target,
-    job: &TraceJob,
-    id: &JobId,
-    status: &TraceJobStatus,
-    entry: &JobEntry,
-    upload: &mut UploadState,
-    last: bool,
-) -> Result<(Vec<Artifact>, String, u64), String> {
-    let store =
-        config::open(client, target)
-            .await?
-            .at(&layout::job_dir(&id.namespace, &id.name, &id.uid));
-    let rotated = entry.spool.rotate();
-    let parts = &rotated.parts;
-    let one_file = last && job.spec.duration.is_some() && upload.written_parts.is_empty();
-    let mut entries = upload.written_parts.clone();
-    let earlier = entries.len();
-    let mut new_parts = Vec::new();
-    if one_file {
-        let all: Vec<&Part> = parts.values().flatten().collect();
-        entries.push(
-            upload::events(&store, layout::EVENTS, &all)
-                .await
-                .map_err(|e| e.one_line())?,
-        );
-    } else {
-        for (node, node_parts) in parts.iter().filter(|(_, p)| !p.is_empty()) {
-            let name = layout::events_part(node, upload.next_part);
-            let refs: Vec<&Part> = node_parts.iter().collect();
-            let written = upload::events(&store, &name, &refs)
-                .await
-                .map_err(|e| e.one_line())?;
-            entries.push(written.clone());
-            new_parts.push(written);
-        }
-    }
-    let losses = entry.spool.losses();
-    let events_written: u64 = entries.iter().filter_map(|e| e.counts.get("events")).sum();
-    let engine = entry.spool.final_summaries();
-    let kept = Kept {
-        written: events_written,
-        not_kept: rotated.not_kept,
-    };
-    let summary = summary_json(job, status, losses, kept, last, engine);
-    let counts = BTreeMap::from([
-        ("events".to_owned(), status.events.unwrap_or(0)),
-        ("lost".to_owned(), status.lost.unwrap_or(0)),
-        ("eventsNotKept".to_owned(), rotated.not_kept),
-    ]);
-    entries.push(
-        upload::summary(&store, &summary, counts)
-            .await
-            .map_err(|e| e.one_line())?,
-    );
-    let next_part = upload.next_part + u64::from(!new_parts.is_empty());
-    let mut sequences = upload.sequences.clone();
-    sequences.extend(rotated.sequences.clone());
-    let mut manifest = Manifest::new(job.spec.tool.name());
-    manifest.job = Some(format!("{}/{}", id.namespace, id.name));
-    manifest.uid = Some(id.uid.clone());
-    manifest.artifacts = entries.clone();
-    manifest.resume = Some(Resume {
-        next_part,
-        sequences: sequences.clone(),
-        not_kept: rotated.not_kept,
-    });
-    let manifest_bytes = upload::manifest(&store, &manifest)
-        .await
-        .map_err(|e| e.one_line())?;
-
-    for (node, node_parts) in parts {
-        entry.spool.uploaded(node, node_parts);
-    }
-    upload.written_parts.extend(new_parts);
-    upload.next_part = next_part;
-    upload.sequences = sequences;
-    let bytes = entries[earlier..].iter().map(|e| e.bytes).sum::<u64>() + manifest_bytes;
-    let artifacts = status_artifacts(&store, &entries, manifest_bytes);
-    let message = format!(
-        "{} artifacts ({} events) written to {}",
-        entries.len() + 1,
-        events_written,
-        store.location()
-    );
-    Ok((artifacts, message, bytes))
-}
-
-/// The summary, the manifest, and the newest event files, bounded.
-fn status_artifacts(
-    store: &Store,
-    entries: &[ManifestEntry],
-    manifest_bytes: u64,
-) -> Vec<Artifact> {
-    let mut artifacts: Vec<Artifact> = entries
-        .iter()
-        .rev()
-        .map(|e| Artifact {
-            name: e.name.clone(),
-            url: store.url_of(&e.name),
-            bytes: e.bytes,
-        })
-        .take(MAX_STATUS_ARTIFACTS - 1)
-        .collect();
-    artifacts.reverse();
-    artifacts.push(Artifact {
-        name: layout::MANIFEST.to_owned(),
-        url: store.url_of(layout::MANIFEST),
-        bytes: manifest_bytes,
-    });
-    artifacts
-}
-
-/// What storage holds of the job's events, and what `maxEvents` left out.
-struct Kept {
-    written: u64,
-    not_kept: u64,
-}
-
-fn summary_json(
-    job: &TraceJob,
-    status: &TraceJobStatus,
-    losses: Losses,
-    kept: Kept,
-    last: bool,
-    engine: BTreeMap<String, serde_json::Value>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "tool": job.spec.tool.name(),
-        "final": last,
-        "events": status.events.unwrap_or(0),
-        "lost": status.lost.unwrap_or(0),
-        "eventsWritten": kept.written,
-        "eventsNotKept": kept.not_kept,
-        "maxEvents": job.spec.output.max_events,
-        "streamLost": losses.stream_lost,
-        "spoolDropped": losses.dropped,
-        "startTime": status.start_time,
-        "completionTime": status.completion_time,
-        "nodes": status.nodes,
-        "omittedNodes": status.omitted_nodes,
-        "summary": status.summary,
-        "nodeSummaries": engine,
-    })
 }
 
 #[cfg(test)]

@@ -58,7 +58,9 @@ fn sequenced(message: ResultMessage) -> Sequenced {
         Some(Body::EventJson(json)) => StreamItem::Event(json),
         Some(Body::Lost(lost)) => StreamItem::Lost(lost.messages),
         Some(Body::Final(result)) => StreamItem::Final(NodeResult::from(result)),
-        Some(Body::Summary(_)) | None => StreamItem::Summary,
+        Some(Body::Summary(result)) => StreamItem::Summary(NodeResult::from(result)),
+        // A message without a body (a newer agent's kind): nothing lost, nothing to show.
+        None => StreamItem::Lost(0),
     };
     Sequenced {
         sequence: message.sequence,

@@ -1,0 +1,117 @@
+//! One task per (job, node): reads the agent's StreamResults, resuming after the last
+//! sequence seen when the stream breaks, until the job's final message. Events go to the
+//! job's spool (when it has storage); each summary and the final result become the node's
+//! latest result, and a change asks for a reconcile of the job (paced). An agent that no
+//! longer knows the job restarted: its next stream starts from 1 again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::Feed;
+use crate::agents::{AgentError, AgentPool, JobId, StreamItem};
+use crate::pace::Pace;
+use crate::storage::JobSpool;
+
+const FIRST_WAIT: Duration = Duration::from_millis(200);
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// Where a reader puts what it reads.
+pub(super) struct Sinks {
+    pub feed: Arc<Feed>,
+    pub spool: Option<Arc<JobSpool>>,
+    pub pace: Arc<Pace>,
+    /// False for a node where the job already stopped: an agent that does not know the job
+    /// has nothing more to send, and the reader ends.
+    pub expect_running: bool,
+}
+
+pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, sinks: Sinks) {
+    let Sinks {
+        feed,
+        spool,
+        pace,
+        expect_running,
+    } = sinks;
+    // After an operator restart, after what the last flush wrote (see Storage::recover).
+    let mut next = spool.as_ref().map_or(1, |s| s.start_sequence(&node));
+    let mut wait = FIRST_WAIT;
+    loop {
+        let spool_restarted = spool.as_ref().is_some_and(|s| s.take_restart(&node));
+        if feed.take_restart() | spool_restarted {
+            next = 1;
+        }
+        match agents.stream_results(&node, &job, next).await {
+            Ok(mut stream) => {
+                while let Some(message) = stream.next().await {
+                    let message = match message {
+                        Ok(message) => message,
+                        Err(error) => {
+                            tracing::debug!(%node, %error, "result stream broke; resuming");
+                            break;
+                        }
+                    };
+                    next = message.sequence + 1;
+                    wait = FIRST_WAIT;
+                    match (message.item, &spool) {
+                        (StreamItem::Event(json), Some(spool)) => {
+                            spool.append(&node, message.sequence, &json)
+                        }
+                        (StreamItem::Event(_), None) => {}
+                        (StreamItem::Lost(messages), Some(spool)) => {
+                            spool.stream_lost(&node, message.sequence, messages)
+                        }
+                        (StreamItem::Lost(_), None) => {}
+                        (StreamItem::Summary(mut result), spool) => {
+                            if let Some(spool) = spool {
+                                spool.handled(&node, message.sequence);
+                            }
+                            // The engine's full summary (every folded stack of a profile)
+                            // goes to storage with the final message only: not kept per node.
+                            result.summary_json = None;
+                            if feed.update(result) {
+                                pace.request(&job);
+                            }
+                        }
+                        (StreamItem::Final(mut result), spool) => {
+                            let summary_json = result.summary_json.take();
+                            if let Some(spool) = spool {
+                                spool.handled(&node, message.sequence);
+                                spool.finish(&node, summary_json);
+                            }
+                            feed.finish(Some(result));
+                            pace.request(&job);
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(AgentError::NotRunning { .. }) => {
+                // The agent does not know the job (it restarted): when the job is started
+                // there again, its stream numbers from 1.
+                next = 1;
+                if let Some(spool) = &spool {
+                    spool.handled(&node, 0);
+                }
+                if !expect_running {
+                    if let Some(spool) = &spool {
+                        spool.finish(&node, None);
+                    }
+                    feed.finish(None);
+                    return;
+                }
+                if feed.unknown_to_agent() {
+                    pace.request(&job);
+                }
+            }
+            Err(error) => tracing::debug!(%node, %error, "cannot open the result stream"),
+        }
+        // A (re)start of the job on the node cuts the wait short.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = feed.kick.notified() => {}
+        }
+        wait = (wait * 2).min(LONGEST_WAIT);
+    }
+}
