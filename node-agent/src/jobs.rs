@@ -14,6 +14,7 @@ use tracejob_engine::{Job, JobConfig, btf, heap};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
 use crate::convert::{self, JobRequest};
+use crate::origins::{Located, Origins};
 use crate::resolve;
 use crate::ring::{Bounds, Ring};
 
@@ -62,6 +63,8 @@ struct Entry {
     /// Set once stopped: the final result.
     result: Option<JobResult>,
     targets: Vec<TargetState>,
+    /// Cgroup id → pod and container, for the events.
+    origins: Arc<Origins>,
     ring: Arc<Ring>,
 }
 
@@ -157,7 +160,7 @@ impl Jobs {
                 entry.request.tool == request.tool && entry.request.args == request.args;
             if entry.result.is_none() && same_tool {
                 entry.request.generation = entry.request.generation.max(request.generation);
-                apply_targets(entry, resolved).await?;
+                apply_targets(entry, targets, resolved).await?;
                 return Ok(state(entry));
             }
             let old = entries.remove(&request.uid);
@@ -174,6 +177,8 @@ impl Jobs {
                 self.settings.max_jobs
             )));
         }
+        let origins = Arc::new(Origins::new(&job.namespace));
+        origins.set(located(targets, &resolved));
         let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
         let cgroups: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
         let mut config = JobConfig::new(request.tool, request.args.clone());
@@ -192,10 +197,10 @@ impl Jobs {
             bytes: self.settings.stream_buffer_bytes,
         }));
         let pump = engine_job.take_events().map(|events| {
-            let ring = ring.clone();
+            let (ring, origins) = (ring.clone(), origins.clone());
             std::thread::spawn(move || {
                 for event in events {
-                    if let Ok(json) = serde_json::to_string(&event) {
+                    if let Ok(json) = serde_json::to_string(&origins.line(event)) {
                         ring.push_event(json);
                     }
                 }
@@ -210,6 +215,7 @@ impl Jobs {
             pump,
             result: None,
             targets: states,
+            origins,
             ring,
         };
         let answer = state(&entry);
@@ -224,7 +230,7 @@ impl Jobs {
         if entry.result.is_some() {
             return Err(Status::failed_precondition(format!("job {uid} is stopped")));
         }
-        apply_targets(entry, resolved).await?;
+        apply_targets(entry, targets, resolved).await?;
         Ok(state(entry))
     }
 
@@ -297,10 +303,30 @@ fn not_found(uid: &str) -> Status {
     Status::not_found(format!("no job {uid} on this agent"))
 }
 
+/// The found targets with their pod and container (`resolved` is in `targets`' order).
+fn located<'a>(
+    targets: &'a [Target],
+    resolved: &[(TargetState, Option<CgroupTarget>)],
+) -> Vec<Located<'a>> {
+    targets
+        .iter()
+        .zip(resolved)
+        .filter_map(|(target, (_, cgroup))| {
+            cgroup.as_ref().map(|cgroup| Located {
+                cgroup_id: cgroup.id,
+                pod: &target.pod,
+                container: &target.container,
+            })
+        })
+        .collect()
+}
+
 async fn apply_targets(
     entry: &mut Entry,
+    targets: &[Target],
     resolved: Vec<(TargetState, Option<CgroupTarget>)>,
 ) -> Result<(), Status> {
+    let located = located(targets, &resolved);
     let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
     let wanted: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
     let engine = entry.engine.clone();
@@ -323,6 +349,7 @@ async fn apply_targets(
     .await
     .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
     .map_err(|e| convert::status(&e))?;
+    entry.origins.set(located);
     entry.targets = states;
     Ok(())
 }

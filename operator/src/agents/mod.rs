@@ -47,10 +47,10 @@ pub struct NodeResult {
 }
 
 /// One message of a job's result stream on a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum StreamItem {
-    /// One event, as the engine's JSON record.
-    Event(String),
+    /// One event, typed, naming node, namespace, pod and container.
+    Event(Box<tracejob_api::event::EventLine>),
     /// A periodic summary (the counts come from [`AgentPool::results`]; only its sequence
     /// number matters to a consumer).
     Summary,
@@ -62,7 +62,7 @@ pub enum StreamItem {
 }
 
 /// A stream message with its sequence number; resuming asks for the last seen + 1.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Sequenced {
     pub sequence: u64,
     pub item: StreamItem,

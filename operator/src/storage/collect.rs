@@ -34,7 +34,7 @@ pub async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId, spool
                     next = message.sequence + 1;
                     wait = FIRST_WAIT;
                     match message.item {
-                        StreamItem::Event(json) => spool.append(&node, message.sequence, &json),
+                        StreamItem::Event(line) => spool.append(&node, message.sequence, &line),
                         StreamItem::Lost(messages) => {
                             spool.stream_lost(&node, message.sequence, messages)
                         }

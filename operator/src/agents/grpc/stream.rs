@@ -2,6 +2,7 @@
 
 use futures::StreamExt;
 use tonic::transport::Channel;
+use tracejob_api::event::EventLine;
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{ResultMessage, StreamResultsRequest};
@@ -31,7 +32,7 @@ impl GrpcAgents {
                     if matches!(message.body, Some(Body::Final(_))) {
                         acknowledge(client.clone(), uid.clone(), message.sequence);
                     }
-                    Ok(sequenced(message))
+                    Ok(sequenced(&node, message))
                 }
                 Err(status) => Err(convert::agent_error(&node, &status)),
             })
@@ -53,9 +54,19 @@ fn acknowledge(mut client: AgentClient<Channel>, job_uid: String, last: u64) {
     });
 }
 
-fn sequenced(message: ResultMessage) -> Sequenced {
+fn sequenced(node: &str, message: ResultMessage) -> Sequenced {
     let item = match message.body {
-        Some(Body::EventJson(json)) => StreamItem::Event(json),
+        Some(Body::EventJson(json)) => match serde_json::from_str::<EventLine>(&json) {
+            Ok(mut line) => {
+                line.origin.node = Some(node.to_owned());
+                StreamItem::Event(Box::new(line))
+            }
+            // An agent of another version: the event is counted as lost, not guessed at.
+            Err(error) => {
+                tracing::debug!(%node, %error, "an event the operator cannot read");
+                StreamItem::Lost(1)
+            }
+        },
         Some(Body::Lost(lost)) => StreamItem::Lost(lost.messages),
         Some(Body::Final(result)) => StreamItem::Final(NodeResult::from(result)),
         Some(Body::Summary(_)) | None => StreamItem::Summary,
