@@ -11,6 +11,11 @@ use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
 
 use crate::validate as fields;
 
+mod args;
+mod event;
+
+pub use event::event;
+
 /// What a StartJob asks for, checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRequest {
@@ -40,13 +45,7 @@ impl TryFrom<&StartJobRequest> for JobRequest {
                     known.join(", ")
                 ))
             })?;
-        let args_json = if request.args_json.trim().is_empty() {
-            "{}"
-        } else {
-            &request.args_json
-        };
-        let args: ToolArgs = serde_json::from_str(args_json)
-            .map_err(|error| Status::invalid_argument(format!("spec.args: {error}")))?;
+        let args = args::tool_args(request.args.as_ref())?;
         let spec = TraceJobSpec {
             tool,
             args: args.clone(),
@@ -191,9 +190,16 @@ fn histogram_us(latency: &Latency) -> Vec<u64> {
 mod tests {
     use super::*;
     use tracejob_engine::Bucket;
-    use tracejob_proto::v1::{JobRef, Target};
+    use tracejob_proto::v1::{self, JobRef, Target};
 
-    fn request(tool: &str, args: &str, targets: usize) -> StartJobRequest {
+    fn syscalls(names: &[&str]) -> Option<v1::ToolArgs> {
+        Some(v1::ToolArgs {
+            syscalls: names.iter().map(|n| n.to_string()).collect(),
+            ..v1::ToolArgs::default()
+        })
+    }
+
+    fn request(tool: &str, args: Option<v1::ToolArgs>, targets: usize) -> StartJobRequest {
         StartJobRequest {
             job: Some(JobRef {
                 uid: "u1".into(),
@@ -202,7 +208,7 @@ mod tests {
             }),
             generation: 1,
             tool: tool.into(),
-            args_json: args.into(),
+            args,
             events: false,
             targets: vec![
                 Target {
@@ -217,7 +223,7 @@ mod tests {
 
     #[test]
     fn an_unknown_tool_is_an_invalid_argument_naming_the_known_ones() {
-        let status = JobRequest::try_from(&request("strace", "", 1)).expect_err("refused");
+        let status = JobRequest::try_from(&request("strace", None, 1)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert!(
             status.message().contains("syscalls"),
@@ -228,21 +234,30 @@ mod tests {
 
     #[test]
     fn a_malformed_argument_is_an_invalid_argument_naming_the_field() {
-        let status = JobRequest::try_from(&request("syscalls", r#"{"sycalls": []}"#, 1))
-            .expect_err("refused");
+        let bad = Some(v1::ToolArgs {
+            function: Some("readline".into()),
+            binary: Some("/bin/bash".into()),
+            arg_types: vec![7],
+            ..v1::ToolArgs::default()
+        });
+        let status = JobRequest::try_from(&request("uprobe", bad, 1)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert!(status.message().contains("sycalls"), "{}", status.message());
+        assert!(
+            status.message().contains("args.argTypes[0]"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]
     fn a_job_without_targets_is_an_invalid_argument() {
-        let status = JobRequest::try_from(&request("syscalls", "{}", 0)).expect_err("refused");
+        let status = JobRequest::try_from(&request("syscalls", None, 0)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
     }
 
     #[test]
     fn a_target_with_a_bad_field_is_an_invalid_argument_naming_it() {
-        let mut bad = request("syscalls", "{}", 2);
+        let mut bad = request("syscalls", None, 2);
         bad.targets[1].cgroup_path = "/".into();
         let status = JobRequest::try_from(&bad).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
@@ -255,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_good_request_is_read_with_its_arguments() {
-        let job = JobRequest::try_from(&request("syscalls", r#"{"syscalls": ["getppid"]}"#, 1))
+        let job = JobRequest::try_from(&request("syscalls", syscalls(&["getppid"]), 1))
             .expect("accepted");
         assert_eq!(job.tool, Tool::Syscalls);
         assert_eq!(job.args.syscalls, ["getppid"]);

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex as AsyncMutex;
 use tonic::Status;
+use tracejob_api::Tool;
 use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_engine::{Job, JobConfig, btf, heap};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
@@ -30,7 +31,7 @@ pub struct Settings {
     pub stopped_buffer_ttl: Duration,
     /// Decoded events queued between the kernel reader and the stream.
     pub event_queue: usize,
-    /// How often a running job's summary is put on its stream.
+    /// How often a running job's result is read; it goes on the stream when it changed.
     pub summary_interval: Duration,
     /// How long the parsed kernel BTF (about 20 MiB) is kept once no job is left, so a
     /// burst of job starts parses it once.
@@ -45,7 +46,7 @@ impl Default for Settings {
             max_jobs: 32,
             stopped_buffer_ttl: Duration::from_secs(300),
             event_queue: 65536,
-            summary_interval: Duration::from_secs(1),
+            summary_interval: Duration::from_millis(250),
             keep_warm: Duration::from_secs(60),
         }
     }
@@ -200,14 +201,16 @@ impl Jobs {
             let (ring, origins) = (ring.clone(), origins.clone());
             std::thread::spawn(move || {
                 for event in events {
-                    if let Ok(json) = serde_json::to_string(&origins.line(event)) {
-                        ring.push_event(json);
-                    }
+                    ring.push_event(convert::event(origins.line(event)));
                 }
             })
         });
         let engine: Engine = Arc::new(Mutex::new(Some(engine_job)));
-        spawn_summaries(engine.clone(), ring.clone(), self.settings.summary_interval);
+        spawn_summaries(
+            engine.clone(),
+            ring.clone(),
+            summary_interval(request.tool, self.settings.summary_interval),
+        );
         let entry = Entry {
             job,
             request,
@@ -379,10 +382,31 @@ fn free_after(ring: &Arc<Ring>, ttl: Duration) {
     });
 }
 
+/// A profile's summary symbolises every sampled stack: read at most once a second.
+fn summary_interval(tool: Tool, every: Duration) -> Duration {
+    if tool == Tool::Profile {
+        every.max(Duration::from_secs(1))
+    } else {
+        every
+    }
+}
+
+/// Whether `new` says more than `last`: the running time alone is no change.
+fn changed(last: Option<&JobResult>, new: &JobResult) -> bool {
+    last.is_none_or(|last| {
+        JobResult {
+            duration_ms: new.duration_ms,
+            ..last.clone()
+        } != *new
+    })
+}
+
 fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut last: Option<JobResult> = None;
         loop {
             tick.tick().await;
             let engine = engine.clone();
@@ -390,7 +414,13 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
                 tokio::task::spawn_blocking(move || lock(&engine).as_ref().map(Job::snapshot))
                     .await;
             match snapshot {
-                Ok(Some(Ok(summary))) => ring.set_summary(convert::job_result(&summary)),
+                Ok(Some(Ok(summary))) => {
+                    let result = convert::job_result(&summary);
+                    if changed(last.as_ref(), &result) {
+                        ring.set_summary(result.clone());
+                        last = Some(result);
+                    }
+                }
                 Ok(Some(Err(error))) => tracing::warn!(%error, "cannot read a summary"),
                 _ => return,
             }
@@ -411,5 +441,40 @@ fn state(entry: &Entry) -> JobState {
         stopped: entry.result.is_some(),
         targets: entry.targets.clone(),
         result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_that_only_ran_longer_is_no_change_and_a_new_count_is() {
+        let first = JobResult {
+            events: 3,
+            duration_ms: 250,
+            ..JobResult::default()
+        };
+        assert!(changed(None, &first), "the first result is news");
+        let later = JobResult {
+            duration_ms: 500,
+            ..first.clone()
+        };
+        assert!(!changed(Some(&first), &later));
+        let more = JobResult {
+            events: 4,
+            ..later.clone()
+        };
+        assert!(changed(Some(&later), &more));
+    }
+
+    #[test]
+    fn a_profile_is_summarised_at_most_once_a_second_other_tools_at_the_interval() {
+        let every = Duration::from_millis(250);
+        assert_eq!(summary_interval(Tool::Exec, every), every);
+        assert_eq!(
+            summary_interval(Tool::Profile, every),
+            Duration::from_secs(1)
+        );
     }
 }

@@ -406,7 +406,10 @@ async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
         }),
         generation,
         tool: "syscalls".into(),
-        args_json: r#"{"syscalls":["getppid"]}"#.into(),
+        args: Some(tracejob_proto::v1::ToolArgs {
+            syscalls: vec!["getppid".into()],
+            ..Default::default()
+        }),
         targets: vec![Target {
             pod_uid: container.pod_uid.clone(),
             container_id: container.container_id.clone(),
@@ -499,7 +502,6 @@ fn start_request(target: Target) -> StartJobRequest {
             ..JobRef::default()
         }),
         tool: "syscalls".into(),
-        args_json: "{}".into(),
         targets: vec![good_target(), target],
         ..StartJobRequest::default()
     }

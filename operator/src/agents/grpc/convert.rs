@@ -37,15 +37,15 @@ pub fn start_request(
     job: &JobId,
     spec: &TraceJobSpec,
     targets: &[ContainerTarget],
-) -> Result<StartJobRequest, serde_json::Error> {
-    Ok(StartJobRequest {
+) -> StartJobRequest {
+    StartJobRequest {
         job: Some(job.into()),
         generation: 0,
         tool: spec.tool.name().to_owned(),
-        args_json: serde_json::to_string(&spec.args)?,
+        args: Some(super::event::tool_args(&spec.args)),
         events: spec.output.events,
         targets: self::targets(targets),
-    })
+    }
 }
 
 impl From<JobResult> for NodeResult {

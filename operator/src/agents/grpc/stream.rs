@@ -2,11 +2,11 @@
 
 use futures::StreamExt;
 use tonic::transport::Channel;
-use tracejob_api::event::EventLine;
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{ResultMessage, StreamResultsRequest};
 
+use super::event::event_line;
 use super::{GrpcAgents, convert};
 use crate::agents::{AgentError, JobId, NodeResult, ResultStream, Sequenced, StreamItem};
 
@@ -56,16 +56,10 @@ fn acknowledge(mut client: AgentClient<Channel>, job_uid: String, last: u64) {
 
 fn sequenced(node: &str, message: ResultMessage) -> Sequenced {
     let item = match message.body {
-        Some(Body::EventJson(json)) => match serde_json::from_str::<EventLine>(&json) {
-            Ok(mut line) => {
-                line.origin.node = Some(node.to_owned());
-                StreamItem::Event(Box::new(line))
-            }
-            // An agent of another version: the event is counted as lost, not guessed at.
-            Err(error) => {
-                tracing::debug!(%node, %error, "an event the operator cannot read");
-                StreamItem::Lost(1)
-            }
+        Some(Body::Event(event)) => match event_line(node, event) {
+            Some(line) => StreamItem::Event(Box::new(line)),
+            // A record of a newer agent: the event is counted as lost, not guessed at.
+            None => StreamItem::Lost(1),
         },
         Some(Body::Lost(lost)) => StreamItem::Lost(lost.messages),
         Some(Body::Final(result)) => StreamItem::Final(NodeResult::from(result)),
