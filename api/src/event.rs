@@ -47,6 +47,18 @@ pub struct Origin {
     pub command: Option<String>,
 }
 
+/// How many events one container produced on a node (event tools' per-pod breakdown);
+/// `pod` and `container` are absent for events from cgroups that are no target's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodEvents {
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub events: u64,
+}
+
 /// One event of an event tool, tagged with the tool (`"tool": "exec"`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "tool")]

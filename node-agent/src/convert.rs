@@ -9,7 +9,9 @@ use tracejob_engine::latency::Latency;
 use tracejob_engine::summary::{Summary, ToolSummary};
 use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
 
+use crate::origins::Origins;
 use crate::validate as fields;
+use tracejob_api::event::PodEvents;
 
 mod args;
 mod event;
@@ -82,9 +84,10 @@ pub fn status(error: &EngineError) -> Status {
     }
 }
 
-/// The engine's summary as rows (one per key the tool counts) plus its full JSON, within
-/// [`tracejob_proto::MAX_RESULT_BYTES`].
-pub fn job_result(summary: &Summary) -> JobResult {
+/// The engine's summary as rows (one per key the tool counts), events per pod, plus its
+/// full JSON, within [`tracejob_proto::MAX_RESULT_BYTES`].
+pub fn job_result(summary: &Summary, origins: &Origins) -> JobResult {
+    let pods = origins.pods(&summary.cgroups);
     let mut result = JobResult {
         tool: summary.tool.clone(),
         probe: summary.probe.clone(),
@@ -94,10 +97,37 @@ pub fn job_result(summary: &Summary) -> JobResult {
         lost_user: summary.lost_user,
         duration_ms: summary.duration_ms,
         rows: rows(&summary.details),
-        summary_json: serde_json::to_string(summary).unwrap_or_default(),
+        summary_json: summary_json(summary, &pods),
+        pods: pods
+            .into_iter()
+            .map(|p| tracejob_proto::v1::PodEvents {
+                namespace: p.namespace,
+                pod: p.pod.unwrap_or_default(),
+                container: p.container.unwrap_or_default(),
+                events: p.events,
+            })
+            .collect(),
     };
     fit(&mut result, tracejob_proto::MAX_RESULT_BYTES);
     result
+}
+
+/// The engine's summary with `pods` (events per pod) in place of its cgroup ids, which mean
+/// nothing off the node.
+fn summary_json(summary: &Summary, pods: &[PodEvents]) -> String {
+    let Ok(mut json) = serde_json::to_value(summary) else {
+        return String::new();
+    };
+    if let Some(object) = json.as_object_mut() {
+        object.remove("cgroups");
+        if !pods.is_empty() {
+            object.insert(
+                "pods".into(),
+                serde_json::to_value(pods).unwrap_or_default(),
+            );
+        }
+    }
+    json.to_string()
 }
 
 /// Keeps a result within `max` encoded bytes, so no answer ever trips the gRPC message

@@ -209,6 +209,7 @@ impl Jobs {
         spawn_summaries(
             engine.clone(),
             ring.clone(),
+            origins.clone(),
             summary_interval(request.tool, self.settings.summary_interval),
         );
         let entry = Entry {
@@ -246,7 +247,7 @@ impl Jobs {
             if let Some(pump) = entry.pump.take() {
                 let _ = tokio::task::spawn_blocking(move || pump.join()).await;
             }
-            let result = convert::job_result(&summary);
+            let result = convert::job_result(&summary, &entry.origins);
             entry.ring.finish(result.clone());
             entry.result = Some(result);
             free_after(&entry.ring, self.settings.stopped_buffer_ttl);
@@ -401,7 +402,7 @@ fn changed(last: Option<&JobResult>, new: &JobResult) -> bool {
     })
 }
 
-fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
+fn spawn_summaries(engine: Engine, ring: Arc<Ring>, origins: Arc<Origins>, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -415,7 +416,7 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
                     .await;
             match snapshot {
                 Ok(Some(Ok(summary))) => {
-                    let result = convert::job_result(&summary);
+                    let result = convert::job_result(&summary, &origins);
                     if changed(last.as_ref(), &result) {
                         ring.set_summary(result.clone());
                         last = Some(result);
@@ -433,7 +434,7 @@ fn state(entry: &Entry) -> JobState {
         lock(&entry.engine)
             .as_ref()
             .and_then(|job| job.snapshot().ok())
-            .map(|summary| convert::job_result(&summary))
+            .map(|summary| convert::job_result(&summary, &entry.origins))
     });
     JobState {
         job: Some(entry.job.clone()),

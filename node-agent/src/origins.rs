@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
+use tracejob_api::event::PodEvents;
 use tracejob_engine::records::{Event, EventLine, Origin};
+use tracejob_engine::summary::CgroupEvents;
 
 /// One resolved target: its cgroup id and the pod and container it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,16 +59,42 @@ impl Origins {
     /// The event with where it came from. An event from a cgroup that was a target two
     /// changes ago, or that lies below a target's cgroup, names the namespace only.
     pub fn line(&self, event: Event) -> EventLine {
-        let id = event.cgroup_id();
+        EventLine::new(self.of(event.cgroup_id()), event)
+    }
+
+    /// Where events of cgroup `id` come from.
+    pub fn of(&self, id: u64) -> Origin {
         let origin = {
             let both = self.by_cgroup.read().unwrap_or_else(|p| p.into_inner());
             both.0.get(&id).or_else(|| both.1.get(&id)).cloned()
         };
-        let origin = origin.unwrap_or_else(|| Origin {
+        origin.unwrap_or_else(|| Origin {
             namespace: Some(self.namespace.clone()).filter(|n| !n.is_empty()),
             ..Origin::default()
-        });
-        EventLine::new(origin, event)
+        })
+    }
+}
+
+impl Origins {
+    /// Events per cgroup (the engine's) as events per namespace, pod and container, most
+    /// first; cgroups that are no target's add up under the namespace alone.
+    pub fn pods(&self, cgroups: &[CgroupEvents]) -> Vec<PodEvents> {
+        let mut by_pod: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
+        for cgroup in cgroups {
+            let origin = self.of(cgroup.cgroup_id);
+            *by_pod.entry((origin.pod, origin.container)).or_default() += cgroup.events;
+        }
+        let mut pods: Vec<PodEvents> = by_pod
+            .into_iter()
+            .map(|((pod, container), events)| PodEvents {
+                namespace: self.namespace.clone(),
+                pod,
+                container,
+                events,
+            })
+            .collect();
+        pods.sort_by(|a, b| b.events.cmp(&a.events));
+        pods
     }
 }
 
@@ -135,5 +163,32 @@ mod tests {
             origins.line(exec_in(12)).origin.pod.as_deref(),
             Some("web-2")
         );
+    }
+
+    #[test]
+    fn events_per_cgroup_add_up_per_pod_and_container_most_first() {
+        let origins = Origins::new("shop");
+        origins.set([
+            Located {
+                cgroup_id: 10,
+                pod: "web-0",
+                container: "app",
+            },
+            Located {
+                cgroup_id: 11,
+                pod: "web-1",
+                container: "app",
+            },
+        ]);
+        let count = |cgroup_id, events| CgroupEvents { cgroup_id, events };
+        let pods = origins.pods(&[count(10, 3), count(11, 9), count(99, 1), count(0, 1)]);
+        let named: Vec<(Option<&str>, u64)> =
+            pods.iter().map(|p| (p.pod.as_deref(), p.events)).collect();
+        assert_eq!(
+            named,
+            [(Some("web-1"), 9), (Some("web-0"), 3), (None, 2)],
+            "unknown cgroups add up under the namespace"
+        );
+        assert!(pods.iter().all(|p| p.namespace == "shop"));
     }
 }

@@ -244,9 +244,10 @@ async fn a_job_started_through_the_operator_pool_counts_every_getppid_of_its_con
 }
 
 #[tokio::test]
-async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod_and_container() {
+async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod_and_container_and_is_counted_for_its_pod()
+ {
     if !tracejob_testkit::can_trace(
-        "an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod_and_container",
+        "an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod_and_container_and_is_counted_for_its_pod",
     ) {
         return;
     }
@@ -270,7 +271,7 @@ async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod
     let true_path = CString::new("/bin/true").expect("path");
     traced.exec(&true_path);
     untraced.exec(&true_path);
-    agents.stop("node-a", &job).await.expect("stop");
+    let result = agents.stop("node-a", &job).await.expect("stop");
     let items: Vec<StreamItem> = agents
         .stream_results("node-a", &job, 1)
         .await
@@ -302,6 +303,21 @@ async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod
     assert_eq!(origin.pod.as_deref(), Some("workload"));
     assert_eq!(origin.container.as_deref(), Some("main"));
     assert!(matches!(items.last(), Some(StreamItem::Final(_))));
+    // The summary breaks the events down per pod: all of them are the traced container's.
+    assert_eq!(result.pods.len(), 1, "{:?}", result.pods);
+    let pod = &result.pods[0];
+    assert_eq!(
+        (
+            pod.namespace.as_str(),
+            pod.pod.as_deref(),
+            pod.container.as_deref()
+        ),
+        ("default", Some("workload"), Some("main"))
+    );
+    assert_eq!(pod.events, result.events);
+    let summary: serde_json::Value =
+        serde_json::from_str(result.summary_json.as_deref().expect("summary")).expect("json");
+    assert_eq!(summary["pods"][0]["pod"], "workload", "{summary}");
     agents.forget("node-a", &job).await.expect("forget");
 }
 

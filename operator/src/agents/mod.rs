@@ -41,6 +41,9 @@ pub struct NodeResult {
     pub rows: Vec<SummaryRow>,
     /// What the agent wants a person to know, e.g. containers it could not find.
     pub message: Option<String>,
+    /// Event tools: events per pod and container, most first (empty for tools that
+    /// aggregate in the kernel).
+    pub pods: Vec<tracejob_api::event::PodEvents>,
     /// The engine's full summary as JSON (profile stacks, per-device latency...), for
     /// `summary.json` in object storage; too big for the status.
     pub summary_json: Option<String>,

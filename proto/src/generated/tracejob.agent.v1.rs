@@ -145,6 +145,23 @@ pub struct JobResult {
     /// The engine's full summary (profile stacks, per-device latency...) as JSON.
     #[prost(string, tag = "9")]
     pub summary_json: ::prost::alloc::string::String,
+    /// Event tools: events per pod and container, most first. Empty for tools that
+    /// aggregate in the kernel (syscalls, runqlat, profile, funclatency, funccount).
+    #[prost(message, repeated, tag = "10")]
+    pub pods: ::prost::alloc::vec::Vec<PodEvents>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PodEvents {
+    #[prost(string, tag = "1")]
+    pub namespace: ::prost::alloc::string::String,
+    /// Empty: events from cgroups that are no target's (e.g. below one).
+    #[prost(string, tag = "2")]
+    pub pod: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub container: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "4")]
+    pub events: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

@@ -2,6 +2,7 @@
 //! statuses into domain types.
 
 use tonic::{Code, Status};
+use tracejob_api::event::PodEvents;
 use tracejob_api::{SummaryRow, TraceJobSpec};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, StartJobRequest, Target};
 
@@ -65,6 +66,16 @@ impl From<JobResult> for NodeResult {
                 })
                 .collect(),
             message: None,
+            pods: result
+                .pods
+                .into_iter()
+                .map(|p| PodEvents {
+                    namespace: p.namespace,
+                    pod: Some(p.pod).filter(|s| !s.is_empty()),
+                    container: Some(p.container).filter(|s| !s.is_empty()),
+                    events: p.events,
+                })
+                .collect(),
             summary_json: Some(result.summary_json).filter(|s| !s.is_empty()),
         }
     }
