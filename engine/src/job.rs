@@ -249,7 +249,7 @@ impl Job {
             .iter()
             .map(|(&cgroup_id, &events)| CgroupEvents { cgroup_id, events })
             .collect();
-        cgroups.sort_by(|a, b| b.events.cmp(&a.events));
+        cgroups.sort_by_key(|c| std::cmp::Reverse(c.events));
         Ok(Summary {
             tool: self.tool.name().to_owned(),
             probe: self.probe.clone(),

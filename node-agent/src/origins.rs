@@ -93,7 +93,7 @@ impl Origins {
                 events,
             })
             .collect();
-        pods.sort_by(|a, b| b.events.cmp(&a.events));
+        pods.sort_by_key(|p| std::cmp::Reverse(p.events));
         pods
     }
 }
