@@ -55,7 +55,10 @@ export TRACEJOB_E2E_CHART=$PWD/charts/tracejob
 # Local images, never pulled; results pulled every second so the suite's latencies are the
 # product's, not the poll interval's.
 export TRACEJOB_E2E_HELM_ARGS="--set operator.image.tag=e2e --set agent.image.tag=e2e \
---set operator.image.pullPolicy=Never --set agent.image.pullPolicy=Never --set operator.pollSeconds=1"
+--set operator.image.pullPolicy=Never --set agent.image.pullPolicy=Never --set operator.pollSeconds=1 \
+--set operator.extraArgs={--allow-file-storage}"
+# The events test reads the operator's file:// storage (its /tmp emptyDir) from the node.
+export TRACEJOB_E2E_KUBELET_DIR=$STATE/kubelet
 kubectl create namespace "$TRACEJOB_E2E_RELEASE_NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 # shellcheck disable=SC2086 # the values are words
 if ! "$HELM" upgrade --install "$TRACEJOB_E2E_RELEASE" "$TRACEJOB_E2E_CHART" \

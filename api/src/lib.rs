@@ -5,6 +5,7 @@
 //! what it cannot express lives in [`validate`].
 
 mod duration;
+pub mod event;
 mod manifest;
 mod spec;
 pub mod status;

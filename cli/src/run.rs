@@ -1,6 +1,7 @@
 //! `tracejob run`: one TraceJob, traced on this host until the command exits, the
 //! duration ends or the user interrupts.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::Child;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -8,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tracejob_api::{TraceJob, parse_duration, parse_manifest};
-use tracejob_engine::cgroup::Hierarchy;
-use tracejob_engine::records::Event;
+use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
+use tracejob_engine::records::{Event, EventLine, Origin};
 use tracejob_engine::{Job, JobConfig, ProbeKind};
 
 use crate::args::{Format, RunArgs};
@@ -83,7 +84,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let tool = spec.tool.name();
     let mut outputs: Vec<Box<dyn Output>> = vec![match args.format {
         Format::Table => Box::new(TableOutput::new()),
-        Format::Json => Box::new(JsonOutput::new(tool)),
+        Format::Json => Box::new(JsonOutput::new()),
     }];
     if let Some(dir) = &args.output {
         outputs.push(Box::new(FilesOutput::create(dir, tool)?));
@@ -99,6 +100,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut writer = EventWriter {
+        origins: origins(
+            hierarchy.as_ref(),
+            &local.cgroups,
+            &args.command,
+            command_cgroup.as_ref(),
+        ),
         outputs,
         max_events: spec.output.max_events,
         written: 0,
@@ -110,7 +117,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     let summary = job.stop()?;
     if let Some(events) = &events {
         for event in events.try_iter() {
-            writer.write(&event)?;
+            writer.write(event)?;
         }
     }
     let final_summary = FinalSummary {
@@ -140,7 +147,44 @@ fn read_manifest(args: &RunArgs) -> anyhow::Result<TraceJob> {
     parse_manifest(&text).with_context(|| format!("{}", args.file.display()))
 }
 
+/// Where each target cgroup's events come from: the cgroup (relative to the v2 mount,
+/// as `/sys/fs/cgroup` shows it) and, for the command's own cgroup, the command.
+fn origins(
+    hierarchy: Option<&Hierarchy>,
+    cgroups: &[CgroupTarget],
+    command: &[String],
+    command_cgroup: Option<&CommandCgroup>,
+) -> BTreeMap<u64, Origin> {
+    let relative = |target: &CgroupTarget| {
+        let path = hierarchy
+            .and_then(|h| target.path.strip_prefix(&h.mount_point).ok())
+            .unwrap_or(&target.path);
+        format!("/{}", path.display()).replace("//", "/")
+    };
+    let mut origins: BTreeMap<u64, Origin> = cgroups
+        .iter()
+        .map(|target| {
+            let origin = Origin {
+                cgroup: Some(relative(target)),
+                ..Origin::default()
+            };
+            (target.id, origin)
+        })
+        .collect();
+    if let Some(cgroup) = command_cgroup {
+        let origin = Origin {
+            cgroup: Some(relative(&cgroup.target)),
+            command: Some(command.join(" ")),
+            ..Origin::default()
+        };
+        origins.insert(cgroup.target.id, origin);
+    }
+    origins
+}
+
 struct EventWriter {
+    /// By cgroup id; events from other cgroups (--all, or a child cgroup) name none.
+    origins: BTreeMap<u64, Origin>,
     outputs: Vec<Box<dyn Output>>,
     max_events: Option<u64>,
     written: u64,
@@ -148,14 +192,20 @@ struct EventWriter {
 }
 
 impl EventWriter {
-    fn write(&mut self, event: &Event) -> anyhow::Result<()> {
+    fn write(&mut self, event: Event) -> anyhow::Result<()> {
         if self.max_events.is_some_and(|max| self.written >= max) {
             self.not_kept += 1;
             return Ok(());
         }
         self.written += 1;
+        let origin = self
+            .origins
+            .get(&event.cgroup_id())
+            .cloned()
+            .unwrap_or_default();
+        let line = EventLine::new(origin, event);
         for output in &mut self.outputs {
-            output.event(event).context("failed to write an event")?;
+            output.event(&line).context("failed to write an event")?;
         }
         Ok(())
     }
@@ -192,9 +242,9 @@ fn trace_until_done(
         match events {
             Some(events) => match events.recv_timeout(TICK) {
                 Ok(event) => {
-                    writer.write(&event)?;
+                    writer.write(event)?;
                     for event in events.try_iter().take(4096) {
-                        writer.write(&event)?;
+                        writer.write(event)?;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}

@@ -23,9 +23,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use support::{stderr, stdout, tracejob};
+use tracejob_api::event::EventLine;
 use tracejob_api::{Phase, TraceJob};
 use tracejob_operator::agents::NodeResult;
-use tracejob_operator::agents::memory::InMemoryAgents;
+use tracejob_operator::agents::memory::{InMemoryAgents, exec_event};
 use tracejob_testkit::garage::{BUCKET, Garage};
 
 fn phase(job: &TraceJob) -> Option<Phase> {
@@ -78,8 +79,8 @@ async fn credentials_secret(client: &kube::Client, namespace: &str, garage: &Gar
         .expect("the Secret is created");
 }
 
-fn events(count: u64, from: u64) -> impl Iterator<Item = String> {
-    (from..from + count).map(|i| format!(r#"{{"pid":{i},"filename":"/bin/true","ret":0}}"#))
+fn events(count: u64, from: u64) -> impl Iterator<Item = EventLine> {
+    (from..from + count).map(exec_event)
 }
 
 fn result(events: u64) -> NodeResult {

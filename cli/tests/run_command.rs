@@ -85,7 +85,7 @@ fn table_output_shows_each_open_then_a_summary_row() {
 }
 
 #[test]
-fn output_dir_holds_every_event_and_the_summary() {
+fn output_dir_holds_every_event_and_the_summary_and_each_event_names_its_command_and_cgroup() {
     if !can_trace("run exec --output") {
         return;
     }
@@ -125,6 +125,14 @@ fn output_dir_holds_every_event_and_the_summary() {
             .iter()
             .all(|e| e["ret"] == 0 && e["argv"][0] == "/bin/true" && e["tool"] == "exec")
     );
+    let command = format!("{} exec /bin/true 6", workload().display());
+    assert!(
+        execs.iter().all(|e| e["command"] == command.as_str()
+            && e["cgroup"]
+                .as_str()
+                .is_some_and(|c| c.starts_with('/') && c.contains("tracejob-run-"))),
+        "every event names the command and its cgroup: {execs:?}"
+    );
     let rows: HashMap<&str, u64> = summary["execs"]
         .as_array()
         .unwrap()
@@ -144,6 +152,10 @@ fn output_dir_holds_every_event_and_the_summary() {
     );
     let (stdout_events, _) = json_lines(&output);
     assert_eq!(stdout_events.len(), execs.len());
+    // Standard output says "type": "event"; otherwise the line is the file's.
+    let mut first = stdout_events[0].clone();
+    first.as_object_mut().expect("an object").remove("type");
+    assert_eq!(first, execs[0]);
 }
 
 #[test]

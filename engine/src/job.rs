@@ -20,7 +20,7 @@ use crate::maps::{map_mut, map_ref};
 use crate::probe::{self, ProbeKind};
 use crate::reader::{self, ReaderState};
 use crate::records::Event;
-use crate::summary::Summary;
+use crate::summary::{CgroupEvents, Summary};
 use crate::tools::{self, ToolDriver};
 
 /// Everything needed to start a job.
@@ -241,6 +241,15 @@ impl Job {
             .lock()
             .map_err(|_| EngineError::Reader("it panicked".into()))?;
         let (events, details) = self.driver.summarise(&self.ebpf, &counts, events_read)?;
+        let mut cgroups: Vec<CgroupEvents> = self
+            .state
+            .by_cgroup
+            .lock()
+            .map_err(|_| EngineError::Reader("it panicked".into()))?
+            .iter()
+            .map(|(&cgroup_id, &events)| CgroupEvents { cgroup_id, events })
+            .collect();
+        cgroups.sort_by_key(|c| std::cmp::Reverse(c.events));
         Ok(Summary {
             tool: self.tool.name().to_owned(),
             probe: self.probe.clone(),
@@ -249,6 +258,7 @@ impl Job {
             lost_kernel,
             lost_user,
             duration_ms: self.started.elapsed().as_millis() as u64,
+            cgroups,
             details,
         })
     }

@@ -3,6 +3,7 @@
 //! is waiting, decodes records, counts them per key and hands them to the consumer
 //! through a bounded queue. A full queue drops the event and counts it as lost.
 
+use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -23,6 +24,9 @@ pub const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub struct ReaderState {
     pub counts: Mutex<KeyedCounts>,
+    /// Events per cgroup id, for at most `max_keys` cgroups (the rest under id 0).
+    pub by_cgroup: Mutex<BTreeMap<u64, u64>>,
+    max_cgroups: usize,
     pub events: AtomicU64,
     pub lost_user: AtomicU64,
     /// Records that could not be decoded (a layout mismatch: should never happen).
@@ -34,6 +38,8 @@ impl ReaderState {
     pub fn new(max_keys: usize) -> Arc<Self> {
         Arc::new(ReaderState {
             counts: Mutex::new(KeyedCounts::new(max_keys)),
+            by_cgroup: Mutex::default(),
+            max_cgroups: max_keys.max(1),
             events: AtomicU64::new(0),
             lost_user: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
@@ -93,6 +99,9 @@ fn drain(
     let Ok(mut counts) = state.counts.lock() else {
         return;
     };
+    let Ok(mut by_cgroup) = state.by_cgroup.lock() else {
+        return;
+    };
     while let Some(record) = ring.next() {
         let decoded = decode(&record, clock);
         drop(record);
@@ -101,11 +110,36 @@ fn drain(
             continue;
         };
         counts.add(&decoded.key, decoded.failed, decoded.bytes);
+        count_cgroup(&mut by_cgroup, state.max_cgroups, decoded.event.cgroup_id());
         state.events.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = sink
             && let Err(TrySendError::Full(_)) = sink.try_send(decoded.event)
         {
             state.lost_user.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// One more event of `cgroup`; beyond `max` cgroups, new ones count under id 0.
+fn count_cgroup(by_cgroup: &mut BTreeMap<u64, u64>, max: usize, cgroup: u64) {
+    let key = if by_cgroup.len() < max || by_cgroup.contains_key(&cgroup) {
+        cgroup
+    } else {
+        0
+    };
+    *by_cgroup.entry(key).or_default() += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_counted_per_cgroup_and_cgroups_past_the_bound_fold_into_zero() {
+        let mut by_cgroup = BTreeMap::new();
+        for cgroup in [7, 7, 8, 9, 9, 7] {
+            count_cgroup(&mut by_cgroup, 2, cgroup);
+        }
+        assert_eq!(by_cgroup, BTreeMap::from([(0, 2), (7, 3), (8, 1)]));
     }
 }

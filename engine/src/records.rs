@@ -1,23 +1,12 @@
-//! Events decoded from the ring buffer into owned, serialisable records.
+//! Events decoded from the ring buffer into owned, serialisable records. The record types
+//! are the API's (`tracejob_api::event`), so the CLI, the node agent and the operator
+//! write the same event lines.
 
-use serde::Serialize;
+pub use tracejob_api::event::{
+    BlockRecord, CallRecord, Event, EventLine, ExecRecord, OpenRecord, Origin, TcpRecord, Value,
+};
 
-pub use crate::tools::blockio::record::BlockRecord;
-pub use crate::tools::exec::record::ExecRecord;
-pub use crate::tools::open::record::{OpenRecord, open_flags};
-pub use crate::tools::tcp::record::TcpRecord;
-pub use crate::tools::uprobe::record::{CallRecord, Value};
-
-/// One event of an event tool.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Event {
-    Exec(ExecRecord),
-    Open(OpenRecord),
-    Block(BlockRecord),
-    Tcp(TcpRecord),
-    Call(CallRecord),
-}
+pub use crate::tools::open::record::open_flags;
 
 /// Converts the kernel's monotonic timestamps to wall-clock time.
 #[derive(Clone, Copy, Debug)]

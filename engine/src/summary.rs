@@ -25,8 +25,19 @@ pub struct Summary {
     /// (they are still counted in the per-key rows).
     pub lost_user: u64,
     pub duration_ms: u64,
+    /// Event tools: events per cgroup id read from the ring buffer, most first (the node
+    /// agent names each cgroup's pod). Empty for tools that aggregate in the kernel.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cgroups: Vec<CgroupEvents>,
     #[serde(flatten)]
     pub details: ToolSummary,
+}
+
+/// How many events one cgroup produced (id 0: cgroups beyond the job's key bound).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CgroupEvents {
+    pub cgroup_id: u64,
+    pub events: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

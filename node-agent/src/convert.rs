@@ -9,7 +9,14 @@ use tracejob_engine::latency::Latency;
 use tracejob_engine::summary::{Summary, ToolSummary};
 use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
 
+use crate::origins::Origins;
 use crate::validate as fields;
+use tracejob_api::event::PodEvents;
+
+mod args;
+mod event;
+
+pub use event::event;
 
 /// What a StartJob asks for, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,13 +47,7 @@ impl TryFrom<&StartJobRequest> for JobRequest {
                     known.join(", ")
                 ))
             })?;
-        let args_json = if request.args_json.trim().is_empty() {
-            "{}"
-        } else {
-            &request.args_json
-        };
-        let args: ToolArgs = serde_json::from_str(args_json)
-            .map_err(|error| Status::invalid_argument(format!("spec.args: {error}")))?;
+        let args = args::tool_args(request.args.as_ref())?;
         let spec = TraceJobSpec {
             tool,
             args: args.clone(),
@@ -83,9 +84,10 @@ pub fn status(error: &EngineError) -> Status {
     }
 }
 
-/// The engine's summary as rows (one per key the tool counts) plus its full JSON, within
-/// [`tracejob_proto::MAX_RESULT_BYTES`].
-pub fn job_result(summary: &Summary) -> JobResult {
+/// The engine's summary as rows (one per key the tool counts), events per pod, plus its
+/// full JSON, within [`tracejob_proto::MAX_RESULT_BYTES`].
+pub fn job_result(summary: &Summary, origins: &Origins) -> JobResult {
+    let pods = origins.pods(&summary.cgroups);
     let mut result = JobResult {
         tool: summary.tool.clone(),
         probe: summary.probe.clone(),
@@ -95,10 +97,37 @@ pub fn job_result(summary: &Summary) -> JobResult {
         lost_user: summary.lost_user,
         duration_ms: summary.duration_ms,
         rows: rows(&summary.details),
-        summary_json: serde_json::to_string(summary).unwrap_or_default(),
+        summary_json: summary_json(summary, &pods),
+        pods: pods
+            .into_iter()
+            .map(|p| tracejob_proto::v1::PodEvents {
+                namespace: p.namespace,
+                pod: p.pod.unwrap_or_default(),
+                container: p.container.unwrap_or_default(),
+                events: p.events,
+            })
+            .collect(),
     };
     fit(&mut result, tracejob_proto::MAX_RESULT_BYTES);
     result
+}
+
+/// The engine's summary with `pods` (events per pod) in place of its cgroup ids, which mean
+/// nothing off the node.
+fn summary_json(summary: &Summary, pods: &[PodEvents]) -> String {
+    let Ok(mut json) = serde_json::to_value(summary) else {
+        return String::new();
+    };
+    if let Some(object) = json.as_object_mut() {
+        object.remove("cgroups");
+        if !pods.is_empty() {
+            object.insert(
+                "pods".into(),
+                serde_json::to_value(pods).unwrap_or_default(),
+            );
+        }
+    }
+    json.to_string()
 }
 
 /// Keeps a result within `max` encoded bytes, so no answer ever trips the gRPC message
@@ -191,9 +220,16 @@ fn histogram_us(latency: &Latency) -> Vec<u64> {
 mod tests {
     use super::*;
     use tracejob_engine::Bucket;
-    use tracejob_proto::v1::{JobRef, Target};
+    use tracejob_proto::v1::{self, JobRef, Target};
 
-    fn request(tool: &str, args: &str, targets: usize) -> StartJobRequest {
+    fn syscalls(names: &[&str]) -> Option<v1::ToolArgs> {
+        Some(v1::ToolArgs {
+            syscalls: names.iter().map(|n| n.to_string()).collect(),
+            ..v1::ToolArgs::default()
+        })
+    }
+
+    fn request(tool: &str, args: Option<v1::ToolArgs>, targets: usize) -> StartJobRequest {
         StartJobRequest {
             job: Some(JobRef {
                 uid: "u1".into(),
@@ -202,7 +238,7 @@ mod tests {
             }),
             generation: 1,
             tool: tool.into(),
-            args_json: args.into(),
+            args,
             events: false,
             targets: vec![
                 Target {
@@ -217,7 +253,7 @@ mod tests {
 
     #[test]
     fn an_unknown_tool_is_an_invalid_argument_naming_the_known_ones() {
-        let status = JobRequest::try_from(&request("strace", "", 1)).expect_err("refused");
+        let status = JobRequest::try_from(&request("strace", None, 1)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert!(
             status.message().contains("syscalls"),
@@ -228,21 +264,30 @@ mod tests {
 
     #[test]
     fn a_malformed_argument_is_an_invalid_argument_naming_the_field() {
-        let status = JobRequest::try_from(&request("syscalls", r#"{"sycalls": []}"#, 1))
-            .expect_err("refused");
+        let bad = Some(v1::ToolArgs {
+            function: Some("readline".into()),
+            binary: Some("/bin/bash".into()),
+            arg_types: vec![7],
+            ..v1::ToolArgs::default()
+        });
+        let status = JobRequest::try_from(&request("uprobe", bad, 1)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert!(status.message().contains("sycalls"), "{}", status.message());
+        assert!(
+            status.message().contains("args.argTypes[0]"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]
     fn a_job_without_targets_is_an_invalid_argument() {
-        let status = JobRequest::try_from(&request("syscalls", "{}", 0)).expect_err("refused");
+        let status = JobRequest::try_from(&request("syscalls", None, 0)).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
     }
 
     #[test]
     fn a_target_with_a_bad_field_is_an_invalid_argument_naming_it() {
-        let mut bad = request("syscalls", "{}", 2);
+        let mut bad = request("syscalls", None, 2);
         bad.targets[1].cgroup_path = "/".into();
         let status = JobRequest::try_from(&bad).expect_err("refused");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
@@ -255,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_good_request_is_read_with_its_arguments() {
-        let job = JobRequest::try_from(&request("syscalls", r#"{"syscalls": ["getppid"]}"#, 1))
+        let job = JobRequest::try_from(&request("syscalls", syscalls(&["getppid"]), 1))
             .expect("accepted");
         assert_eq!(job.tool, Tool::Syscalls);
         assert_eq!(job.args.syscalls, ["getppid"]);

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use tokio::sync::Mutex as AsyncMutex;
 use tonic::Status;
+use tracejob_api::Tool;
 use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_engine::{Job, JobConfig, btf, heap};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
 use crate::convert::{self, JobRequest};
+use crate::origins::{Located, Origins};
 use crate::resolve;
 use crate::ring::{Bounds, Ring};
 
@@ -29,7 +31,7 @@ pub struct Settings {
     pub stopped_buffer_ttl: Duration,
     /// Decoded events queued between the kernel reader and the stream.
     pub event_queue: usize,
-    /// How often a running job's summary is put on its stream.
+    /// How often a running job's result is read; it goes on the stream when it changed.
     pub summary_interval: Duration,
     /// How long the parsed kernel BTF (about 20 MiB) is kept once no job is left, so a
     /// burst of job starts parses it once.
@@ -44,7 +46,7 @@ impl Default for Settings {
             max_jobs: 32,
             stopped_buffer_ttl: Duration::from_secs(300),
             event_queue: 65536,
-            summary_interval: Duration::from_secs(1),
+            summary_interval: Duration::from_millis(250),
             keep_warm: Duration::from_secs(60),
         }
     }
@@ -62,6 +64,8 @@ struct Entry {
     /// Set once stopped: the final result.
     result: Option<JobResult>,
     targets: Vec<TargetState>,
+    /// Cgroup id → pod and container, for the events.
+    origins: Arc<Origins>,
     ring: Arc<Ring>,
 }
 
@@ -157,7 +161,7 @@ impl Jobs {
                 entry.request.tool == request.tool && entry.request.args == request.args;
             if entry.result.is_none() && same_tool {
                 entry.request.generation = entry.request.generation.max(request.generation);
-                apply_targets(entry, resolved).await?;
+                apply_targets(entry, targets, resolved).await?;
                 return Ok(state(entry));
             }
             let old = entries.remove(&request.uid);
@@ -174,6 +178,8 @@ impl Jobs {
                 self.settings.max_jobs
             )));
         }
+        let origins = Arc::new(Origins::new(&job.namespace));
+        origins.set(located(targets, &resolved));
         let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
         let cgroups: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
         let mut config = JobConfig::new(request.tool, request.args.clone());
@@ -192,17 +198,20 @@ impl Jobs {
             bytes: self.settings.stream_buffer_bytes,
         }));
         let pump = engine_job.take_events().map(|events| {
-            let ring = ring.clone();
+            let (ring, origins) = (ring.clone(), origins.clone());
             std::thread::spawn(move || {
                 for event in events {
-                    if let Ok(json) = serde_json::to_string(&event) {
-                        ring.push_event(json);
-                    }
+                    ring.push_event(convert::event(origins.line(event)));
                 }
             })
         });
         let engine: Engine = Arc::new(Mutex::new(Some(engine_job)));
-        spawn_summaries(engine.clone(), ring.clone(), self.settings.summary_interval);
+        spawn_summaries(
+            engine.clone(),
+            ring.clone(),
+            origins.clone(),
+            summary_interval(request.tool, self.settings.summary_interval),
+        );
         let entry = Entry {
             job,
             request,
@@ -210,6 +219,7 @@ impl Jobs {
             pump,
             result: None,
             targets: states,
+            origins,
             ring,
         };
         let answer = state(&entry);
@@ -224,7 +234,7 @@ impl Jobs {
         if entry.result.is_some() {
             return Err(Status::failed_precondition(format!("job {uid} is stopped")));
         }
-        apply_targets(entry, resolved).await?;
+        apply_targets(entry, targets, resolved).await?;
         Ok(state(entry))
     }
 
@@ -237,7 +247,7 @@ impl Jobs {
             if let Some(pump) = entry.pump.take() {
                 let _ = tokio::task::spawn_blocking(move || pump.join()).await;
             }
-            let result = convert::job_result(&summary);
+            let result = convert::job_result(&summary, &entry.origins);
             entry.ring.finish(result.clone());
             entry.result = Some(result);
             free_after(&entry.ring, self.settings.stopped_buffer_ttl);
@@ -297,10 +307,30 @@ fn not_found(uid: &str) -> Status {
     Status::not_found(format!("no job {uid} on this agent"))
 }
 
+/// The found targets with their pod and container (`resolved` is in `targets`' order).
+fn located<'a>(
+    targets: &'a [Target],
+    resolved: &[(TargetState, Option<CgroupTarget>)],
+) -> Vec<Located<'a>> {
+    targets
+        .iter()
+        .zip(resolved)
+        .filter_map(|(target, (_, cgroup))| {
+            cgroup.as_ref().map(|cgroup| Located {
+                cgroup_id: cgroup.id,
+                pod: &target.pod,
+                container: &target.container,
+            })
+        })
+        .collect()
+}
+
 async fn apply_targets(
     entry: &mut Entry,
+    targets: &[Target],
     resolved: Vec<(TargetState, Option<CgroupTarget>)>,
 ) -> Result<(), Status> {
+    let located = located(targets, &resolved);
     let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
     let wanted: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
     let engine = entry.engine.clone();
@@ -323,6 +353,7 @@ async fn apply_targets(
     .await
     .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
     .map_err(|e| convert::status(&e))?;
+    entry.origins.set(located);
     entry.targets = states;
     Ok(())
 }
@@ -352,10 +383,31 @@ fn free_after(ring: &Arc<Ring>, ttl: Duration) {
     });
 }
 
-fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
+/// A profile's summary symbolises every sampled stack: read at most once a second.
+fn summary_interval(tool: Tool, every: Duration) -> Duration {
+    if tool == Tool::Profile {
+        every.max(Duration::from_secs(1))
+    } else {
+        every
+    }
+}
+
+/// Whether `new` says more than `last`: the running time alone is no change.
+fn changed(last: Option<&JobResult>, new: &JobResult) -> bool {
+    last.is_none_or(|last| {
+        JobResult {
+            duration_ms: new.duration_ms,
+            ..last.clone()
+        } != *new
+    })
+}
+
+fn spawn_summaries(engine: Engine, ring: Arc<Ring>, origins: Arc<Origins>, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut last: Option<JobResult> = None;
         loop {
             tick.tick().await;
             let engine = engine.clone();
@@ -363,7 +415,13 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, every: Duration) {
                 tokio::task::spawn_blocking(move || lock(&engine).as_ref().map(Job::snapshot))
                     .await;
             match snapshot {
-                Ok(Some(Ok(summary))) => ring.set_summary(convert::job_result(&summary)),
+                Ok(Some(Ok(summary))) => {
+                    let result = convert::job_result(&summary, &origins);
+                    if changed(last.as_ref(), &result) {
+                        ring.set_summary(result.clone());
+                        last = Some(result);
+                    }
+                }
                 Ok(Some(Err(error))) => tracing::warn!(%error, "cannot read a summary"),
                 _ => return,
             }
@@ -376,7 +434,7 @@ fn state(entry: &Entry) -> JobState {
         lock(&entry.engine)
             .as_ref()
             .and_then(|job| job.snapshot().ok())
-            .map(|summary| convert::job_result(&summary))
+            .map(|summary| convert::job_result(&summary, &entry.origins))
     });
     JobState {
         job: Some(entry.job.clone()),
@@ -384,5 +442,40 @@ fn state(entry: &Entry) -> JobState {
         stopped: entry.result.is_some(),
         targets: entry.targets.clone(),
         result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_that_only_ran_longer_is_no_change_and_a_new_count_is() {
+        let first = JobResult {
+            events: 3,
+            duration_ms: 250,
+            ..JobResult::default()
+        };
+        assert!(changed(None, &first), "the first result is news");
+        let later = JobResult {
+            duration_ms: 500,
+            ..first.clone()
+        };
+        assert!(!changed(Some(&first), &later));
+        let more = JobResult {
+            events: 4,
+            ..later.clone()
+        };
+        assert!(changed(Some(&later), &more));
+    }
+
+    #[test]
+    fn a_profile_is_summarised_at_most_once_a_second_other_tools_at_the_interval() {
+        let every = Duration::from_millis(250);
+        assert_eq!(summary_interval(Tool::Exec, every), every);
+        assert_eq!(
+            summary_interval(Tool::Profile, every),
+            Duration::from_secs(1)
+        );
     }
 }

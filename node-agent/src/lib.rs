@@ -6,6 +6,7 @@ pub mod capabilities;
 pub mod convert;
 pub mod identity;
 pub mod jobs;
+pub mod origins;
 pub mod resolve;
 pub mod ring;
 pub mod service;

@@ -70,8 +70,10 @@ struct Args {
     /// message (reading it frees them at once). The final result stays until ForgetJob.
     #[arg(long, default_value_t = 300)]
     stopped_buffer_ttl_seconds: u64,
-    /// Milliseconds between the summaries a running job puts on its stream.
-    #[arg(long, default_value_t = 1000)]
+    /// Milliseconds between reads of a running job's result; a summary goes on its stream
+    /// only when the result changed (`profile`, whose summary symbolises every stack, is
+    /// read at most once a second).
+    #[arg(long, default_value_t = 250)]
     summary_interval_ms: u64,
     /// Seconds the parsed kernel BTF (~20 MiB) is kept after the last job is forgotten:
     /// job starts within that time skip a 10-20 ms parse.

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use prost::Message as _;
 use tokio::sync::watch;
 use tracejob_proto::v1::result_message::Body;
-use tracejob_proto::v1::{JobResult, Lost, ResultMessage};
+use tracejob_proto::v1::{Event, JobResult, Lost, ResultMessage};
 
 /// How much a ring may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,16 +83,16 @@ impl Ring {
             .send_replace((inner.next - 1, inner.summaries, inner.last.is_some()));
     }
 
-    /// Appends one event (as the engine's JSON), dropping the oldest beyond the bounds.
+    /// Appends one event, dropping the oldest beyond the bounds.
     /// Ignored once the final message is set.
-    pub fn push_event(&self, json: String) {
+    pub fn push_event(&self, event: Event) {
         let mut inner = self.lock();
         if inner.last.is_some() {
             return;
         }
         let message = ResultMessage {
             sequence: inner.next,
-            body: Some(Body::EventJson(json)),
+            body: Some(Body::Event(event)),
         };
         inner.next += 1;
         inner.bytes += message.encoded_len();
@@ -216,6 +216,17 @@ mod tests {
         })
     }
 
+    /// An event whose size grows with `pod`.
+    fn ev(pod: impl Into<String>) -> Event {
+        Event {
+            origin: Some(tracejob_proto::v1::Origin {
+                pod: pod.into(),
+                ..Default::default()
+            }),
+            record: None,
+        }
+    }
+
     fn sequences(batch: &Batch) -> Vec<u64> {
         batch.messages.iter().map(|m| m.sequence).collect()
     }
@@ -223,7 +234,7 @@ mod tests {
     #[test]
     fn events_are_numbered_from_one_and_read_from_any_sequence() {
         let ring = ring(10);
-        (0..5).for_each(|n| ring.push_event(n.to_string()));
+        (0..5).for_each(|n| ring.push_event(ev(n.to_string())));
         assert_eq!(sequences(&ring.read(0, 100)), [1, 2, 3, 4, 5]);
         let resumed = ring.read(4, 100);
         assert_eq!(sequences(&resumed), [4, 5]);
@@ -234,7 +245,7 @@ mod tests {
     #[test]
     fn a_consumer_behind_the_buffer_is_told_how_many_events_it_missed() {
         let ring = ring(3);
-        (0..10).for_each(|n| ring.push_event(n.to_string()));
+        (0..10).for_each(|n| ring.push_event(ev(n.to_string())));
         let batch = ring.read(2, 100);
         assert_eq!(
             batch.messages[0].body,
@@ -251,7 +262,7 @@ mod tests {
             bytes: 10_000,
         });
         let event = "x".repeat(1000);
-        (0..1000).for_each(|_| ring.push_event(event.clone()));
+        (0..1000).for_each(|_| ring.push_event(ev(event.clone())));
         assert!(ring.bytes() <= 10_000, "{}", ring.bytes());
         assert!(ring.bytes() > 8_000, "it keeps what fits: {}", ring.bytes());
         let batch = ring.read(1, 10_000);
@@ -272,9 +283,9 @@ mod tests {
             messages: 100,
             bytes: 100,
         });
-        ring.push_event("y".repeat(1000));
+        ring.push_event(ev("y".repeat(1000)));
         assert_eq!(ring.bytes(), 0);
-        ring.push_event("small".into());
+        ring.push_event(ev("small"));
         let batch = ring.read(1, 10);
         assert_eq!(
             batch.messages[0].body,
@@ -292,8 +303,8 @@ mod tests {
                 ..JobResult::default()
             });
         }
-        ring.push_event("a".into());
-        ring.push_event("b".into());
+        ring.push_event(ev("a"));
+        ring.push_event(ev("b"));
         let (seen, summary) = ring.summary_after(0).expect("a summary");
         assert_eq!((seen, summary.events), (100, 99));
         assert!(ring.summary_after(seen).is_none(), "sent once per change");
@@ -307,12 +318,12 @@ mod tests {
     #[test]
     fn the_final_message_follows_every_event_and_survives_freeing_the_buffer() {
         let ring = ring(4);
-        ring.push_event("1".into());
+        ring.push_event(ev("1"));
         ring.finish(JobResult {
             events: 1,
             ..JobResult::default()
         });
-        ring.push_event("ignored".into());
+        ring.push_event(ev("ignored"));
         let batch = ring.read(1, 1);
         assert_eq!(sequences(&batch), [1]);
         assert!(!batch.finished);

@@ -40,13 +40,16 @@ async fn figures_start_to_attached_and_stream_throughput() {
         .expect("connect");
     let mut client = AgentClient::new(channel);
     let container = FakeContainer::new();
-    let request = |uid: &str, tool: &str, args: &str, events: bool| StartJobRequest {
+    let request = |uid: &str, tool: &str, syscalls: &[&str], events: bool| StartJobRequest {
         job: Some(JobRef {
             uid: uid.into(),
             ..JobRef::default()
         }),
         tool: tool.into(),
-        args_json: args.into(),
+        args: Some(tracejob_proto::v1::ToolArgs {
+            syscalls: syscalls.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }),
         events,
         targets: vec![Target {
             pod_uid: container.pod_uid.clone(),
@@ -61,12 +64,7 @@ async fn figures_start_to_attached_and_stream_throughput() {
         let uid = format!("start-{n}");
         let began = Instant::now();
         client
-            .start_job(request(
-                &uid,
-                "syscalls",
-                r#"{"syscalls":["getppid"]}"#,
-                false,
-            ))
+            .start_job(request(&uid, "syscalls", &["getppid"], false))
             .await
             .expect("start");
         starts.push(began.elapsed());
@@ -88,7 +86,7 @@ async fn figures_start_to_attached_and_stream_throughput() {
     for opens in [100_000u32, 300_000] {
         let uid = format!("stream-{opens}");
         client
-            .start_job(request(&uid, "open", "{}", true))
+            .start_job(request(&uid, "open", &[], true))
             .await
             .expect("start");
         let mut stream = client
@@ -104,7 +102,7 @@ async fn figures_start_to_attached_and_stream_throughput() {
             let mut result = None;
             while let Some(message) = stream.next().await {
                 match message.expect("a message").body {
-                    Some(Body::EventJson(_)) => {
+                    Some(Body::Event(_)) => {
                         first.get_or_insert_with(Instant::now);
                         last = Instant::now();
                         events += 1;

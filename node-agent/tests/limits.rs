@@ -169,7 +169,7 @@ async fn a_stopped_jobs_events_nobody_reads_are_freed_after_the_ttl() {
         "checked within the TTL"
     );
     assert!(
-        matches!(kept.body, Some(Body::EventJson(_))),
+        matches!(kept.body, Some(Body::Event(_))),
         "kept at first: {kept:?}"
     );
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -231,7 +231,7 @@ async fn a_stopped_jobs_events_are_freed_once_the_operator_has_read_its_final_re
     container.opens(&CString::new("/dev/null").expect("path"), 30);
     agents.stop("node-a", &job).await.expect("stop");
     let kept = first_message(&mut client, &job.uid).await;
-    assert!(matches!(kept.body, Some(Body::EventJson(_))), "{kept:?}");
+    assert!(matches!(kept.body, Some(Body::Event(_))), "{kept:?}");
 
     let items: Vec<StreamItem> = agents
         .stream_results("node-a", &job, 1)

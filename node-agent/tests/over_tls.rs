@@ -4,14 +4,19 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::ffi::CString;
+
+use futures::StreamExt;
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca, Pem};
 use support::jobs::{getppid_spec, job, target};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tracejob_api::event::{Event, EventLine};
+use tracejob_api::{Tool, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
-use tracejob_operator::agents::{AgentError, AgentPool};
+use tracejob_operator::agents::{AgentError, AgentPool, StreamItem};
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::{
     CapabilitiesRequest, JobRef, ListJobsRequest, StartJobRequest, StreamResultsRequest, Target,
@@ -239,6 +244,84 @@ async fn a_job_started_through_the_operator_pool_counts_every_getppid_of_its_con
 }
 
 #[tokio::test]
+async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod_and_container_and_is_counted_for_its_pod()
+ {
+    if !tracejob_testkit::can_trace(
+        "an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod_and_container_and_is_counted_for_its_pod",
+    ) {
+        return;
+    }
+    let ca = Ca::new("tracejob test CA");
+    let files = AgentFiles::write(&ca, "origin");
+    let agent = AgentProcess::start("node-a", &files.args());
+    let agents = pool(&[("node-a", &agent)], client_tls(&ca, &ca));
+    let traced = FakeContainer::new();
+    let untraced = FakeContainer::new();
+    let job = job("origin");
+    let spec = TraceJobSpec {
+        tool: Tool::Exec,
+        ..TraceJobSpec::default()
+    };
+    assert!(spec.output.events, "events are kept by default");
+
+    agents
+        .start("node-a", &job, &spec, &[target(&traced)])
+        .await
+        .expect("start");
+    let true_path = CString::new("/bin/true").expect("path");
+    traced.exec(&true_path);
+    untraced.exec(&true_path);
+    let result = agents.stop("node-a", &job).await.expect("stop");
+    let items: Vec<StreamItem> = agents
+        .stream_results("node-a", &job, 1)
+        .await
+        .expect("stream")
+        .map(|message| message.expect("a message").item)
+        .collect()
+        .await;
+
+    let lines: Vec<&EventLine> = items
+        .iter()
+        .filter_map(|item| match item {
+            StreamItem::Event(line) => Some(line.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let execs: Vec<&EventLine> = lines
+        .iter()
+        .copied()
+        .filter(|line| matches!(&line.event, Event::Exec(exec) if exec.filename == "/bin/true"))
+        .collect();
+    assert_eq!(
+        execs.len(),
+        1,
+        "only the traced container's exec: {lines:?}"
+    );
+    let origin = &execs[0].origin;
+    assert_eq!(origin.node.as_deref(), Some("node-a"));
+    assert_eq!(origin.namespace.as_deref(), Some("default"));
+    assert_eq!(origin.pod.as_deref(), Some("workload"));
+    assert_eq!(origin.container.as_deref(), Some("main"));
+    assert!(matches!(items.last(), Some(StreamItem::Final(_))));
+    // The summary breaks the events down per pod: all of them are the traced container's.
+    assert_eq!(result.pods.len(), 1, "{:?}", result.pods);
+    let pod = &result.pods[0];
+    assert_eq!(
+        (
+            pod.namespace.as_str(),
+            pod.pod.as_deref(),
+            pod.container.as_deref()
+        ),
+        ("default", Some("workload"), Some("main"))
+    );
+    assert_eq!(pod.events, result.events);
+    let summary: serde_json::Value =
+        serde_json::from_str(result.summary_json.as_deref().expect("summary")).expect("json");
+    assert_eq!(summary["pods"][0]["pod"], "workload", "{summary}");
+    agents.forget("node-a", &job).await.expect("forget");
+}
+
+#[tokio::test]
 async fn two_agents_on_two_ports_merge_into_one_summary() {
     if !tracejob_testkit::can_trace("two_agents_on_two_ports_merge_into_one_summary") {
         return;
@@ -339,7 +422,10 @@ async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
         }),
         generation,
         tool: "syscalls".into(),
-        args_json: r#"{"syscalls":["getppid"]}"#.into(),
+        args: Some(tracejob_proto::v1::ToolArgs {
+            syscalls: vec!["getppid".into()],
+            ..Default::default()
+        }),
         targets: vec![Target {
             pod_uid: container.pod_uid.clone(),
             container_id: container.container_id.clone(),
@@ -432,7 +518,6 @@ fn start_request(target: Target) -> StartJobRequest {
             ..JobRef::default()
         }),
         tool: "syscalls".into(),
-        args_json: "{}".into(),
         targets: vec![good_target(), target],
         ..StartJobRequest::default()
     }

@@ -94,7 +94,7 @@ async fn read_first(
 fn events(messages: &[ResultMessage]) -> usize {
     messages
         .iter()
-        .filter(|m| matches!(m.body, Some(Body::EventJson(_))))
+        .filter(|m| matches!(m.body, Some(Body::Event(_))))
         .count()
 }
 

@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use support::fixtures::*;
 use support::mock::{self, ApiServer};
-use tracejob_operator::agents::memory::InMemoryAgents;
+use tracejob_operator::agents::memory::{InMemoryAgents, exec_event};
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId, NodeResult};
 use tracejob_operator::metrics::Metrics;
 use tracejob_operator::{Context, Settings, reconcile};
@@ -77,10 +77,7 @@ async fn two_nodes_streaming(spec: &Value, events: [u64; 2]) -> Arc<InMemoryAgen
             .start(node, &job_key(), &parsed, &[target])
             .await
             .expect("start");
-        agents.push_events(
-            node,
-            (0..count).map(|i| format!(r#"{{"pid":{i},"comm":"true"}}"#)),
-        );
+        agents.push_events(node, (0..count).map(exec_event));
         agents.set_result(
             node,
             NodeResult {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tracejob_api::{TraceJob, TraceJobStatus};
-use tracejob_operator::agents::memory::InMemoryAgents;
+use tracejob_operator::agents::memory::{InMemoryAgents, exec_event};
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId};
 use tracejob_operator::pace::Pace;
 use tracejob_operator::storage::{Outcome, Storage, StorageSettings, Target};
@@ -47,7 +47,7 @@ fn storage(spool: &std::path::Path) -> Storage {
 
 fn push(agents: &InMemoryAgents, from: u64, to: u64) {
     for node in NODES {
-        agents.push_events(node, (from..to).map(|i| format!(r#"{{"pid":{i}}}"#)));
+        agents.push_events(node, (from..to).map(exec_event));
     }
 }
 

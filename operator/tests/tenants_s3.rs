@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use tracejob_api::{TraceJob, TraceJobStatus};
-use tracejob_operator::agents::memory::InMemoryAgents;
+use tracejob_operator::agents::memory::{InMemoryAgents, exec_event};
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId};
 use tracejob_operator::pace::Pace;
 use tracejob_operator::storage::{Outcome, Storage, StorageSettings, Target};
@@ -84,15 +84,15 @@ async fn two_tenants(garage: &Garage) {
             .expect("start");
     }
     // The dead tenant is busy (10,000 events), the live one quiet (100); each line is
-    // about 30 bytes, the spool holds 6,000: without a fair share the busy tenant, read
+    // about 230 bytes, the spool holds 60,000: without a fair share the busy tenant, read
     // first, takes all of it.
-    agents.push_events(dead.node, (0..10_000).map(|i| format!(r#"{{"pid":{i}}}"#)));
-    agents.push_events(live.node, (0..100).map(|i| format!(r#"{{"pid":{i}}}"#)));
+    agents.push_events(dead.node, (0..10_000).map(exec_event));
+    agents.push_events(live.node, (0..100).map(exec_event));
     let spool = tempfile::tempdir().expect("a spool directory");
     let storage = Storage::new(StorageSettings {
         flush_interval: Duration::ZERO,
         spool_dir: spool.path().to_owned(),
-        spool_max_bytes: 6_000,
+        spool_max_bytes: 60_000,
         ..StorageSettings::default()
     });
     let (client, _server) = support::mock::client();

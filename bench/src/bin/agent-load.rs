@@ -135,7 +135,7 @@ async fn drain(
         .await?
         .into_inner();
     while let Some(message) = stream.message().await? {
-        if let Some(Body::EventJson(_)) = message.body {
+        if let Some(Body::Event(_)) = message.body {
             delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -171,7 +171,6 @@ fn request(job: &JobRef, tool: &str, cgroup: &str) -> StartJobRequest {
     StartJobRequest {
         job: Some(job.clone()),
         tool: tool.into(),
-        args_json: "{}".into(),
         events: tool != "syscalls",
         targets: vec![target(cgroup)],
         ..StartJobRequest::default()

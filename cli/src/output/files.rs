@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use tracejob_engine::records::Event;
+use tracejob_engine::records::EventLine;
 use tracejob_storage::{HashingWriter, Manifest, ManifestEntry, layout};
 
-use super::{FinalSummary, Output, event_line};
+use super::{FinalSummary, Output};
 
 type EventsFile = GzEncoder<HashingWriter<BufWriter<File>>>;
 
@@ -65,9 +65,10 @@ impl FilesOutput {
 }
 
 impl Output for FilesOutput {
-    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+    fn event(&mut self, event: &EventLine) -> std::io::Result<()> {
         if let Some(events) = &mut self.events {
-            writeln!(events, "{}", event_line(&self.tool, event)?)?;
+            // The same line as the operator's events.jsonl.gz.
+            writeln!(events, "{}", serde_json::to_string(event)?)?;
             self.lines += 1;
         }
         Ok(())

@@ -2,28 +2,26 @@
 
 use std::io::{BufWriter, Stdout, Write};
 
-use tracejob_engine::records::Event;
+use tracejob_engine::records::EventLine;
 
 use super::{FinalSummary, Output, event_line, summary_line};
 
 #[derive(Debug)]
 pub struct JsonOutput {
-    tool: String,
     out: BufWriter<Stdout>,
 }
 
 impl JsonOutput {
-    pub fn new(tool: &str) -> Self {
+    pub fn new() -> Self {
         JsonOutput {
-            tool: tool.to_owned(),
             out: BufWriter::new(std::io::stdout()),
         }
     }
 }
 
 impl Output for JsonOutput {
-    fn event(&mut self, event: &Event) -> std::io::Result<()> {
-        writeln!(self.out, "{}", event_line(&self.tool, event)?)
+    fn event(&mut self, event: &EventLine) -> std::io::Result<()> {
+        writeln!(self.out, "{}", event_line(event)?)
     }
 
     fn summary(&mut self, summary: &FinalSummary<'_>) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ mod table;
 mod table_profile;
 
 use serde::Serialize;
-use tracejob_engine::records::Event;
+use tracejob_engine::records::EventLine;
 use tracejob_engine::summary::Summary;
 
 pub use files::FilesOutput;
@@ -31,11 +31,12 @@ fn is_zero(value: &u64) -> bool {
 }
 
 pub trait Output {
-    fn event(&mut self, event: &Event) -> std::io::Result<()>;
+    fn event(&mut self, event: &EventLine) -> std::io::Result<()>;
     fn summary(&mut self, summary: &FinalSummary<'_>) -> std::io::Result<()>;
 }
 
-/// One JSON Lines record: `{"type": ..., ...fields}`.
+/// One JSON Lines record of standard output, where events and the summary mix:
+/// `{"type": ..., ...fields}`.
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
     #[serde(rename = "type")]
@@ -46,10 +47,12 @@ struct Line<'a, T: Serialize> {
     body: &'a T,
 }
 
-pub fn event_line(tool: &str, event: &Event) -> serde_json::Result<String> {
+/// `{"type":"event", ...the event line}`: the event line names the tool and where the
+/// event came from.
+pub fn event_line(event: &EventLine) -> serde_json::Result<String> {
     serde_json::to_string(&Line {
         kind: "event",
-        tool: Some(tool),
+        tool: None,
         body: event,
     })
 }

@@ -2,7 +2,7 @@
 
 use std::io::{BufWriter, Stdout, Write};
 
-use tracejob_engine::records::Event;
+use tracejob_engine::records::EventLine;
 use tracejob_engine::summary::{SyscallRow, ToolSummary};
 
 use super::{FinalSummary, Output, event_lines, histogram};
@@ -26,12 +26,12 @@ impl TableOutput {
 }
 
 impl Output for TableOutput {
-    fn event(&mut self, event: &Event) -> std::io::Result<()> {
+    fn event(&mut self, line: &EventLine) -> std::io::Result<()> {
         if !self.header_printed {
-            writeln!(self.out, "{}", event_lines::header(event))?;
+            writeln!(self.out, "{}", event_lines::header(&line.event))?;
             self.header_printed = true;
         }
-        writeln!(self.out, "{}", event_lines::line(event))?;
+        writeln!(self.out, "{}", event_lines::line(&line.event))?;
         self.out.flush()
     }
 

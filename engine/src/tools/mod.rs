@@ -1,11 +1,12 @@
 //! One folder per tool. Its `mod.rs` is the driver: which object it loads, how it
-//! attaches, how its ring-buffer records decode and how its summary is read; `record.rs`
-//! is what one event decodes into (event tools only), `rows.rs` its summary's rows, and
-//! anything else only that tool uses sits beside them. `records.rs` and `summary.rs`
-//! re-export these types and hold the enums over all tools (`Event`, `ToolSummary`).
+//! attaches, how its ring-buffer records decode and how its summary is read (`record.rs`
+//! where decoding is more than a struct literal), `rows.rs` its summary's rows, and
+//! anything else only that tool uses sits beside them. What one event decodes into is the
+//! API's (`tracejob_api::event`, re-exported by `records.rs`), so every output writes the
+//! same event line; `summary.rs` holds `ToolSummary` over all tools.
 //! Adding a tool: its folder, its C program in `ebpf/programs/`, its `Tool` variant in
-//! the API, and one arm below (plus a variant in those enums if it has events or rows of
-//! its own). The job lifecycle around the drivers (targets, the reader, lost-event
+//! the API, and one arm below (plus a variant in `Event` or `ToolSummary` if it has events
+//! or rows of its own). The job lifecycle around the drivers (targets, the reader, lost-event
 //! accounting) is the same for all, in `job.rs`.
 
 pub(crate) mod blockio;

@@ -62,6 +62,18 @@ impl FakeContainer {
         });
     }
 
+    /// exec(2)s `path` (no arguments) in a forked child placed in this cgroup.
+    pub fn exec(&self, path: &std::ffi::CStr) {
+        self.run(|| {
+            let argv = [path.as_ptr(), std::ptr::null()];
+            // SAFETY: a NUL-terminated path made before the fork and a NULL-terminated argv.
+            unsafe {
+                libc::execv(path.as_ptr(), argv.as_ptr());
+                libc::_exit(11);
+            }
+        });
+    }
+
     /// Runs `work` (async-signal-safe only) in a forked child placed in this cgroup first.
     fn run(&self, work: impl Fn()) {
         let procs = File::options()

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tracejob_api::TraceJobSpec;
+use tracejob_api::event::{Event, EventLine, ExecRecord, Origin};
 
 use super::{
     AgentError, AgentPool, ContainerTarget, JobId, NodeResult, ResultStream, Sequenced, StreamItem,
@@ -61,7 +62,7 @@ struct State {
     /// How often [`AgentPool::results`] was asked.
     results_calls: u64,
     /// Events every job on the node streams, in order (sequence = index + 1).
-    events: BTreeMap<String, Vec<String>>,
+    events: BTreeMap<String, Vec<EventLine>>,
     calls: Vec<AgentCall>,
 }
 
@@ -116,13 +117,17 @@ impl InMemoryAgents {
         self.lock().results_calls
     }
 
-    /// Appends events (JSON records) that every job on `node` streams.
-    pub fn push_events(&self, node: &str, events: impl IntoIterator<Item = String>) {
+    /// Appends events that every job on `node` streams (named with the node, as the
+    /// gRPC client does).
+    pub fn push_events(&self, node: &str, events: impl IntoIterator<Item = EventLine>) {
         self.lock()
             .events
             .entry(node.to_owned())
             .or_default()
-            .extend(events);
+            .extend(events.into_iter().map(|mut line| {
+                line.origin.node = Some(node.to_owned());
+                line
+            }));
         self.changed.send_modify(|n| *n += 1);
     }
 
@@ -375,7 +380,7 @@ async fn next_message(
                 None => Step::End,
                 Some(_) if index < events.len() => Step::Yield(Sequenced {
                     sequence: reader.next,
-                    item: StreamItem::Event(events[index].clone()),
+                    item: StreamItem::Event(Box::new(events[index].clone())),
                 }),
                 // A summary takes no sequence number of its own: it follows the last event.
                 Some(running) if !running.stopped && version > reader.summary_sent => {
@@ -416,4 +421,29 @@ async fn next_message(
             }
         }
     }
+}
+
+/// An `exec` of `/bin/true` by process `pid` in pod `p`, container `c`: a stand-in event
+/// for tests.
+pub fn exec_event(pid: u64) -> EventLine {
+    EventLine::new(
+        Origin {
+            namespace: Some("default".into()),
+            pod: Some("p".into()),
+            container: Some("c".into()),
+            ..Origin::default()
+        },
+        Event::Exec(ExecRecord {
+            timestamp_ns: 0,
+            cgroup_id: 0,
+            pid: u32::try_from(pid).unwrap_or(u32::MAX),
+            ppid: 1,
+            uid: 0,
+            comm: "true".into(),
+            filename: "/bin/true".into(),
+            argv: vec!["/bin/true".into()],
+            argv_truncated: false,
+            ret: 0,
+        }),
+    )
 }

@@ -41,16 +41,19 @@ pub struct NodeResult {
     pub rows: Vec<SummaryRow>,
     /// What the agent wants a person to know, e.g. containers it could not find.
     pub message: Option<String>,
+    /// Event tools: events per pod and container, most first (empty for tools that
+    /// aggregate in the kernel).
+    pub pods: Vec<tracejob_api::event::PodEvents>,
     /// The engine's full summary as JSON (profile stacks, per-device latency...), for
     /// `summary.json` in object storage; too big for the status.
     pub summary_json: Option<String>,
 }
 
 /// One message of a job's result stream on a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum StreamItem {
-    /// One event, as the engine's JSON record.
-    Event(String),
+    /// One event, typed, naming node, namespace, pod and container.
+    Event(Box<tracejob_api::event::EventLine>),
     /// The job's latest cumulative result on the node, sent when it changed.
     Summary(NodeResult),
     /// Events this consumer missed just before this one (the agent's buffer overflowed;
@@ -61,7 +64,7 @@ pub enum StreamItem {
 }
 
 /// A stream message with its sequence number; resuming asks for the last seen + 1.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Sequenced {
     pub sequence: u64,
     pub item: StreamItem,

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
+use tracejob_api::event::EventLine;
 
 /// Bytes spooled across every job, against the configured bound.
 #[derive(Debug)]
@@ -218,9 +219,26 @@ impl JobSpool {
         self.lock().entry(node.to_owned()).or_default().sequence = sequence;
     }
 
-    /// Appends one event of `node` (stream message `sequence`), tagged with the node's name.
-    pub fn append(&self, node: &str, sequence: u64, event_json: &str) {
-        let line = tag_with_node(node, event_json);
+    /// Appends one event of `node` (stream message `sequence`) as its event line, which
+    /// names the node (the agent client fills it in; here if it did not).
+    pub fn append(&self, node: &str, sequence: u64, event: &EventLine) {
+        let line = if event.origin.node.is_some() {
+            serde_json::to_string(event)
+        } else {
+            let mut named = event.clone();
+            named.origin.node = Some(node.to_owned());
+            serde_json::to_string(&named)
+        };
+        match line {
+            Ok(line) => self.append_line(node, sequence, &line),
+            Err(error) => {
+                tracing::warn!(%node, %error, "cannot serialise an event");
+                self.lock().entry(node.to_owned()).or_default().dropped += 1;
+            }
+        }
+    }
+
+    fn append_line(&self, node: &str, sequence: u64, line: &str) {
         let bytes = line.len() as u64 + 1;
         let mut nodes = self.lock();
         let spool = nodes.entry(node.to_owned()).or_default();
@@ -237,7 +255,7 @@ impl JobSpool {
             return;
         }
         self.used.fetch_add(bytes, Ordering::AcqRel);
-        if let Err(error) = self.write(node, spool, &line) {
+        if let Err(error) = self.write(node, spool, line) {
             tracing::warn!(%node, %error, "cannot spool an event");
             self.release(bytes);
             spool.dropped += 1;
@@ -388,17 +406,6 @@ impl Drop for JobSpool {
     }
 }
 
-/// `{"node":"n1", ...the event's fields}`.
-fn tag_with_node(node: &str, event_json: &str) -> String {
-    let node = serde_json::to_string(node).unwrap_or_else(|_| "\"?\"".to_owned());
-    let body = event_json.trim();
-    match body.strip_prefix('{') {
-        Some(rest) if rest.trim_start().starts_with('}') => format!("{{\"node\":{node}}}"),
-        Some(rest) => format!("{{\"node\":{node},{rest}"),
-        None => format!("{{\"node\":{node},\"event\":{body}}}"),
-    }
-}
-
 /// A node name as a file name.
 fn safe(node: &str) -> String {
     node.chars()
@@ -417,13 +424,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_are_tagged_with_their_node() {
-        assert_eq!(
-            tag_with_node("n1", r#"{"pid":1}"#),
-            r#"{"node":"n1","pid":1}"#
+    fn an_event_is_spooled_as_its_event_line_naming_the_node() {
+        use tracejob_api::event::{Event, OpenRecord, Origin};
+        let dir = std::env::temp_dir().join(format!("tracejob-line-test-{}", std::process::id()));
+        let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(1 << 20)));
+        let event = EventLine::new(
+            Origin {
+                namespace: Some("shop".into()),
+                pod: Some("web-0".into()),
+                container: Some("app".into()),
+                ..Origin::default()
+            },
+            Event::Open(OpenRecord {
+                timestamp_ns: 1,
+                cgroup_id: 2,
+                pid: 3,
+                tid: 3,
+                uid: 0,
+                comm: "cat".into(),
+                path: "/etc/hosts".into(),
+                flags: "O_RDONLY".into(),
+                ret: 3,
+            }),
         );
-        assert_eq!(tag_with_node("n1", "{}"), r#"{"node":"n1"}"#);
-        assert_eq!(tag_with_node("n1", "3"), r#"{"node":"n1","event":3}"#);
+        spool.append("n1", 1, &event);
+        let rotated = spool.rotate();
+        let part = &rotated.parts["n1"][0];
+        let text = std::fs::read_to_string(&part.path).expect("spooled");
+        let line: EventLine = serde_json::from_str(text.trim()).expect("an event line");
+        assert_eq!(line.origin.node.as_deref(), Some("n1"));
+        assert_eq!(line.origin.pod.as_deref(), Some("web-0"));
+        assert_eq!(line.event, event.event);
+        spool.remove();
     }
 
     #[test]
@@ -431,7 +463,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tracejob-spool-test-{}", std::process::id()));
         let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(100)));
         for sequence in 1..=10 {
-            spool.append("n1", sequence, r#"{"x":"0123456789"}"#);
+            spool.append_line("n1", sequence, r#"{"node":"n1","x":"0123456789"}"#);
         }
         // Each line is 30 bytes with its tag and newline: 3 fit in 100.
         assert_eq!(spool.losses().dropped, 7);
@@ -440,7 +472,7 @@ mod tests {
         assert_eq!(parts["n1"].iter().map(|p| p.lines).sum::<u64>(), 3);
         assert_eq!(rotated.sequences["n1"], 10);
         spool.uploaded("n1", &parts["n1"]);
-        spool.append("n1", 11, r#"{"x":"0123456789"}"#);
+        spool.append_line("n1", 11, r#"{"node":"n1","x":"0123456789"}"#);
         assert_eq!(spool.losses().dropped, 7, "the budget is free again");
         spool.remove();
         assert!(!dir.exists());
@@ -452,8 +484,8 @@ mod tests {
         let spool = JobSpool::new(dir.clone(), Arc::new(Budget::new(1 << 20)));
         spool.set_max_events(Some(5));
         for sequence in 1..=4 {
-            spool.append("n1", sequence, "{}");
-            spool.append("n2", sequence, "{}");
+            spool.append_line("n1", sequence, "{}");
+            spool.append_line("n2", sequence, "{}");
         }
         let rotated = spool.rotate();
         let kept: u64 = rotated.parts.values().flatten().map(|p| p.lines).sum();
@@ -464,7 +496,7 @@ mod tests {
         let again = JobSpool::new(dir.clone(), Arc::new(Budget::new(1 << 20)));
         again.set_max_events(Some(5));
         again.resume_counts(5, 3);
-        again.append("n1", 5, "{}");
+        again.append_line("n1", 5, "{}");
         assert_eq!(again.not_kept(), 4);
         assert!(again.rotate().parts["n1"].is_empty());
         again.remove();
@@ -501,11 +533,11 @@ mod tests {
         let other = JobSpool::new(dir.join("other"), budget.clone());
         // 31 bytes a line: the stuck job (never uploaded) keeps at most half, 5 lines.
         for sequence in 1..=100 {
-            stuck.append("n1", sequence, r#"{"x":"0123456789"}"#);
+            stuck.append_line("n1", sequence, r#"{"node":"n1","x":"0123456789"}"#);
         }
         assert_eq!(stuck.losses().dropped, 95);
         for sequence in 1..=5 {
-            other.append("n1", sequence, r#"{"x":"0123456789"}"#);
+            other.append_line("n1", sequence, r#"{"node":"n1","x":"0123456789"}"#);
         }
         assert_eq!(
             other.losses().dropped,
@@ -514,7 +546,7 @@ mod tests {
         );
         other.remove();
         // Alone again, the stuck job may use the whole spool.
-        stuck.append("n1", 101, r#"{"x":"0123456789"}"#);
+        stuck.append_line("n1", 101, r#"{"node":"n1","x":"0123456789"}"#);
         assert_eq!(stuck.losses().dropped, 95);
         stuck.remove();
         let _ = std::fs::remove_dir_all(&dir);

@@ -55,8 +55,8 @@ pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId
                     next = message.sequence + 1;
                     wait = FIRST_WAIT;
                     match (message.item, &spool) {
-                        (StreamItem::Event(json), Some(spool)) => {
-                            spool.append(&node, message.sequence, &json)
+                        (StreamItem::Event(line), Some(spool)) => {
+                            spool.append(&node, message.sequence, &line)
                         }
                         (StreamItem::Event(_), None) => {}
                         (StreamItem::Lost(messages), Some(spool)) => {

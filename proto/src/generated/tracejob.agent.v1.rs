@@ -36,14 +36,37 @@ pub struct StartJobRequest {
     /// `syscalls`, `exec`, ... as in spec.tool.
     #[prost(string, tag = "3")]
     pub tool: ::prost::alloc::string::String,
-    /// spec.args as JSON (`{}` when empty).
-    #[prost(string, tag = "4")]
-    pub args_json: ::prost::alloc::string::String,
+    /// spec.args (absent: none).
+    #[prost(message, optional, tag = "7")]
+    pub args: ::core::option::Option<ToolArgs>,
     /// Send each event on StreamResults (spec.output.events).
     #[prost(bool, tag = "5")]
     pub events: bool,
     #[prost(message, repeated, tag = "6")]
     pub targets: ::prost::alloc::vec::Vec<Target>,
+}
+/// A TraceJob's spec.args; each field means what the TraceJob's field of the same name does.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ToolArgs {
+    #[prost(string, repeated, tag = "1")]
+    pub syscalls: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(bool, tag = "2")]
+    pub count_only: bool,
+    #[prost(bool, tag = "3")]
+    pub failed_only: bool,
+    #[prost(uint32, optional, tag = "4")]
+    pub frequency: ::core::option::Option<u32>,
+    #[prost(bool, tag = "5")]
+    pub per_request: bool,
+    #[prost(string, optional, tag = "6")]
+    pub function: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "7")]
+    pub binary: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(enumeration = "ValueType", repeated, tag = "8")]
+    pub arg_types: ::prost::alloc::vec::Vec<i32>,
+    #[prost(enumeration = "ValueType", optional, tag = "9")]
+    pub return_type: ::core::option::Option<i32>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -122,6 +145,23 @@ pub struct JobResult {
     /// The engine's full summary (profile stacks, per-device latency...) as JSON.
     #[prost(string, tag = "9")]
     pub summary_json: ::prost::alloc::string::String,
+    /// Event tools: events per pod and container, most first. Empty for tools that
+    /// aggregate in the kernel (syscalls, runqlat, profile, funclatency, funccount).
+    #[prost(message, repeated, tag = "10")]
+    pub pods: ::prost::alloc::vec::Vec<PodEvents>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PodEvents {
+    #[prost(string, tag = "1")]
+    pub namespace: ::prost::alloc::string::String,
+    /// Empty: events from cgroups that are no target's (e.g. below one).
+    #[prost(string, tag = "2")]
+    pub pod: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub container: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "4")]
+    pub events: u64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -182,7 +222,7 @@ pub struct StreamResultsRequest {
 pub struct ResultMessage {
     #[prost(uint64, tag = "1")]
     pub sequence: u64,
-    #[prost(oneof = "result_message::Body", tags = "2, 3, 4, 5")]
+    #[prost(oneof = "result_message::Body", tags = "6, 3, 4, 5")]
     pub body: ::core::option::Option<result_message::Body>,
 }
 /// Nested message and enum types in `ResultMessage`.
@@ -190,9 +230,9 @@ pub mod result_message {
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Oneof)]
     pub enum Body {
-        /// One event, as the engine's JSON record.
-        #[prost(string, tag = "2")]
-        EventJson(::prost::alloc::string::String),
+        /// One event, typed, naming the pod and container it came from.
+        #[prost(message, tag = "6")]
+        Event(super::Event),
         #[prost(message, tag = "3")]
         Summary(super::JobResult),
         #[prost(message, tag = "4")]
@@ -212,6 +252,222 @@ pub struct Lost {
     /// the stream: the next summary is complete.)
     #[prost(uint64, tag = "1")]
     pub messages: u64,
+}
+/// One event of an event tool, with where it came from. The fields of each record mean
+/// what the same fields of the event line mean (README, "Events").
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Event {
+    /// As the agent knows it from the job's targets; the operator adds the node.
+    #[prost(message, optional, tag = "1")]
+    pub origin: ::core::option::Option<Origin>,
+    #[prost(oneof = "event::Record", tags = "2, 3, 4, 5, 6")]
+    pub record: ::core::option::Option<event::Record>,
+}
+/// Nested message and enum types in `Event`.
+pub mod event {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Record {
+        #[prost(message, tag = "2")]
+        Exec(super::ExecEvent),
+        #[prost(message, tag = "3")]
+        Open(super::OpenEvent),
+        #[prost(message, tag = "4")]
+        Block(super::BlockEvent),
+        #[prost(message, tag = "5")]
+        Tcp(super::TcpEvent),
+        #[prost(message, tag = "6")]
+        Call(super::CallEvent),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Origin {
+    #[prost(string, tag = "1")]
+    pub namespace: ::prost::alloc::string::String,
+    /// Empty when the event's cgroup is not a target's (e.g. a cgroup below it).
+    #[prost(string, tag = "2")]
+    pub pod: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub container: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ExecEvent {
+    #[prost(uint64, tag = "1")]
+    pub timestamp_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub cgroup_id: u64,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(uint32, tag = "4")]
+    pub ppid: u32,
+    #[prost(uint32, tag = "5")]
+    pub uid: u32,
+    #[prost(string, tag = "6")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub filename: ::prost::alloc::string::String,
+    #[prost(string, repeated, tag = "8")]
+    pub argv: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(bool, tag = "9")]
+    pub argv_truncated: bool,
+    #[prost(int32, tag = "10")]
+    pub ret: i32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct OpenEvent {
+    #[prost(uint64, tag = "1")]
+    pub timestamp_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub cgroup_id: u64,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(uint32, tag = "4")]
+    pub tid: u32,
+    #[prost(uint32, tag = "5")]
+    pub uid: u32,
+    #[prost(string, tag = "6")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub path: ::prost::alloc::string::String,
+    #[prost(string, tag = "8")]
+    pub flags: ::prost::alloc::string::String,
+    #[prost(int32, tag = "9")]
+    pub ret: i32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BlockEvent {
+    #[prost(uint64, tag = "1")]
+    pub timestamp_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub cgroup_id: u64,
+    #[prost(string, tag = "3")]
+    pub device: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub op: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub sector: u64,
+    #[prost(uint32, tag = "6")]
+    pub bytes: u32,
+    #[prost(uint64, tag = "7")]
+    pub latency_ns: u64,
+    #[prost(uint32, tag = "8")]
+    pub pid: u32,
+    #[prost(string, tag = "9")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(int32, tag = "10")]
+    pub error: i32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TcpEvent {
+    #[prost(uint64, tag = "1")]
+    pub timestamp_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub cgroup_id: u64,
+    #[prost(string, tag = "3")]
+    pub direction: ::prost::alloc::string::String,
+    #[prost(bool, tag = "4")]
+    pub established: bool,
+    #[prost(string, tag = "5")]
+    pub local: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub remote: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "7")]
+    pub duration_ns: u64,
+    #[prost(uint64, tag = "8")]
+    pub rx_bytes: u64,
+    #[prost(uint64, tag = "9")]
+    pub tx_bytes: u64,
+    #[prost(uint32, tag = "10")]
+    pub pid: u32,
+    #[prost(string, tag = "11")]
+    pub comm: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CallEvent {
+    #[prost(uint64, tag = "1")]
+    pub timestamp_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub cgroup_id: u64,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(uint32, tag = "4")]
+    pub tid: u32,
+    #[prost(string, tag = "5")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub function: ::prost::alloc::string::String,
+    #[prost(message, repeated, tag = "7")]
+    pub args: ::prost::alloc::vec::Vec<Value>,
+    /// Absent for returnType `none`.
+    #[prost(message, optional, tag = "8")]
+    pub ret: ::core::option::Option<Value>,
+    #[prost(uint64, tag = "9")]
+    pub latency_ns: u64,
+}
+/// A recorded argument or return value; no kind set is null.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Value {
+    #[prost(oneof = "value::Kind", tags = "1, 2")]
+    pub kind: ::core::option::Option<value::Kind>,
+}
+/// Nested message and enum types in `Value`.
+pub mod value {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(sint64, tag = "1")]
+        Int(i64),
+        #[prost(string, tag = "2")]
+        Text(::prost::alloc::string::String),
+    }
+}
+/// How a uprobe records an argument or the return value.
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ValueType {
+    Unspecified = 0,
+    Int = 1,
+    Long = 2,
+    Pointer = 3,
+    String = 4,
+    None = 5,
+}
+impl ValueType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "VALUE_TYPE_UNSPECIFIED",
+            Self::Int => "VALUE_TYPE_INT",
+            Self::Long => "VALUE_TYPE_LONG",
+            Self::Pointer => "VALUE_TYPE_POINTER",
+            Self::String => "VALUE_TYPE_STRING",
+            Self::None => "VALUE_TYPE_NONE",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "VALUE_TYPE_UNSPECIFIED" => Some(Self::Unspecified),
+            "VALUE_TYPE_INT" => Some(Self::Int),
+            "VALUE_TYPE_LONG" => Some(Self::Long),
+            "VALUE_TYPE_POINTER" => Some(Self::Pointer),
+            "VALUE_TYPE_STRING" => Some(Self::String),
+            "VALUE_TYPE_NONE" => Some(Self::None),
+            _ => None,
+        }
+    }
 }
 /// Generated client implementations.
 pub mod agent_client {

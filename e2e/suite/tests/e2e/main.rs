@@ -3,6 +3,7 @@
 
 mod agent_restart;
 mod counts;
+mod events;
 mod figures;
 mod helm;
 mod lifecycle;

@@ -1,7 +1,6 @@
 //! `blockio`: block I/O latency per device, and every request on demand.
 
 mod devices;
-pub(crate) mod record;
 pub(crate) mod rows;
 
 use std::sync::Arc;
@@ -16,9 +15,9 @@ use crate::error::EngineError;
 use crate::latency::{self, Latency};
 use crate::maps::map_ref;
 use crate::probe::{self, Hook, ProbeKind};
+use crate::records::BlockRecord;
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use record::BlockRecord;
 use rows::DeviceRow;
 
 const HOOKS: [Hook; 3] = [
@@ -112,7 +111,7 @@ fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
         timestamp_ns: clock.wall_ns(raw.timestamp_ns),
         cgroup_id: raw.cgroup_id,
         device: devices::name(raw.dev),
-        op: devices::op_name(raw.op),
+        op: devices::op_name(raw.op).to_owned(),
         sector: raw.sector,
         bytes: raw.bytes,
         latency_ns: raw.latency_ns,

@@ -14,7 +14,6 @@ use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use record::ExecRecord;
 use rows::ExecRow;
 
 #[derive(Debug)]
@@ -59,7 +58,7 @@ impl ToolDriver for Exec {
 }
 
 fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
-    let record = ExecRecord::decode(&ExecEvent::from_bytes(bytes)?, clock);
+    let record = record::decode(&ExecEvent::from_bytes(bytes)?, clock);
     Some(Decoded {
         bytes: (0, 0),
         key: record.filename.clone(),

@@ -14,7 +14,6 @@ use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use record::OpenRecord;
 use rows::OpenRow;
 
 #[derive(Debug)]
@@ -65,7 +64,7 @@ impl ToolDriver for Open {
 }
 
 fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
-    let record = OpenRecord::decode(&OpenEvent::from_bytes(bytes)?, clock);
+    let record = record::decode(&OpenEvent::from_bytes(bytes)?, clock);
     Some(Decoded {
         bytes: (0, 0),
         key: record.path.clone(),

@@ -1,37 +1,20 @@
-//! What one `open` event decodes into.
+//! How one `open` ring-buffer record decodes into the API's `OpenRecord`.
 
-use serde::Serialize;
 use tracejob_ebpf::layout::{OpenEvent, c_string};
 
-use crate::records::Clock;
+use crate::records::{Clock, OpenRecord};
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct OpenRecord {
-    pub timestamp_ns: u64,
-    pub cgroup_id: u64,
-    pub pid: u32,
-    pub tid: u32,
-    pub uid: u32,
-    pub comm: String,
-    pub path: String,
-    pub flags: String,
-    /// The new file descriptor, or -errno.
-    pub ret: i32,
-}
-
-impl OpenRecord {
-    pub fn decode(raw: &OpenEvent, clock: Clock) -> Self {
-        OpenRecord {
-            timestamp_ns: clock.wall_ns(raw.timestamp_ns),
-            cgroup_id: raw.cgroup_id,
-            pid: raw.pid,
-            tid: raw.tid,
-            uid: raw.uid,
-            comm: c_string(&raw.comm),
-            path: c_string(&raw.path),
-            flags: open_flags(raw.flags),
-            ret: raw.ret,
-        }
+pub fn decode(raw: &OpenEvent, clock: Clock) -> OpenRecord {
+    OpenRecord {
+        timestamp_ns: clock.wall_ns(raw.timestamp_ns),
+        cgroup_id: raw.cgroup_id,
+        pid: raw.pid,
+        tid: raw.tid,
+        uid: raw.uid,
+        comm: c_string(&raw.comm),
+        path: c_string(&raw.path),
+        flags: open_flags(raw.flags),
+        ret: raw.ret,
     }
 }
 

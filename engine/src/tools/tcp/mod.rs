@@ -1,6 +1,5 @@
 //! `tcp`: TCP connection lifecycles of the targets (BCC tcplife).
 
-pub(crate) mod record;
 pub(crate) mod rows;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,9 +13,9 @@ use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
 use crate::probe::{self, Hook, ProbeKind};
+use crate::records::TcpRecord;
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use record::TcpRecord;
 use rows::PeerRow;
 
 const HOOKS: [Hook; 1] = [Hook {
@@ -101,7 +100,7 @@ fn decode(bytes: &[u8], clock: Clock) -> Option<Decoded> {
     let record = TcpRecord {
         timestamp_ns: clock.wall_ns(raw.timestamp_ns),
         cgroup_id: raw.cgroup_id,
-        direction,
+        direction: direction.to_owned(),
         established: raw.established != 0,
         local: local.to_string(),
         remote: remote.to_string(),

@@ -2,7 +2,6 @@
 //! each call's first arguments and return value.
 
 mod binaries;
-pub(crate) mod record;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +20,10 @@ use crate::cgroup::CgroupTarget;
 use crate::error::EngineError;
 use crate::latency::{self};
 use crate::probe::{self, ProbeKind};
+use crate::records::{CallRecord, Value};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
 use binaries::Binary;
-use record::{CallRecord, Value};
 
 #[derive(Debug)]
 pub struct Uprobe {

@@ -2,6 +2,7 @@
 //! statuses into domain types.
 
 use tonic::{Code, Status};
+use tracejob_api::event::PodEvents;
 use tracejob_api::{SummaryRow, TraceJobSpec};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, StartJobRequest, Target};
 
@@ -37,15 +38,15 @@ pub fn start_request(
     job: &JobId,
     spec: &TraceJobSpec,
     targets: &[ContainerTarget],
-) -> Result<StartJobRequest, serde_json::Error> {
-    Ok(StartJobRequest {
+) -> StartJobRequest {
+    StartJobRequest {
         job: Some(job.into()),
         generation: 0,
         tool: spec.tool.name().to_owned(),
-        args_json: serde_json::to_string(&spec.args)?,
+        args: Some(super::event::tool_args(&spec.args)),
         events: spec.output.events,
         targets: self::targets(targets),
-    })
+    }
 }
 
 impl From<JobResult> for NodeResult {
@@ -65,6 +66,16 @@ impl From<JobResult> for NodeResult {
                 })
                 .collect(),
             message: None,
+            pods: result
+                .pods
+                .into_iter()
+                .map(|p| PodEvents {
+                    namespace: p.namespace,
+                    pod: Some(p.pod).filter(|s| !s.is_empty()),
+                    container: Some(p.container).filter(|s| !s.is_empty()),
+                    events: p.events,
+                })
+                .collect(),
             summary_json: Some(result.summary_json).filter(|s| !s.is_empty()),
         }
     }

@@ -3,6 +3,7 @@
 
 mod backoff;
 pub mod convert;
+pub mod event;
 pub mod node_ip;
 mod stream;
 
@@ -226,11 +227,7 @@ impl AgentPool for GrpcAgents {
         spec: &TraceJobSpec,
         targets: &[ContainerTarget],
     ) -> Result<(), AgentError> {
-        let request =
-            convert::start_request(job, spec, targets).map_err(|e| AgentError::Rejected {
-                node: node.to_owned(),
-                message: format!("spec.args cannot be encoded: {e}"),
-            })?;
+        let request = convert::start_request(job, spec, targets);
         let answer = self.client(node).await?.start_job(request).await;
         let state = self.outcome(node, answer)?.into_inner();
         for target in state.targets.iter().filter(|t| !t.found) {

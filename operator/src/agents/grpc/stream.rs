@@ -6,6 +6,7 @@ use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{ResultMessage, StreamResultsRequest};
 
+use super::event::event_line;
 use super::{GrpcAgents, convert};
 use crate::agents::{AgentError, JobId, NodeResult, ResultStream, Sequenced, StreamItem};
 
@@ -31,7 +32,7 @@ impl GrpcAgents {
                     if matches!(message.body, Some(Body::Final(_))) {
                         acknowledge(client.clone(), uid.clone(), message.sequence);
                     }
-                    Ok(sequenced(message))
+                    Ok(sequenced(&node, message))
                 }
                 Err(status) => Err(convert::agent_error(&node, &status)),
             })
@@ -53,9 +54,13 @@ fn acknowledge(mut client: AgentClient<Channel>, job_uid: String, last: u64) {
     });
 }
 
-fn sequenced(message: ResultMessage) -> Sequenced {
+fn sequenced(node: &str, message: ResultMessage) -> Sequenced {
     let item = match message.body {
-        Some(Body::EventJson(json)) => StreamItem::Event(json),
+        Some(Body::Event(event)) => match event_line(node, event) {
+            Some(line) => StreamItem::Event(Box::new(line)),
+            // A record of a newer agent: the event is counted as lost, not guessed at.
+            None => StreamItem::Lost(1),
+        },
         Some(Body::Lost(lost)) => StreamItem::Lost(lost.messages),
         Some(Body::Final(result)) => StreamItem::Final(NodeResult::from(result)),
         Some(Body::Summary(result)) => StreamItem::Summary(NodeResult::from(result)),
