@@ -121,10 +121,15 @@ impl Harness {
         Api::namespaced(self.client.clone(), &self.cluster.namespace)
     }
 
-    /// Creates a job tracing every fleet pod (`exec`, events kept).
-    pub async fn apply_job(&self, name: &str, duration: Option<&str>) -> anyhow::Result<TraceJob> {
+    /// Creates a job tracing every fleet pod (`exec`), keeping its events or only counts.
+    pub async fn apply_job(
+        &self,
+        name: &str,
+        duration: Option<&str>,
+        events: bool,
+    ) -> anyhow::Result<TraceJob> {
         let mut spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": APP}},
-                              "output": {"events": true}});
+                              "output": {"events": events}});
         if let Some(duration) = duration {
             spec["duration"] = json!(duration);
         }

@@ -7,14 +7,18 @@
 //!   `tracejob.agent.v1`.
 //! - [`cluster`]: Nodes and Pods; [`operator`]: the real operator binary and its usage;
 //!   [`apiserver`]: the API server's request counts; [`stored`]: events read back from storage.
-//! - [`harness`]: all of it started together, for the churn test and `make bench-fleet`.
+//! - [`harness`]: all of it started together, for the churn test and `make bench-fleet`;
+//!   [`scenarios`], [`figures`] and [`report`]: the bench's measurements and `fleet.md`.
 
 pub mod apiserver;
 pub mod certs;
 pub mod cluster;
+pub mod figures;
 pub mod harness;
 pub mod kubeconfig;
 pub mod operator;
+pub mod report;
+pub mod scenarios;
 pub mod service;
 pub mod sim;
 pub mod stored;

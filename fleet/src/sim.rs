@@ -7,7 +7,7 @@
 //! any resume point can be served again and memory does not grow with the events.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -60,6 +60,8 @@ pub struct SimJob {
     production: Production,
     state: Mutex<JobState>,
     changed: Notify,
+    /// The fleet's count of events sent on every stream.
+    streamed: Arc<AtomicU64>,
 }
 
 /// A snapshot of a job on a node.
@@ -205,7 +207,9 @@ pub struct Observed {
 /// Every simulated agent of the fleet.
 #[derive(Debug)]
 pub struct Fleet {
-    pub production: Production,
+    /// How jobs started from now on produce.
+    production: Mutex<Production>,
+    streamed: Arc<AtomicU64>,
     nodes: Mutex<HashMap<String, Arc<SimNode>>>,
     observed: Mutex<Observed>,
 }
@@ -213,7 +217,8 @@ pub struct Fleet {
 impl Fleet {
     pub fn new(production: Production) -> Arc<Self> {
         Arc::new(Fleet {
-            production,
+            production: Mutex::new(production),
+            streamed: Arc::default(),
             nodes: Mutex::default(),
             observed: Mutex::default(),
         })
@@ -221,6 +226,16 @@ impl Fleet {
 
     fn nodes(&self) -> MutexGuard<'_, HashMap<String, Arc<SimNode>>> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How jobs started from now on produce (those running keep theirs).
+    pub fn set_production(&self, production: Production) {
+        *self.production.lock().unwrap_or_else(|p| p.into_inner()) = production;
+    }
+
+    /// Events sent on every stream so far (resent ones included).
+    pub fn streamed(&self) -> u64 {
+        self.streamed.load(Ordering::Relaxed)
     }
 
     pub fn observed(&self) -> MutexGuard<'_, Observed> {
@@ -288,7 +303,8 @@ impl Fleet {
             uid: uid.to_owned(),
             name: name.to_owned(),
             events,
-            production: self.production,
+            production: *self.production.lock().unwrap_or_else(|p| p.into_inner()),
+            streamed: self.streamed.clone(),
             state: Mutex::new(JobState {
                 targets,
                 started: Instant::now(),
@@ -375,6 +391,7 @@ pub fn stream(node: Arc<SimNode>, job: Arc<SimJob>, from: u64) -> mpsc::Receiver
                 if tx.send(event).await.is_err() {
                     return;
                 }
+                job.streamed.fetch_add(1, Ordering::Relaxed);
                 next += 1;
             }
             if counts.stopped {

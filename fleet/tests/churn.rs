@@ -61,7 +61,7 @@ async fn a_job_survives_node_loss_and_pod_churn_with_exact_counts_and_every_even
         .await
         .expect("the fleet starts");
     let job = fleet
-        .apply_job("churn", Some("15s"))
+        .apply_job("churn", Some("15s"), true)
         .await
         .expect("applied");
     let uid = Harness::uid(&job);
