@@ -31,6 +31,6 @@ FLEET_ARGS ?=
 
 ## bench-fleet: the real operator driving 50, 200 and 500 simulated nodes: latencies, API requests, memory, events/s, churn, soak (root)
 bench-fleet: deps
-	$(CARGO) build --release -p tracejob-operator --bin tracejob-operator -p tracejob-fleet
+	$(CARGO) build --release -p tracejob-operator -p tracejob-fleet --bin tracejob-operator --bin tracejob-fleet
 	bash e2e/ci-operator.sh $(BENCH_TARGET_DIR)/release/tracejob-fleet --nodes $(FLEET_NODES) \
 		--jobs $(FLEET_JOBS) --soak-seconds $(FLEET_SOAK_SECONDS) --out bench/results/fleet.md $(FLEET_ARGS)

@@ -36,7 +36,11 @@ pub struct Harness {
     pub client: Client,
     pub fleet: Arc<Fleet>,
     pub cluster: SimCluster,
-    pub operator: Operator,
+    /// The operator, started again (as its Deployment would) whenever it exits.
+    pub operator: Arc<tokio::sync::Mutex<Operator>>,
+    /// Why the operator exited, once per restart.
+    pub restarts: Arc<std::sync::Mutex<Vec<String>>>,
+    supervisor: tokio::task::JoinHandle<()>,
     pub garage: Option<Garage>,
     /// The operator's default storage and its credentials.
     pub storage: Option<(String, Vec<(String, String)>)>,
@@ -103,12 +107,18 @@ impl Harness {
             storage: storage.clone(),
             work_dir: work_dir.join("operator"),
         };
-        let operator = Operator::start(operator_binary, &tls, &options).await?;
+        let operator = Arc::new(tokio::sync::Mutex::new(
+            Operator::start(operator_binary, &tls, &options).await?,
+        ));
+        let restarts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let supervisor = tokio::spawn(supervise(operator.clone(), restarts.clone()));
         Ok(Harness {
             client,
             fleet,
             cluster,
             operator,
+            restarts,
+            supervisor,
             garage,
             storage,
             work_dir,
@@ -162,7 +172,7 @@ impl Harness {
                 anyhow::bail!(
                     "job {name} did not reach the expected state within {limit:?}; it is now {:#?}\noperator log:\n{}",
                     now.map(|j| j.status),
-                    self.operator.log_tail()
+                    self.operator.lock().await.log_tail()
                 )
             }
         }
@@ -176,7 +186,8 @@ impl Harness {
 
     /// Stops the operator and the agents, removes the Node objects and the work directory.
     pub async fn stop(self) {
-        self.operator.stop().await;
+        self.supervisor.abort();
+        self.operator.lock().await.stop().await;
         for name in self.cluster.nodes.iter().map(|n| n.name.clone()) {
             self.fleet.kill(&name);
         }
@@ -188,7 +199,42 @@ impl Harness {
         let _ = std::fs::remove_dir_all(&self.work_dir);
     }
 
+    /// The operator's memory and CPU so far (of its current process).
+    pub async fn usage(&self) -> anyhow::Result<operator::Usage> {
+        self.operator.lock().await.usage()
+    }
+
+    /// Why the operator exited, each time it did.
+    pub fn restart_reasons(&self) -> Vec<String> {
+        self.restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn uid(job: &TraceJob) -> String {
         job.uid().unwrap_or_default()
+    }
+}
+
+/// Starts the operator again whenever it exits, recording why.
+async fn supervise(
+    operator: Arc<tokio::sync::Mutex<Operator>>,
+    restarts: Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut operator = operator.lock().await;
+        let Some(reason) = operator.exited() else {
+            continue;
+        };
+        tracing::warn!(%reason, "the operator exited; starting it again");
+        restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(reason);
+        if let Err(error) = operator.restart().await {
+            tracing::warn!(%error, "the operator did not come back");
+        }
     }
 }

@@ -49,61 +49,64 @@ pub struct Operator {
     pub pid: u32,
     pub metrics: SocketAddr,
     pub log: PathBuf,
+    launch: Launch,
+}
+
+/// What starting the operator again needs.
+#[derive(Clone, Debug)]
+struct Launch {
+    binary: PathBuf,
+    ca: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    options: Options,
 }
 
 impl Operator {
     pub async fn start(binary: &Path, tls: &FleetTls, options: &Options) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&options.work_dir)?;
+        let launch = Launch {
+            binary: binary.to_owned(),
+            ca: tls.ca.clone(),
+            client_cert: tls.client_cert.clone(),
+            client_key: tls.client_key.clone(),
+            options: options.clone(),
+        };
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let log = options.work_dir.join("operator.log");
-        let out = std::fs::File::create(&log)?;
-        let mut command = tokio::process::Command::new(binary);
-        command
-            .env("KUBECONFIG", &options.kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
-            .env("TRACEJOB_AGENT_TLS_DOMAIN", AGENT_NAME)
-            .arg("--metrics-addr")
-            .arg(metrics.to_string())
-            .arg("--watch-namespace")
-            .arg(&options.namespace)
-            .arg("--lease-namespace")
-            .arg(&options.namespace)
-            .arg("--poll-seconds")
-            .arg(options.poll_seconds.to_string())
-            .arg("--node-lost-grace-seconds")
-            .arg(options.node_lost_grace_seconds.to_string())
-            .arg("--storage-flush-seconds")
-            .arg(options.flush_seconds.to_string())
-            .arg("--agent-address")
-            .arg(format!("https://{{node_ip}}:{}", options.agent_port))
-            .arg("--agent-ca")
-            .arg(&tls.ca)
-            .arg("--agent-client-cert")
-            .arg(&tls.client_cert)
-            .arg("--agent-client-key")
-            .arg(&tls.client_key)
-            .arg("--spool-dir")
-            .arg(options.work_dir.join("spool"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .kill_on_drop(true);
-        if let Some((url, credentials)) = &options.storage {
-            command.arg("--storage-url").arg(url);
-            command.envs(credentials.iter().map(|(k, v)| (k, v)));
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let child = spawn(&launch, metrics, &log)?;
         let pid = child.id().context("the operator exited at once")?;
         let mut operator = Operator {
             child,
             pid,
             metrics,
             log,
+            launch,
         };
         operator.wait_leading().await?;
         Ok(operator)
+    }
+
+    /// Whether the process ended, and the last line it logged.
+    pub fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten()?;
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| l.contains("Error:") || l.contains("WARN") || l.contains("ERROR"))
+            .unwrap_or("no message");
+        Some(plain(line).chars().take(300).collect())
+    }
+
+    /// Starts the operator again, as a Deployment would after it exited; its log continues.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.child.kill().await;
+        let log = self.log.with_extension(format!("{}.log", self.pid));
+        let _ = std::fs::rename(&self.log, &log);
+        self.child = spawn(&self.launch, self.metrics, &self.log)?;
+        self.pid = self.child.id().context("the operator exited at once")?;
+        self.wait_leading().await
     }
 
     /// Waits until the operator leads (its `tracejob_leader` gauge is 1).
@@ -150,7 +153,7 @@ impl Operator {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
             // SIGTERM: the operator releases its Lease and exits.
             terminate(pid);
@@ -158,6 +161,70 @@ impl Operator {
         }
         let _ = self.child.kill().await;
     }
+}
+
+fn spawn(
+    launch: &Launch,
+    metrics: SocketAddr,
+    log: &Path,
+) -> anyhow::Result<tokio::process::Child> {
+    let out = std::fs::File::create(log)?;
+    let mut command = tokio::process::Command::new(&launch.binary);
+    command
+        .env("KUBECONFIG", &launch.options.kubeconfig)
+        .env("RUST_LOG", "info,kube=warn")
+        .env("TRACEJOB_AGENT_TLS_DOMAIN", AGENT_NAME)
+        .arg("--metrics-addr")
+        .arg(metrics.to_string())
+        .arg("--watch-namespace")
+        .arg(&launch.options.namespace)
+        .arg("--lease-namespace")
+        .arg(&launch.options.namespace)
+        .arg("--poll-seconds")
+        .arg(launch.options.poll_seconds.to_string())
+        .arg("--node-lost-grace-seconds")
+        .arg(launch.options.node_lost_grace_seconds.to_string())
+        .arg("--storage-flush-seconds")
+        .arg(launch.options.flush_seconds.to_string())
+        .arg("--agent-address")
+        .arg(format!("https://{{node_ip}}:{}", launch.options.agent_port))
+        .arg("--agent-ca")
+        .arg(&launch.ca)
+        .arg("--agent-client-cert")
+        .arg(&launch.client_cert)
+        .arg("--agent-client-key")
+        .arg(&launch.client_key)
+        .arg("--spool-dir")
+        .arg(launch.options.work_dir.join("spool"))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .kill_on_drop(true);
+    if let Some((url, credentials)) = &launch.options.storage {
+        command.arg("--storage-url").arg(url);
+        command.envs(credentials.iter().map(|(k, v)| (k, v)));
+    }
+    command
+        .spawn()
+        .with_context(|| format!("cannot start {}", launch.binary.display()))
+}
+
+/// The text without its terminal colour codes.
+fn plain(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn terminate(pid: u32) {
@@ -210,6 +277,14 @@ pub fn free_port() -> anyhow::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_codes_are_taken_out_of_a_log_line() {
+        assert_eq!(
+            plain("\u{1b}[2m2026\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m lost"),
+            "2026  WARN lost"
+        );
+    }
 
     #[test]
     fn this_process_has_resident_memory_and_cpu_time() {

@@ -17,6 +17,8 @@ pub struct SizeRun {
     pub churn: Option<Churn>,
     pub levels: Vec<Level>,
     pub soak: Option<Soak>,
+    /// Why the operator exited, each time it did (the harness started it again).
+    pub operator_restarts: Vec<String>,
     /// Scenarios that failed, with why.
     pub errors: Vec<String>,
 }
@@ -261,6 +263,19 @@ fn size(out: &mut String, run: &SizeRun) {
             s.max_mib,
             s.slope_mib_per_minute
                 .map_or("–".to_owned(), |v| format!("{v:+.2}"))
+        );
+    }
+    if !run.operator_restarts.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **the operator exited {} times** (started again each time, as its Deployment would); last words: {}",
+            run.operator_restarts.len(),
+            run.operator_restarts
+                .iter()
+                .take(3)
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join("; ")
         );
     }
     for error in &run.errors {

@@ -40,11 +40,11 @@ impl Window {
 /// Measures the API requests and the operator's usage over `seconds`.
 pub async fn window(harness: &Harness, seconds: u64) -> anyhow::Result<Window> {
     let before = apiserver::requests(&harness.client).await?;
-    let usage_before = harness.operator.usage()?;
+    let usage_before = harness.usage().await?;
     let began = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let after = apiserver::requests(&harness.client).await?;
-    let usage_after = harness.operator.usage()?;
+    let usage_after = harness.usage().await?;
     let elapsed = began.elapsed().as_secs_f64();
     Ok(Window {
         seconds: elapsed,
@@ -437,7 +437,7 @@ pub async fn soak(harness: &Harness, seconds: u64) -> anyhow::Result<Soak> {
     let mut points = Vec::new();
     let every = Duration::from_secs((seconds / 30).clamp(1, 10));
     while began.elapsed() < Duration::from_secs(seconds) {
-        let rss = mib(harness.operator.usage()?.rss_bytes);
+        let rss = mib(harness.usage().await?.rss_bytes);
         points.push((began.elapsed().as_secs_f64() / 60.0, rss));
         tokio::time::sleep(every).await;
     }

@@ -146,6 +146,7 @@ async fn size(
         "soak",
         scenarios::soak(&harness, args.soak_seconds).await,
     );
+    run.operator_restarts = harness.restart_reasons();
     let stopping = tokio::time::timeout(Duration::from_secs(120), harness.stop()).await;
     if stopping.is_err() {
         run.errors
