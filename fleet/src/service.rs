@@ -13,11 +13,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 use tracejob_proto::v1::agent_server::{Agent, AgentServer};
+use tracejob_proto::v1::event::Record;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{
-    CapabilitiesRequest, CapabilitiesResponse, ForgetJobResponse, JobRef, JobResult, JobState,
-    ListJobsRequest, ListJobsResponse, ResultMessage, Row, StartJobRequest, StreamResultsRequest,
-    Target, TargetState, UpdateTargetsRequest,
+    CapabilitiesRequest, CapabilitiesResponse, Event, ExecEvent, ForgetJobResponse, JobRef,
+    JobResult, JobState, ListJobsRequest, ListJobsResponse, Origin, ResultMessage, Row,
+    StartJobRequest, StreamResultsRequest, Target, TargetState, UpdateTargetsRequest,
 };
 
 use crate::sim::{Fleet, SimError, SimJob, SimNode, SimTarget, StreamMsg};
@@ -193,7 +194,7 @@ impl Agent for SimAgent {
                 job,
             } => Ok(ResultMessage {
                 sequence,
-                body: Some(Body::EventJson(event_json(sequence, &target, &job))),
+                body: Some(Body::Event(event(sequence, target, &job))),
             }),
             StreamMsg::Summary { sequence, events } => Ok(ResultMessage {
                 sequence,
@@ -209,15 +210,23 @@ impl Agent for SimAgent {
     }
 }
 
-/// A synthetic event: its sequence makes it unique per (node, job), so storage can be
-/// checked for each event exactly once.
-fn event_json(sequence: u64, target: &SimTarget, job: &str) -> String {
-    // Names are DNS labels and ids hex: nothing to escape, and format! is far cheaper per
-    // event than building a JSON value.
-    format!(
-        r#"{{"seq":{sequence},"job":"{job}","pod":"{}","containerId":"{}","comm":"simulated"}}"#,
-        target.pod, target.container_id
-    )
+/// A synthetic exec event: its sequence (as the pid) makes it unique per (node, job), so
+/// storage can be checked for each event exactly once; the origin names the pod, as a real
+/// agent's does.
+fn event(sequence: u64, target: SimTarget, job: &str) -> Event {
+    Event {
+        origin: Some(Origin {
+            pod: target.pod,
+            container: target.container_id,
+            ..Origin::default()
+        }),
+        record: Some(Record::Exec(ExecEvent {
+            pid: u32::try_from(sequence).unwrap_or(u32::MAX),
+            comm: "simulated".to_owned(),
+            filename: format!("/simulated/{job}"),
+            ..ExecEvent::default()
+        })),
+    }
 }
 
 /// Serves the node's agent on `address` (mutual TLS) until the node is killed.

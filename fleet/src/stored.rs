@@ -58,7 +58,8 @@ pub async fn read(
             let event: serde_json::Value = serde_json::from_str(line)
                 .with_context(|| format!("a line of {} is not JSON: {line}", entry.name))?;
             let node = event["node"].as_str().unwrap_or_default().to_owned();
-            let seq = event["seq"].as_u64().unwrap_or(0);
+            // The simulated agents number their events in the pid (fleet/src/service.rs).
+            let seq = event["pid"].as_u64().unwrap_or(0);
             *out.copies.entry((node, seq)).or_default() += 1;
             out.lines += 1;
         }
