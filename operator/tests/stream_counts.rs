@@ -148,14 +148,15 @@ async fn a_stream_of_quick_summaries_writes_the_status_at_most_once_per_second()
         })
     };
 
-    // 40 summaries, one every 50 ms: 2 s of counts changing all the time.
+    // 80 summaries, one every 50 ms: 4 s of counts changing all the time (long enough that
+    // a busy machine still shows writes made while they change).
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(50));
-    for n in 1..=40 {
+    for n in 1..=80 {
         tick.tick().await;
         agents.set_result("node-a", counts(n));
     }
-    wait_for_job(&api, "busy", "the last count", |j| events(j) == Some(40)).await;
+    wait_for_job(&api, "busy", "the last count", |j| events(j) == Some(80)).await;
     let elapsed = started.elapsed();
     watch.abort();
 
