@@ -9,14 +9,14 @@ mod error;
 mod spool;
 mod upload;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use tracejob_api::{Artifact, TraceJob, TraceJobStatus};
+use tracejob_api::{Artifact, NodePhase, TraceJob, TraceJobStatus};
 use tracejob_storage::{Manifest, ManifestEntry, layout};
 
 pub use config::Target;
@@ -307,7 +307,9 @@ impl Storage {
             };
         }
         if !upload.waited_for_streams {
-            wait_for_streams(&entry.spool, self.settings.final_wait).await;
+            // A lost node's agent is gone: its final message never comes.
+            let lost = lost_nodes(status);
+            wait_for_streams(&entry.spool, &lost, self.settings.final_wait).await;
             upload.waited_for_streams = true;
         }
         let result = write(client, target, job, id, status, &entry, &mut upload, true).await;
@@ -415,11 +417,23 @@ fn failure_message(target: &Target, upload: &UploadState) -> String {
     )
 }
 
-async fn wait_for_streams(spool: &JobSpool, limit: Duration) {
+/// The nodes the job's record counts as lost.
+fn lost_nodes(status: &TraceJobStatus) -> BTreeSet<String> {
+    status
+        .node_record
+        .iter()
+        .filter(|record| record.phase == NodePhase::Lost)
+        .map(|record| record.node.clone())
+        .collect()
+}
+
+/// Waits, at most `limit`, until every node but the `lost` ones delivered its final message.
+async fn wait_for_streams(spool: &JobSpool, lost: &BTreeSet<String>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let notified = spool.finished.notified();
-        let waiting = spool.unfinished();
+        let mut waiting = spool.unfinished();
+        waiting.retain(|node| !lost.contains(node));
         if waiting.is_empty() {
             return;
         }
@@ -433,6 +447,23 @@ async fn wait_for_streams(spool: &JobSpool, limit: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_final_write_does_not_wait_for_the_streams_of_lost_nodes() {
+        let dir = std::env::temp_dir().join(format!("tracejob-lost-wait-{}", std::process::id()));
+        let spool = JobSpool::new(dir, Arc::new(Budget::new(1 << 20)));
+        spool.add_node("alive");
+        spool.add_node("gone");
+        spool.finish("alive", None);
+        let lost = BTreeSet::from(["gone".to_owned()]);
+        // An hour's limit: returning within a minute means it did not wait for "gone".
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            wait_for_streams(&spool, &lost, Duration::from_secs(3600)),
+        )
+        .await
+        .expect("waited for a lost node's stream");
+    }
 
     #[test]
     fn storage_is_given_up_on_only_once_it_failed_for_the_whole_deadline() {
