@@ -2,9 +2,11 @@
 //! stop where they left. Each node's counts are what its result stream said last
 //! ([`crate::streams`]); no agent is asked for them.
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
 
@@ -78,6 +80,9 @@ pub fn refused_everywhere(
         reasons.join("; ")
     ))
 }
+
+/// How many nodes the job left are stopped at once.
+const STOPS_AT_ONCE: usize = 32;
 
 /// Brings every node in line with `targets`; `spec_changed` restarts the job where it runs.
 pub async fn drive(
@@ -158,24 +163,42 @@ pub async fn drive(
         out.rows.push(row);
         out.live.extend(result);
     }
-    for previous in old_rows
+    let left: Vec<&NodeStatus> = old_rows
         .iter()
         .filter(|r| !targets.by_node.contains_key(&r.node))
-    {
-        match previous.phase {
-            NodePhase::Running | NodePhase::Unavailable => {
+        .collect();
+    // Nodes the job left are stopped at the same time, a bounded number at once: each
+    // unreachable one costs a connect timeout.
+    let stops = left
+        .iter()
+        .filter(|r| matches!(r.phase, NodePhase::Running | NodePhase::Unavailable))
+        .map(|&previous| {
+            async move {
                 ctx.forget_applied(&job.uid, &previous.node);
-                match stop_or_lose(ctx, job, previous, Timestamp::now()).await {
-                    Ok((row, result)) => {
-                        out.rows.push(row);
-                        out.live.extend(result);
-                    }
-                    Err(error) => {
-                        out.rows
-                            .push(failed_row(&previous.node, 0, Some(previous), &error))
-                    }
-                }
+                let stopped = stop_or_lose(ctx, job, previous, Timestamp::now()).await;
+                (previous.node.clone(), stopped)
             }
+            // Boxed: the stream of borrowing futures is then Send for the controller.
+            .boxed()
+        })
+        .collect::<Vec<_>>();
+    let mut stopped: BTreeMap<String, _> = futures::stream::iter(stops)
+        .buffer_unordered(STOPS_AT_ONCE)
+        .collect()
+        .await;
+    for previous in left {
+        match previous.phase {
+            NodePhase::Running | NodePhase::Unavailable => match stopped.remove(&previous.node) {
+                Some(Ok((row, result))) => {
+                    out.rows.push(row);
+                    out.live.extend(result);
+                }
+                Some(Err(error)) => {
+                    out.rows
+                        .push(failed_row(&previous.node, 0, Some(previous), &error))
+                }
+                None => {}
+            },
             NodePhase::Stopped => {
                 out.rows.push(previous.clone());
                 out.live

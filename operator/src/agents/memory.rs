@@ -71,6 +71,8 @@ pub struct InMemoryAgents {
     state: Arc<Mutex<State>>,
     /// Bumped on every change a stream may wait for.
     changed: watch::Sender<u64>,
+    /// When set, every stop waits here first (a test of stops made at the same time).
+    stop_barrier: Mutex<Option<Arc<tokio::sync::Barrier>>>,
 }
 
 impl Default for InMemoryAgents {
@@ -78,6 +80,7 @@ impl Default for InMemoryAgents {
         InMemoryAgents {
             state: Arc::default(),
             changed: watch::channel(0).0,
+            stop_barrier: Mutex::default(),
         }
     }
 }
@@ -99,6 +102,16 @@ impl InMemoryAgents {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// From now on every stop waits until `stops` stops are under way at once: stops made
+    /// one after another never get past it.
+    pub fn stop_together(&self, stops: usize) {
+        *self
+            .stop_barrier
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(Arc::new(tokio::sync::Barrier::new(stops)));
     }
 
     /// What every job on `node` reports from now on; every open stream of the node carries
@@ -280,6 +293,14 @@ impl AgentPool for InMemoryAgents {
     }
 
     async fn stop(&self, node: &str, job: &JobId) -> Result<NodeResult, AgentError> {
+        let barrier = self
+            .stop_barrier
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(barrier) = barrier {
+            barrier.wait().await;
+        }
         let mut state = self.lock();
         Self::check(&state, node)?;
         state.calls.push(AgentCall::Stop {
