@@ -70,11 +70,13 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         return finish::storage_gave_up(job, ctx, &next, gave_up, now).await;
     }
     // At most one status write per job per interval: these counts go out with the next;
-    // new targets wait (an interval at most) for their first counts, to go out together.
-    let wait = ctx
-        .pace
-        .too_soon(&id.uid)
-        .or_else(|| new_targets.then(|| ctx.pace.hold(&id.uid)).flatten());
+    // new targets wait (an interval at most) for their first counts, to go out together
+    // (their arrival asks for a reconcile at once, see Pace::request).
+    let held = new_targets.then(|| ctx.pace.hold(&id.uid)).flatten();
+    let wait = match (ctx.pace.too_soon(&id.uid), held) {
+        (Some(soon), Some(held)) => Some(soon.max(held)),
+        (soon, held) => soon.or(held),
+    };
     if let Some(wait) = wait
         && may_wait(&old, &next, gaps)
     {

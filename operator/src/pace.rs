@@ -71,21 +71,27 @@ impl Pace {
         let wait = {
             let mut jobs = self.jobs();
             let pace = jobs.entry(job.uid.clone()).or_default();
-            if pace.pending {
-                return;
-            }
-            let ready_at = [pace.last_write, pace.last_request]
-                .into_iter()
-                .flatten()
-                .max()
-                .map_or(now, |last| last + self.interval);
-            let wait = ready_at.saturating_duration_since(now);
-            if wait.is_zero() {
+            if pace.held_since.is_some() {
+                // A write held for new targets waits for their first counts: these may be
+                // them. Asked at once; the write itself still keeps to the interval.
                 pace.last_request = Some(now);
+                Duration::ZERO
+            } else if pace.pending {
+                return;
             } else {
-                pace.pending = true;
+                let ready_at = [pace.last_write, pace.last_request]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .map_or(now, |last| last + self.interval);
+                let wait = ready_at.saturating_duration_since(now);
+                if wait.is_zero() {
+                    pace.last_request = Some(now);
+                } else {
+                    pace.pending = true;
+                }
+                wait
             }
-            wait
         };
         if wait.is_zero() {
             self.send(job);
@@ -198,6 +204,25 @@ mod tests {
         assert_eq!(pace.too_soon("uid-1"), None);
         pace.forget("uid-1");
         assert!(pace.jobs().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_change_while_a_write_is_held_for_new_targets_asks_for_a_reconcile_at_once() {
+        let pace = Arc::new(Pace::new(Duration::from_secs(3600)));
+        let mut requests = pace.take_requests().expect("the receiver");
+        pace.request(&job());
+        requests.recv().await.expect("the first request");
+        pace.request(&job());
+        assert!(
+            requests.try_recv().is_err(),
+            "the next waits for the interval"
+        );
+        pace.hold("uid-1");
+        pace.request(&job());
+        assert!(
+            requests.try_recv().is_ok(),
+            "the first counts of new targets are asked for at once"
+        );
     }
 
     #[tokio::test]
