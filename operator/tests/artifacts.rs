@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 use support::fixtures::*;
 use support::mock::{self, ApiServer};
+use support::reconcile::run;
 use tracejob_operator::agents::memory::{InMemoryAgents, exec_event};
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId, NodeResult};
 use tracejob_operator::metrics::Metrics;
@@ -28,23 +29,6 @@ fn context(agents: &Arc<InMemoryAgents>, spool: &std::path::Path) -> (Arc<Contex
     settings.storage.allow_file_urls = true;
     let ctx = Context::new(client, pool, Arc::new(Metrics::default()), settings);
     (Arc::new(ctx), server)
-}
-
-async fn run<F>(
-    job: &Value,
-    ctx: Arc<Context>,
-    server: ApiServer,
-    scenario: impl FnOnce(ApiServer) -> F,
-) -> Action
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let scenario = tokio::spawn(scenario(server));
-    let action = reconcile(Arc::new(job_from(job)), ctx)
-        .await
-        .expect("reconcile succeeds");
-    scenario.await.expect("the API server scenario completes");
-    action
 }
 
 fn job_from(value: &Value) -> tracejob_api::TraceJob {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use support::fixtures::*;
 use support::mock::{self, ApiServer};
+use support::reconcile::run;
 use tracejob_api::SummaryRow;
 use tracejob_operator::agents::memory::{AgentCall, InMemoryAgents};
 use tracejob_operator::agents::{AgentPool, ContainerTarget, JobId, NodeResult};
@@ -23,24 +24,6 @@ fn context(agents: &Arc<InMemoryAgents>) -> (Arc<Context>, ApiServer) {
         Settings::default(),
     );
     (Arc::new(ctx), server)
-}
-
-/// Runs one reconciliation while `scenario` plays the API server, and returns its result.
-async fn run<F>(
-    job: &Value,
-    ctx: Arc<Context>,
-    server: ApiServer,
-    scenario: impl FnOnce(ApiServer) -> F,
-) -> kube::runtime::controller::Action
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let scenario = tokio::spawn(scenario(server));
-    let action = reconcile(Arc::new(support::fixtures::job(job)), ctx)
-        .await
-        .expect("reconcile succeeds");
-    scenario.await.expect("the API server scenario completes");
-    action
 }
 
 fn web_selector() -> Value {

@@ -9,33 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::fixtures::*;
-use support::mock::{self, ApiServer};
-use tracejob_operator::agents::AgentPool;
+use support::reconcile::run_on;
 use tracejob_operator::agents::memory::{AgentCall, InMemoryAgents};
-use tracejob_operator::metrics::Metrics;
-use tracejob_operator::{Context, Settings, reconcile};
 
 const NODES: usize = 4;
-
-/// One reconciliation of `job` while `scenario` plays the API server.
-async fn run<F>(job: &Value, agents: &Arc<InMemoryAgents>, scenario: impl FnOnce(ApiServer) -> F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (client, server) = mock::client();
-    let pool: Arc<dyn AgentPool> = agents.clone();
-    let ctx = Context::new(
-        client,
-        pool,
-        Arc::new(Metrics::default()),
-        Settings::default(),
-    );
-    let scenario = tokio::spawn(scenario(server));
-    reconcile(Arc::new(support::fixtures::job(job)), Arc::new(ctx))
-        .await
-        .expect("reconcile succeeds");
-    scenario.await.expect("the API server scenario completes");
-}
 
 #[tokio::test]
 async fn the_nodes_a_job_left_are_stopped_at_the_same_time() {
@@ -56,7 +33,7 @@ async fn the_nodes_a_job_left_are_stopped_at_the_same_time() {
     let job = job_json(spec.clone(), None);
     let answer = job.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    run(&job, &agents, |mut server| async move {
+    run_on(&job, &agents, |mut server| async move {
         server
             .expect("GET", PODS_PATH)
             .await
@@ -75,7 +52,7 @@ async fn the_nodes_a_job_left_are_stopped_at_the_same_time() {
     agents.stop_together(NODES);
     let job = job_json(spec, Some(status));
     let answer = job.clone();
-    let round = run(&job, &agents, |mut server| async move {
+    let round = run_on(&job, &agents, |mut server| async move {
         server
             .expect("GET", PODS_PATH)
             .await

@@ -9,37 +9,15 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::fixtures::*;
-use support::mock::{self, ApiServer};
+use support::reconcile::run_on;
 use tracejob_api::status::MAX_NODE_ROWS;
+use tracejob_operator::agents::NodeResult;
 use tracejob_operator::agents::memory::{AgentCall, InMemoryAgents};
-use tracejob_operator::agents::{AgentPool, NodeResult};
-use tracejob_operator::metrics::Metrics;
-use tracejob_operator::{Context, Settings, reconcile};
 
 const NODES: u64 = 200;
 
 fn node(i: u64) -> String {
     format!("n{i:03}")
-}
-
-/// One reconciliation of `job` while `scenario` plays the API server.
-async fn run<F>(job: &Value, agents: &Arc<InMemoryAgents>, scenario: impl FnOnce(ApiServer) -> F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (client, server) = mock::client();
-    let pool: Arc<dyn AgentPool> = agents.clone();
-    let ctx = Context::new(
-        client,
-        pool,
-        Arc::new(Metrics::default()),
-        Settings::default(),
-    );
-    let scenario = tokio::spawn(scenario(server));
-    reconcile(Arc::new(support::fixtures::job(job)), Arc::new(ctx))
-        .await
-        .expect("reconcile succeeds");
-    scenario.await.expect("the API server scenario completes");
 }
 
 fn nodes_called(agents: &InMemoryAgents, stop: bool) -> BTreeSet<String> {
@@ -86,7 +64,7 @@ async fn a_job_on_200_nodes_stops_counts_and_forgets_every_one_of_them() {
     let job = job_json(spec.clone(), None);
     let answer = job.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    run(&job, &agents, |mut server| async move {
+    run_on(&job, &agents, |mut server| async move {
         server
             .expect("GET", PODS_PATH)
             .await
@@ -114,7 +92,7 @@ async fn a_job_on_200_nodes_stops_counts_and_forgets_every_one_of_them() {
     let job = job_json(spec.clone(), Some(status));
     let answer = job.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    run(&job, &agents, |mut server| async move {
+    run_on(&job, &agents, |mut server| async move {
         let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
         let status = patch.status_after(&answer);
         patch.respond_with_status(&answer);
@@ -144,7 +122,7 @@ async fn a_job_on_200_nodes_stops_counts_and_forgets_every_one_of_them() {
     let mut job = job_json(spec, Some(status));
     job["metadata"]["deletionTimestamp"] = json!(ago(1));
     let answer = job.clone();
-    run(&job, &agents, |mut server| async move {
+    run_on(&job, &agents, |mut server| async move {
         server.expect("PATCH", JOB_PATH).await.respond(answer);
     })
     .await;

@@ -6,3 +6,4 @@
 pub mod cluster;
 pub mod fixtures;
 pub mod mock;
+pub mod reconcile;
