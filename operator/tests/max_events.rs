@@ -73,8 +73,8 @@ async fn flush_until(
     let status = TraceJobStatus::default();
     // This process's readers: they stop when it returns (a restart).
     let streams = Streams::new(Arc::new(Pace::new(Duration::ZERO)));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("the manifest never accounted for {read} events");
+    support::poll::until(&what, || async {
         storage
             .recover(&client, target, &id())
             .await
@@ -88,17 +88,11 @@ async fn flush_until(
         {
             panic!("a flush failed: {message}");
         }
-        if let Some(manifest) = manifest(store).await
-            && manifest.events() + not_kept(&manifest) >= read
-        {
-            return manifest;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the manifest never accounted for {read} events"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        manifest(store)
+            .await
+            .filter(|manifest| manifest.events() + not_kept(manifest) >= read)
+    })
+    .await
 }
 
 #[tokio::test]

@@ -72,8 +72,8 @@ async fn flush_until(
     let status = TraceJobStatus::default();
     // This process's readers: they stop when it returns (a restart).
     let streams = Streams::new(Arc::new(Pace::new(Duration::ZERO)));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("the parts never held {events} events");
+    support::poll::until(&what, || async {
         storage
             .recover(&client, target, &id())
             .await
@@ -87,17 +87,11 @@ async fn flush_until(
             Some(Outcome::Written { .. }) | None => {}
             Some(Outcome::Failed { message, .. }) => panic!("a flush failed: {message}"),
         }
-        if let Some(manifest) = manifest(store).await
-            && manifest.events() >= events
-        {
-            return manifest;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the parts never held {events} events"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        manifest(store)
+            .await
+            .filter(|manifest| manifest.events() >= events)
+    })
+    .await
 }
 
 fn gunzip_lines(bytes: &[u8]) -> Vec<Value> {

@@ -6,4 +6,5 @@
 pub mod cluster;
 pub mod fixtures;
 pub mod mock;
+pub mod poll;
 pub mod reconcile;
