@@ -57,7 +57,14 @@ pub async fn while_running(
     };
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
         // Reading the streams before knowing what an earlier process wrote would write
-        // events twice: they wait in the agents' buffers until storage answers.
+        // events twice: they wait in the agents' buffers until storage answers, and only
+        // the counts are asked for.
+        let running = next
+            .node_record
+            .iter()
+            .filter(|r| r.phase == NodePhase::Running)
+            .map(|r| r.node.as_str());
+        ctx.streams.count(&ctx.agents, id, running);
         return record(ctx, job, next, Some(failed), &target, now, Reason::Flushed);
     }
     ctx.storage

@@ -42,7 +42,8 @@ impl StorageError {
         }
     }
 
-    /// Whether the object read does not exist.
+    /// Whether the object read does not exist. A missing bucket is not that: it is a
+    /// misconfiguration to report at once, not "nothing written yet".
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
@@ -50,7 +51,7 @@ impl StorageError {
                 source: object_store::Error::NotFound { .. },
                 ..
             }
-        )
+        ) && !self.one_line().contains("NoSuchBucket")
     }
 
     /// The error and its causes on one line, the way a status condition shows it.

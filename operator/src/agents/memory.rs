@@ -61,6 +61,8 @@ struct State {
     result_versions: BTreeMap<String, u64>,
     /// How often [`AgentPool::results`] was asked.
     results_calls: u64,
+    /// How often [`AgentPool::stream_results`] was asked.
+    streams_opened: u64,
     /// Events every job on the node streams, in order (sequence = index + 1).
     events: BTreeMap<String, Vec<EventLine>>,
     calls: Vec<AgentCall>,
@@ -128,6 +130,11 @@ impl InMemoryAgents {
     /// How many times [`AgentPool::results`] was called on any node.
     pub fn results_calls(&self) -> u64 {
         self.lock().results_calls
+    }
+
+    /// How many times [`AgentPool::stream_results`] was called on any node.
+    pub fn streams_opened(&self) -> u64 {
+        self.lock().streams_opened
     }
 
     /// Appends events that every job on `node` streams (named with the node, as the
@@ -339,7 +346,8 @@ impl AgentPool for InMemoryAgents {
         from: u64,
     ) -> Result<ResultStream, AgentError> {
         {
-            let state = self.lock();
+            let mut state = self.lock();
+            state.streams_opened += 1;
             Self::check(&state, node)?;
             if !state.running.contains_key(&key(node, job)) {
                 return Err(AgentError::NotRunning {

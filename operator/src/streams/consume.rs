@@ -16,6 +16,8 @@ use crate::storage::JobSpool;
 
 const FIRST_WAIT: Duration = Duration::from_millis(200);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
+/// How often a node's counts are asked for while its stream cannot be read.
+const COUNTS_EVERY: Duration = Duration::from_secs(1);
 
 /// Where a reader puts what it reads.
 pub(super) struct Sinks {
@@ -113,5 +115,42 @@ pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId
             () = feed.kick.notified() => {}
         }
         wait = (wait * 2).min(LONGEST_WAIT);
+    }
+}
+
+/// Asks the node's agent for the job's counts until the task is aborted (the stream is
+/// read from now on, or the job is over); a change asks for a reconcile like a summary.
+pub(super) async fn count(
+    agents: Arc<dyn AgentPool>,
+    node: String,
+    job: JobId,
+    feed: Arc<Feed>,
+    pace: Arc<Pace>,
+) {
+    let mut wait = COUNTS_EVERY;
+    loop {
+        match agents.results(&node, &job).await {
+            Ok(mut result) => {
+                wait = COUNTS_EVERY;
+                result.summary_json = None;
+                if feed.update(result) {
+                    pace.request(&job);
+                }
+            }
+            Err(AgentError::NotRunning { .. }) => {
+                wait = (wait * 2).min(LONGEST_WAIT);
+                if feed.unknown_to_agent() {
+                    pace.request(&job);
+                }
+            }
+            Err(error) => {
+                wait = (wait * 2).min(LONGEST_WAIT);
+                tracing::debug!(%node, %error, "cannot ask for the counts");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = feed.kick.notified() => {}
+        }
     }
 }

@@ -2,6 +2,10 @@
 //! storage, keeping each node's latest result (from the stream's summaries and final
 //! message) for reconcile to read instead of asking every agent on every poll.
 //!
+//! While a job's storage cannot be read, its events have nowhere to go and stay in the
+//! agents' buffers; its counts still reach the status: [`Streams::count`] asks each node
+//! for them instead, until [`Streams::track`] takes the node over.
+//!
 //! Bounded: one reader and one latest result per node a job ran on; readers end with the
 //! job's final message, and everything of a job goes with [`Streams::forget`] (the job
 //! finished or was deleted). Nothing grows per event.
@@ -78,6 +82,8 @@ impl Feed {
 struct Reader {
     feed: Arc<Feed>,
     task: JoinHandle<()>,
+    /// Asks for the counts only, leaving the events in the agent's buffer.
+    counts_only: bool,
 }
 
 #[derive(Debug)]
@@ -115,6 +121,10 @@ impl Streams {
         let readers = jobs.entry(job.uid.clone()).or_default();
         for node in nodes {
             let feed = match readers.get(node) {
+                Some(reader) if reader.counts_only => {
+                    reader.task.abort();
+                    reader.feed.clone()
+                }
                 Some(reader) if !reader.task.is_finished() => continue,
                 Some(_) if !expect_running => continue,
                 Some(reader) => {
@@ -138,7 +148,48 @@ impl Streams {
                 job.clone(),
                 sinks,
             ));
-            readers.insert(node.to_owned(), Reader { feed, task });
+            readers.insert(
+                node.to_owned(),
+                Reader {
+                    feed,
+                    task,
+                    counts_only: false,
+                },
+            );
+        }
+    }
+
+    /// The job's storage cannot be read yet, so its streams are not read (their events
+    /// would have nowhere to go): the counts of each of `nodes` not read already are asked
+    /// for instead, so that the status does not wait for storage to show them.
+    pub fn count<'a>(
+        &self,
+        agents: &Arc<dyn AgentPool>,
+        job: &JobId,
+        nodes: impl IntoIterator<Item = &'a str>,
+    ) {
+        let mut jobs = self.jobs();
+        let readers = jobs.entry(job.uid.clone()).or_default();
+        for node in nodes {
+            if readers.contains_key(node) {
+                continue;
+            }
+            let feed = Arc::<Feed>::default();
+            let task = tokio::spawn(consume::count(
+                agents.clone(),
+                node.to_owned(),
+                job.clone(),
+                feed.clone(),
+                self.pace.clone(),
+            ));
+            readers.insert(
+                node.to_owned(),
+                Reader {
+                    feed,
+                    task,
+                    counts_only: true,
+                },
+            );
         }
     }
 

@@ -145,3 +145,38 @@ async fn forgetting_a_job_stops_its_readers_and_drops_its_results() {
     assert!(streams.observe("uid-1").is_empty());
     assert!(streams.jobs().is_empty());
 }
+
+#[tokio::test]
+async fn while_storage_is_unreadable_counts_are_asked_for_and_the_events_stay_with_the_agent() {
+    let agents = started_on(&["n1"]).await;
+    let pace = Arc::new(Pace::new(Duration::ZERO));
+    let mut requests = pace.take_requests().expect("the receiver");
+    let streams = Streams::new(pace);
+    let pool: Arc<dyn AgentPool> = agents.clone();
+    agents.push_events("n1", [crate::agents::memory::exec_event(1)]);
+    agents.set_result("n1", counts(1));
+    streams.count(&pool, &job(), ["n1"]);
+    until(&streams, &mut requests, |o| {
+        o.get("n1").and_then(|n| n.result.as_ref()) == Some(&counts(1))
+    })
+    .await;
+    assert!(agents.results_calls() > 0);
+    assert_eq!(agents.streams_opened(), 0, "the events wait for storage");
+
+    // Storage answers: the stream takes the node over, keeping what was counted.
+    streams.track(&pool, &job(), ["n1"], None, true);
+    assert_eq!(
+        streams.observe("uid-1")["n1"].result,
+        Some(counts(1)),
+        "the counts are kept"
+    );
+    agents.set_result("n1", counts(2));
+    until(&streams, &mut requests, |o| {
+        o.get("n1").and_then(|n| n.result.as_ref()) == Some(&counts(2))
+    })
+    .await;
+    assert_eq!(agents.streams_opened(), 1);
+    let calls = agents.results_calls();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(agents.results_calls(), calls, "asking for counts stopped");
+}
