@@ -2,7 +2,7 @@
 # /init of the matrix guests (busybox sh): mounts what tracejob needs, runs every tool
 # on a workload whose truth is known, prints one `MATRIX|tool|result|flavour|detail` line
 # per check, then powers off. kernels/run.sh reads those lines from the serial console.
-export PATH=/bin:/sbin:/matrix
+export PATH=/bin:/sbin:/usr/bin:/matrix
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -132,6 +132,26 @@ if insmod /matrix/loop.ko 2>/dev/null || [ -e /dev/loop0 ]; then
 else
 	echo "MATRIX|blockio|fail|-|no loop device: insmod loop.ko failed"
 fi
+
+# The engine's real-kernel tests (when run.sh put them in), one line per test binary, with
+# skips turned into failures as in CI. They need a pty (bash's readline), localhost in
+# /etc/hosts (getent) and /var/tmp on a block device (direct I/O).
+if [ -d /matrix/tests ]; then
+	mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+	printf '127.0.0.1 localhost\n::1 localhost\n' > /etc/hosts
+	echo 'hosts: files' > /etc/nsswitch.conf
+	dd if=/dev/zero of=/tmp/vartmp bs=1M count=8 status=none
+	losetup /dev/loop1 /tmp/vartmp && mke2fs -q /dev/loop1 && mount /dev/loop1 /var/tmp
+fi
+for test in /matrix/tests/*; do
+	[ -x "$test" ] || continue
+	name="engine $(basename "$test")"
+	if TRACEJOB_REQUIRE_ALL=1 timeout 300 "$test" --test-threads=1 > /tmp/test.out 2>&1; then
+		echo "MATRIX|$name|pass|-|$(grep -o '[0-9]* passed' /tmp/test.out | tail -1)"
+	else
+		echo "MATRIX|$name|fail|-|$(grep -E '^test .* FAILED|panicked' /tmp/test.out | head -4 | tr '\n|' '  ' | head -c 500)"
+	fi
+done
 
 echo "MATRIX-END"
 poweroff -f

@@ -8,7 +8,10 @@ KERNELS ?=
 ## kernel-matrix: boot each pinned kernel under qemu and run every tool with exact counts; writes kernels/MATRIX.md
 kernel-matrix: kernel-matrix-deps
 	$(CARGO) build --release -p tracejob-cli --bin tracejob --example workload
-	TRACEJOB_KERNELS="$(KERNELS)" bash kernels/run.sh
+	@# The engine's real-kernel tests, as `make test` builds them (listed, not rebuilt, after it).
+	$(CARGO) test --workspace --no-run --message-format=json \
+		| grep -o '"executable":"[^"]*/kernel_[a-z_]*-[0-9a-f]*"' | cut -d'"' -f4 > target/engine-kernel-tests.list
+	TRACEJOB_KERNELS="$(KERNELS)" TRACEJOB_ENGINE_TESTS=target/engine-kernel-tests.list bash kernels/run.sh
 
 kernel-matrix-deps:
 	@command -v qemu-system-x86_64 >/dev/null && command -v cpio >/dev/null && \

@@ -7,6 +7,8 @@
 #   TRACEJOB_KERNELS   names from kernels.list to run (default: all)
 #   TRACEJOB_CACHE     download cache (default /var/cache/tracejob), kernels under kernels/
 #   TRACEJOB_GUEST_INIT another /init for the guests (the table is then not rewritten)
+#   TRACEJOB_ENGINE_TESTS a file listing the engine's real-kernel test binaries to run in
+#                      each guest too (kernels.mk writes it; without it they are left out)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${TRACEJOB_BIN_DIR:-$here/../target/release}
@@ -35,6 +37,24 @@ for lib in $(ldd "$bin_dir/tracejob" "$bin_dir/examples/workload" | awk '$2 == "
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done
+# The engine's real-kernel tests (debug builds, debug info stripped) and what they exec:
+# bash and glibc's getent for the uprobe tests, busybox's true for the exec ones.
+if [ -n "${TRACEJOB_ENGINE_TESTS:-}" ]; then
+	mkdir -p "$root/matrix/tests" "$root/usr/bin" "$root/var/tmp"
+	while read -r test_bin; do
+		[ -n "$test_bin" ] || continue
+		name=$(basename "$test_bin")
+		strip --strip-debug -o "$root/matrix/tests/${name%-*}" "$test_bin"
+	done < "$TRACEJOB_ENGINE_TESTS"
+	rm -f "$root/bin/bash"
+	cp /bin/bash "$root/bin/bash"
+	cp /usr/bin/getent "$root/usr/bin/getent"
+	ln -s /bin/bash "$root/usr/bin/bash"
+	for lib in $(ldd /bin/bash /usr/bin/getent "$root"/matrix/tests/* | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u); do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+fi
 # TRACEJOB_GUEST_INIT: another /init, to look around a guest kernel by hand.
 cp "${TRACEJOB_GUEST_INIT:-$here/guest-init.sh}" "$root/init"
 chmod +x "$root/init"
