@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_COMMAND ?= sh -c 'find /usr/share/doc -name "*.gz" | wc -l; cat /etc/os-release > /dev/null'
 
-.PHONY: deps deps-run build run test test-local test-unit lint generate check-generated ci clean
+.PHONY: deps deps-run build install run test test-local test-unit lint generate check-generated ci clean
 
 ## deps: everything `make build` needs, plus Garage (the S3 server the tests start) (root)
 deps: deps-run
@@ -15,6 +15,14 @@ deps-run:
 ## build: the tracejob binary, release mode (needs only deps-run: a first `make run` builds no test server)
 build: deps-run
 	$(CARGO) build --release -p tracejob-cli
+
+PREFIX ?= /usr/local
+## install: tracejob into $(PREFIX)/bin, also as kubectl-tracejob (`kubectl tracejob get`), with bash completion
+install: build
+	install -D -m 0755 target/release/tracejob $(DESTDIR)$(PREFIX)/bin/tracejob
+	ln -sf tracejob $(DESTDIR)$(PREFIX)/bin/kubectl-tracejob
+	mkdir -p $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	target/release/tracejob completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tracejob
 
 ## run: a real local trace: every syscall of a demo command, strace -c style (root)
 run: build

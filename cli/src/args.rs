@@ -21,6 +21,39 @@ pub enum Verb {
     Run(RunArgs),
     /// Show a TraceJob's results from the cluster, and download its artifacts.
     Results(ResultsArgs),
+    /// List TraceJobs of the cluster: phase, matched pods and nodes, events, lost.
+    Get(GetArgs),
+    /// Show one TraceJob: counts, top keys, nodes, conditions and artifacts.
+    Describe(DescribeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// One TraceJob's name (default: every TraceJob of the namespace).
+    pub name: Option<String>,
+    /// The namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Every namespace.
+    #[arg(short = 'A', long, conflicts_with = "name")]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DescribeArgs {
+    /// The TraceJob's name.
+    pub name: String,
+    /// Its namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,12 +2,15 @@
 //! takes the same TraceJob manifest the cluster takes and traces processes of this host.
 
 mod args;
+mod cluster;
 mod command;
+mod get;
 mod output;
 mod results;
 mod run;
 mod signals;
 mod targets;
+mod view;
 
 use clap::Parser;
 
@@ -16,6 +19,18 @@ fn main() {
     let result = match cli.verb {
         args::Verb::Run(run_args) => run::run(run_args),
         args::Verb::Results(results_args) => results::results(results_args).map(|()| 0),
+        args::Verb::Get(get_args) => get::get(get_args).map(|()| 0),
+        args::Verb::Describe(describe_args) => get::describe(describe_args).map(|()| 0),
+        args::Verb::Completion(completion) => {
+            let mut command = <args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                completion.shell,
+                &mut command,
+                "tracejob",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     };
     match result {
         Ok(status) => std::process::exit(status),

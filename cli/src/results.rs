@@ -8,38 +8,29 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use tracejob_api::{Artifact, TraceJob};
 use tracejob_storage::{Credentials, HashingWriter, Location, Manifest, Store, layout};
 
 use crate::args::ResultsArgs;
+use crate::{cluster, view};
 
 pub fn results(args: ResultsArgs) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(run(args))
+    cluster::block_on(run(args))
 }
 
 async fn run(args: ResultsArgs) -> anyhow::Result<()> {
-    // kube's TLS uses rustls with ring; install it before the first client.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = Client::try_default()
-        .await
-        .context("no Kubernetes configuration found (KUBECONFIG, ~/.kube/config or in-cluster)")?;
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let client = cluster::client().await?;
+    let namespace = cluster::namespace_or_default(&client, args.namespace.as_deref());
     let api: Api<TraceJob> = Api::namespaced(client.clone(), &namespace);
     let job = api
         .get(&args.name)
         .await
         .with_context(|| format!("cannot read TraceJob {namespace}/{}", args.name))?;
     let status = job.status.clone().unwrap_or_default();
-    print_status(&job);
+    print!("{}", view::describe(&job, Timestamp::now()));
     let Some(dir) = &args.dir else {
         return Ok(());
     };
@@ -56,45 +47,6 @@ async fn run(args: ResultsArgs) -> anyhow::Result<()> {
     eprintln!("credentials: {from}");
     let store = open_job_dir(&status.artifacts, &credentials)?;
     download(&store, dir).await
-}
-
-fn print_status(job: &TraceJob) {
-    let status = job.status.clone().unwrap_or_default();
-    let phase = status.phase.map_or("Unknown", |p| p.as_str());
-    println!(
-        "{}/{}: {phase} ({})",
-        job.namespace().unwrap_or_default(),
-        job.name_any(),
-        status.message.as_deref().unwrap_or("")
-    );
-    println!(
-        "events {}  lost {}",
-        status.events.unwrap_or(0),
-        status.lost.unwrap_or(0)
-    );
-    if let Some(summary) = &status.summary {
-        for row in &summary.top {
-            println!(
-                "  {:<32} {:>12} {:>8} errors",
-                row.key, row.count, row.errors
-            );
-        }
-        if summary.other_keys > 0 {
-            println!(
-                "  ({} more keys, {} counts)",
-                summary.other_keys, summary.other_count
-            );
-        }
-    }
-    if let Some(message) = artifacts_condition(job) {
-        println!("artifacts: {message}");
-    }
-    for artifact in &status.artifacts {
-        println!(
-            "  {:<28} {:>12} B  {}",
-            artifact.name, artifact.bytes, artifact.url
-        );
-    }
 }
 
 fn artifacts_condition(job: &TraceJob) -> Option<String> {
