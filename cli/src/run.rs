@@ -45,6 +45,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("tracejob run loads eBPF programs and needs root: run it with sudo");
     }
+    // The kernel BTF is parsed while the targets are resolved (Job::start waits for it).
+    std::thread::spawn(tracejob_engine::btf::prepare);
     let hierarchy = if args.all {
         None
     } else {

@@ -19,6 +19,8 @@ type Key = (usize, Vec<&'static str>);
 struct Kept {
     // Declared before `btf`, so dropped first: they borrow it.
     loaders: HashMap<Key, EbpfLoader<'static>>,
+    /// A loader made while `btf` was parsed, for the first object loaded.
+    spare: Option<EbpfLoader<'static>>,
     btf: Box<Btf>,
 }
 
@@ -31,12 +33,25 @@ fn kept() -> MutexGuard<'static, Option<Kept>> {
 
 fn parsed(kept: &mut Option<Kept>) -> Result<&mut Kept, BtfError> {
     if kept.is_none() {
+        // `EbpfLoader::new()` parses the BTF too: on another thread, at the same time as
+        // the kept parse, so that a first start waits for one parse instead of two.
+        let spare = std::thread::spawn(EbpfLoader::new);
+        let btf = Btf::from_sys_fs();
+        let spare = spare.join().ok();
         *kept = Some(Kept {
             loaders: HashMap::new(),
-            btf: Box::new(Btf::from_sys_fs()?),
+            spare,
+            btf: Box::new(btf?),
         });
     }
     Ok(kept.as_mut().expect("just filled"))
+}
+
+/// Parses the kernel BTF now (on the caller's thread) so that the first [`load`] does not
+/// wait for it: a one-shot process calls it on a thread of its own while it does its other
+/// set-up.
+pub fn prepare() {
+    let _ = parsed(&mut kept());
 }
 
 /// Runs `f` with the running kernel's BTF (parsed on first use, kept until [`release`]).
@@ -68,11 +83,12 @@ pub fn load(
     let btf: &'static Btf = unsafe { &*std::ptr::from_ref::<Btf>(&kept.btf) };
     let mut names: Vec<&'static str> = globals.iter().map(|&(name, _)| name).collect();
     names.sort_unstable();
+    let spare = &mut kept.spare;
     let loader = kept
         .loaders
         .entry((object.as_ptr() as usize, names))
         .or_insert_with(|| {
-            let mut loader = EbpfLoader::new();
+            let mut loader = spare.take().unwrap_or_default();
             // The parse `new()` just did is dropped: loads relocate against the kept one.
             loader.btf(Some(btf));
             loader
