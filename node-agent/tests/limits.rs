@@ -17,14 +17,16 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use tonic::{Request, Response, Status};
 use tracejob_api::{Tool, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
-use tracejob_operator::agents::{AgentError, AgentPool, StreamItem};
+use tracejob_api::summary;
+use tracejob_operator::agents::{AgentError, AgentPool, NodeResult, StreamItem};
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::agent_server::{Agent, AgentServer};
 use tracejob_proto::v1::result_message::Body;
+use tracejob_proto::v1::tool_summary::Details;
 use tracejob_proto::v1::{
-    CapabilitiesRequest, CapabilitiesResponse, ForgetJobResponse, JobRef, JobResult, JobState,
-    ListJobsRequest, ListJobsResponse, Lost, ResultMessage, StartJobRequest, StreamResultsRequest,
-    Target, UpdateTargetsRequest,
+    CapabilitiesRequest, CapabilitiesResponse, FoldedStack, ForgetJobResponse, JobRef, JobResult,
+    JobState, ListJobsRequest, ListJobsResponse, Lost, ProfileSummary, ResultMessage,
+    StartJobRequest, StreamResultsRequest, Target, ToolSummary, UpdateTargetsRequest,
 };
 
 fn pool(node: &str, address: String, tls: Option<ClientTls>) -> GrpcAgents {
@@ -255,8 +257,8 @@ async fn a_stopped_jobs_events_are_freed_once_the_operator_has_read_its_final_re
     }
 }
 
-/// An agent whose every result carries a summary of `bytes` bytes (a profile's stacks can
-/// pass 4 MiB, tonic's default decoding limit).
+/// An agent whose every result carries a profile of at least `bytes` bytes of stacks (a
+/// profile's stacks can pass 4 MiB, tonic's default decoding limit).
 #[derive(Debug)]
 struct BigSummaries {
     bytes: usize,
@@ -264,12 +266,36 @@ struct BigSummaries {
 
 impl BigSummaries {
     fn result(&self) -> JobResult {
+        let frames = ";frame".repeat(100);
+        let stacks: Vec<FoldedStack> = (0..self.bytes / frames.len() + 1)
+            .map(|n| FoldedStack {
+                stack: format!("app{frames};f{n}"),
+                count: 1,
+            })
+            .collect();
         JobResult {
             tool: "profile".into(),
             events: 1,
-            summary_json: format!("\"{}\"", "s".repeat(self.bytes)),
+            summary: Some(ToolSummary {
+                details: Some(Details::Profile(ProfileSummary {
+                    samples: stacks.len() as u64,
+                    frequency_hz: 99,
+                    functions: Vec::new(),
+                    stacks,
+                })),
+            }),
             ..JobResult::default()
         }
+    }
+}
+
+/// Bytes of folded stacks in a node result's profile summary.
+fn stack_bytes(result: &NodeResult) -> usize {
+    match result.summary.as_ref().map(|s| &s.details) {
+        Some(summary::ToolSummary::Profile { stacks, .. }) => {
+            stacks.iter().map(|s| s.stack.len()).sum()
+        }
+        other => panic!("a profile summary: {other:?}"),
     }
 }
 
@@ -351,10 +377,7 @@ async fn a_summary_over_4_mib_reaches_the_operator_and_never_backs_the_node_off(
     let job = job("big");
 
     let result = agents.results("node-a", &job).await.expect("results");
-    assert!(
-        result.summary_json.as_ref().map(String::len) > Some(4 << 20),
-        "the whole summary"
-    );
+    assert!(stack_bytes(&result) > 4 << 20, "the whole summary");
     assert_eq!(agents.retry_after("node-a"), None, "no backoff");
     let stopped = agents.stop("node-a", &job).await.expect("stop");
     assert_eq!(stopped.events, 1);
@@ -370,6 +393,6 @@ async fn a_summary_over_4_mib_reaches_the_operator_and_never_backs_the_node_off(
     let StreamItem::Final(last) = &items[1] else {
         panic!("the final result: {:?}", items[1]);
     };
-    assert!(last.summary_json.as_ref().map(String::len) > Some(4 << 20));
+    assert!(stack_bytes(last) > 4 << 20);
     assert_eq!(agents.retry_after("node-a"), None, "no backoff");
 }

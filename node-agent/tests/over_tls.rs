@@ -14,6 +14,7 @@ use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tracejob_api::event::{Event, EventLine};
+use tracejob_api::summary::ToolSummary;
 use tracejob_api::{Tool, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::{AgentError, AgentPool, StreamItem};
@@ -315,9 +316,16 @@ async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod
         ("default", Some("workload"), Some("main"))
     );
     assert_eq!(pod.events, result.events);
-    let summary: serde_json::Value =
-        serde_json::from_str(result.summary_json.as_deref().expect("summary")).expect("json");
-    assert_eq!(summary["pods"][0]["pod"], "workload", "{summary}");
+    let summary = result.summary.as_ref().expect("the full summary");
+    assert_eq!(summary.pods, result.pods, "the summary names the pods too");
+    assert!(summary.cgroups.is_empty(), "cgroup ids stay on the node");
+    let ToolSummary::Exec { execs } = &summary.details else {
+        panic!("an exec summary: {summary:?}");
+    };
+    assert!(
+        execs.iter().any(|e| e.filename == "/bin/true"),
+        "{execs:?}"
+    );
     agents.forget("node-a", &job).await.expect("forget");
 }
 

@@ -1,6 +1,10 @@
 //! The node agent's gRPC API. The Rust here is generated from `proto/tracejob/agent/v1/agent.proto`
-//! by `make generate` and checked in; conversions to domain types live at each edge
-//! (the agent's and the operator's `convert` modules), not here.
+//! by `make generate` and checked in. Beside it, the conversions between its messages and
+//! the API's types that both sides share (`From`/`TryFrom`, one place for each), so the
+//! agent and the operator cannot disagree on what a message means; conversions to one
+//! side's own types stay in that side's `convert` module.
+
+mod summary;
 
 /// `tracejob.agent.v1`.
 #[allow(
@@ -25,3 +29,10 @@ pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 /// are trimmed, beyond it), half of [`MAX_RESPONSE_BYTES`] to leave room for the rest of
 /// an answer.
 pub const MAX_RESULT_BYTES: usize = MAX_RESPONSE_BYTES / 2;
+
+/// A message that does not carry what its API type needs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("{0} is missing")]
+    Missing(&'static str),
+}

@@ -14,7 +14,6 @@ use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use rows::OpenRow;
 
 #[derive(Debug)]
 pub struct Open {
@@ -56,7 +55,7 @@ impl ToolDriver for Open {
                 opens: counts
                     .sorted()
                     .into_iter()
-                    .map(OpenRow::from_counts)
+                    .map(rows::from_counts)
                     .collect(),
             },
         ))

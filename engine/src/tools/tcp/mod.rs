@@ -1,6 +1,5 @@
 //! `tcp`: TCP connection lifecycles of the targets (BCC tcplife).
 
-pub(crate) mod rows;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -16,7 +15,7 @@ use crate::probe::{self, Hook, ProbeKind};
 use crate::records::TcpRecord;
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use rows::PeerRow;
+use crate::summary::PeerRow;
 
 const HOOKS: [Hook; 1] = [Hook {
     program: "state",

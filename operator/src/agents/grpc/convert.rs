@@ -3,6 +3,7 @@
 
 use tonic::{Code, Status};
 use tracejob_api::event::PodEvents;
+use tracejob_api::summary::Summary;
 use tracejob_api::{SummaryRow, TraceJobSpec};
 use tracejob_proto::v1::{JobRef, JobResult, JobState, StartJobRequest, Target};
 
@@ -50,33 +51,16 @@ pub fn start_request(
 }
 
 impl From<JobResult> for NodeResult {
+    /// A result without a summary (a job replaced before it had one) has none here.
     fn from(result: JobResult) -> Self {
         NodeResult {
+            summary: Summary::try_from(&result).ok(),
             probe: Some(result.probe).filter(|p| !p.is_empty()),
             events: result.events,
             lost: result.lost,
-            rows: result
-                .rows
-                .into_iter()
-                .map(|row| SummaryRow {
-                    key: row.key,
-                    count: row.count,
-                    errors: row.errors,
-                    latency_us_log2: row.latency_us_log2,
-                })
-                .collect(),
+            rows: result.rows.into_iter().map(SummaryRow::from).collect(),
             message: None,
-            pods: result
-                .pods
-                .into_iter()
-                .map(|p| PodEvents {
-                    namespace: p.namespace,
-                    pod: Some(p.pod).filter(|s| !s.is_empty()),
-                    container: Some(p.container).filter(|s| !s.is_empty()),
-                    events: p.events,
-                })
-                .collect(),
-            summary_json: Some(result.summary_json).filter(|s| !s.is_empty()),
+            pods: result.pods.iter().map(PodEvents::from).collect(),
         }
     }
 }
@@ -150,6 +134,40 @@ mod tests {
         assert_eq!((result.events, result.lost), (7, 1));
         assert_eq!(result.rows[0].key, "getppid");
         assert_eq!(result.rows[0].latency_us_log2, [7]);
+    }
+
+    #[test]
+    fn an_agent_result_with_a_summary_gives_it_typed_and_one_without_gives_none() {
+        use tracejob_api::summary::{ExecRow, ToolSummary};
+        let summary = Summary {
+            tool: "exec".into(),
+            probe: "tp_btf".into(),
+            events: 2,
+            lost: 0,
+            lost_kernel: 0,
+            lost_user: 0,
+            duration_ms: 5,
+            cgroups: Vec::new(),
+            pods: vec![PodEvents {
+                namespace: "shop".into(),
+                pod: Some("web-0".into()),
+                container: Some("app".into()),
+                events: 2,
+            }],
+            rows_omitted: 0,
+            details: ToolSummary::Exec {
+                execs: vec![ExecRow {
+                    filename: "/bin/sh".into(),
+                    count: 2,
+                    errors: 0,
+                }],
+            },
+        };
+        let result = NodeResult::from(JobResult::from(&summary));
+        assert_eq!(result.summary.as_ref(), Some(&summary));
+        assert_eq!(result.pods, summary.pods);
+        assert_eq!(result.rows[0].key, "/bin/sh");
+        assert_eq!(NodeResult::from(JobResult::default()).summary, None);
     }
 
     #[test]
