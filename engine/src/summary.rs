@@ -3,6 +3,6 @@
 //! operator writes them); the engine fills them.
 
 pub use tracejob_api::summary::{
-    CallRow, CgroupEvents, DeviceRow, ExecRow, FoldedStack, FunctionRow, OpenRow, PeerRow,
-    Summary, SyscallRow, ToolSummary,
+    CallRow, CgroupEvents, DeviceRow, ExecRow, FoldedStack, FunctionRow, OpenRow, PeerRow, Summary,
+    SyscallRow, ToolSummary,
 };

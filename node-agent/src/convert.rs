@@ -249,7 +249,11 @@ mod tests {
         else {
             panic!("a profile: {back:?}");
         };
-        assert!(!stacks.is_empty() && stacks.len() < 1000, "{}", stacks.len());
+        assert!(
+            !stacks.is_empty() && stacks.len() < 1000,
+            "{}",
+            stacks.len()
+        );
         assert_eq!(stacks[0].stack, "app;main;f0000", "the largest counts stay");
         assert_eq!(back.rows_omitted, 1000 - stacks.len() as u64);
         assert_eq!(functions.len(), 1, "the short list is kept");

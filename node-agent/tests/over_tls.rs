@@ -322,10 +322,7 @@ async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod
     let ToolSummary::Exec { execs } = &summary.details else {
         panic!("an exec summary: {summary:?}");
     };
-    assert!(
-        execs.iter().any(|e| e.filename == "/bin/true"),
-        "{execs:?}"
-    );
+    assert!(execs.iter().any(|e| e.filename == "/bin/true"), "{execs:?}");
     agents.forget("node-a", &job).await.expect("forget");
 }
 

@@ -25,9 +25,9 @@ pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// [`MAX_RESULT_BYTES`] so no answer ever reaches this limit.
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
-/// The largest job result the agent sends (its full summary JSON is dropped, then rows
-/// are trimmed, beyond it), half of [`MAX_RESPONSE_BYTES`] to leave room for the rest of
-/// an answer.
+/// The largest job result the agent sends (its summary's longest row lists are cut,
+/// smallest rows first, beyond it), half of [`MAX_RESPONSE_BYTES`] to leave room for the
+/// rest of an answer.
 pub const MAX_RESULT_BYTES: usize = MAX_RESPONSE_BYTES / 2;
 
 /// A message that does not carry what its API type needs.

@@ -16,8 +16,8 @@ use crate::maps::map_ref;
 use crate::probe::{self, Hook, ProbeKind};
 use crate::records::BlockRecord;
 use crate::records::{Clock, Event};
-use crate::summary::ToolSummary;
 use crate::summary::DeviceRow;
+use crate::summary::ToolSummary;
 
 const HOOKS: [Hook; 3] = [
     Hook {

@@ -46,11 +46,7 @@ impl ToolDriver for Exec {
         Ok((
             events,
             ToolSummary::Exec {
-                execs: counts
-                    .sorted()
-                    .into_iter()
-                    .map(rows::from_counts)
-                    .collect(),
+                execs: counts.sorted().into_iter().map(rows::from_counts).collect(),
             },
         ))
     }

@@ -52,11 +52,7 @@ impl ToolDriver for Open {
         Ok((
             events,
             ToolSummary::Open {
-                opens: counts
-                    .sorted()
-                    .into_iter()
-                    .map(rows::from_counts)
-                    .collect(),
+                opens: counts.sorted().into_iter().map(rows::from_counts).collect(),
             },
         ))
     }

@@ -1,6 +1,5 @@
 //! `syscalls`: per-syscall counts, errors and latency histograms aggregated in the kernel.
 
-
 use aya::Ebpf;
 use aya::maps::{Array, PerCpuArray};
 use tracejob_api::ToolArgs;
@@ -12,9 +11,9 @@ use crate::error::EngineError;
 use crate::latency;
 use crate::maps::{map_mut, map_ref};
 use crate::probe::{self, ProbeKind, SYSCALL_HOOKS};
+use crate::summary::SyscallRow;
 use crate::summary::ToolSummary;
 use crate::syscall_names;
-use crate::summary::SyscallRow;
 
 #[derive(Debug)]
 pub struct Syscalls {
