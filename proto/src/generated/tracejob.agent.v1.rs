@@ -155,8 +155,9 @@ pub struct JobResult {
     #[prost(uint64, tag = "12")]
     pub rows_omitted: u64,
 }
-/// What a tool adds to a summary. Each message's fields mean what the summary's JSON
-/// fields of the same name do (README, "Summaries"); lists are sorted most first.
+/// What a tool adds to a summary. Each field means what the field of the same name in
+/// `summary.json` does (the Rust types in `tracejob_api::summary` document them); lists
+/// are sorted most first.
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ToolSummary {
