@@ -8,13 +8,14 @@ use tracejob_engine::EngineError;
 use tracejob_engine::summary::Summary;
 use tracejob_proto::v1::{JobResult, StartJobRequest};
 
-use crate::origins::Origins;
 use crate::validate as fields;
 
 mod args;
 mod event;
+mod jobs;
 
 pub use event::event;
+pub use jobs::containers;
 
 /// What a StartJob asks for, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,14 +83,12 @@ pub fn status(error: &EngineError) -> Status {
     }
 }
 
-/// The engine's summary as a result: one row per key the tool counts, events per pod in
-/// place of the cgroup ids (which mean nothing off the node), and the full summary, within
-/// [`tracejob_proto::MAX_RESULT_BYTES`].
-pub fn job_result(summary: &Summary, origins: &Origins) -> JobResult {
-    let mut summary = summary.clone();
-    summary.pods = origins.pods(&summary.cgroups);
-    summary.cgroups = Vec::new();
-    fit(summary, tracejob_proto::MAX_RESULT_BYTES)
+/// A summary (its pods named, see [`Origins::name_pods`]) as a result: one row per key the
+/// tool counts and the full summary, within [`tracejob_proto::MAX_RESULT_BYTES`].
+///
+/// [`Origins::name_pods`]: crate::origins::Origins::name_pods
+pub fn job_result(summary: &Summary) -> JobResult {
+    fit(summary.clone(), tracejob_proto::MAX_RESULT_BYTES)
 }
 
 /// The result of `summary` within `max` encoded bytes, so no answer ever trips the gRPC

@@ -1,5 +1,6 @@
 //! The jobs this agent runs (or ran and still keeps): the engine job, its targets, its
-//! result stream. One lock orders every start, update and stop.
+//! result stream. One lock orders every start, update and stop. In the agent's own types
+//! (`state`); the gRPC service converts at its edge.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,14 +11,15 @@ use std::time::Duration;
 use tokio::sync::Mutex as AsyncMutex;
 use tonic::Status;
 use tracejob_api::Tool;
+use tracejob_api::summary::Summary;
 use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_engine::{Job, JobConfig, btf, heap};
-use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
 use crate::convert::{self, JobRequest};
 use crate::origins::{Located, Origins};
 use crate::resolve;
 use crate::ring::{Bounds, Ring};
+use crate::state::{Container, JobId, JobState, Placement, TargetState};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -56,13 +58,13 @@ type Engine = Arc<Mutex<Option<Job>>>;
 
 #[derive(Debug)]
 struct Entry {
-    job: JobRef,
+    job: JobId,
     request: JobRequest,
     engine: Engine,
     /// Moves decoded events onto the ring; ends once the engine's reader has stopped.
     pump: Option<std::thread::JoinHandle<()>>,
-    /// Set once stopped: the final result.
-    result: Option<JobResult>,
+    /// Set once stopped: the final result, its pods named.
+    result: Option<Summary>,
     targets: Vec<TargetState>,
     /// Cgroup id → pod and container, for the events.
     origins: Arc<Origins>,
@@ -107,45 +109,46 @@ impl Jobs {
     /// Each container's cgroup, or why it has none.
     fn resolve(
         &self,
-        targets: &[Target],
+        targets: &[Container],
     ) -> Result<Vec<(TargetState, Option<CgroupTarget>)>, Status> {
         let hierarchy = self.hierarchy()?;
         Ok(targets
             .iter()
             .map(|t| {
-                let mut state = TargetState {
-                    container_id: t.container_id.clone(),
-                    ..TargetState::default()
-                };
                 let found = resolve::container_dir(
                     &hierarchy.mount_point,
                     &t.pod_uid,
                     &t.container_id,
-                    &t.cgroup_path,
+                    t.cgroup_path.as_deref().unwrap_or_default(),
                 )
                 .and_then(|path| hierarchy.target(&path).map_err(|e| e.to_string()));
-                match found {
-                    Ok(cgroup) => {
-                        state.found = true;
-                        state.cgroup_path = cgroup.path.display().to_string();
-                        state.cgroup_id = cgroup.id;
-                        (state, Some(cgroup))
+                let (placement, cgroup) = match found {
+                    Ok(cgroup) => (
+                        Placement::Found {
+                            cgroup_path: cgroup.path.display().to_string(),
+                            cgroup_id: cgroup.id,
+                        },
+                        Some(cgroup),
+                    ),
+                    Err(reason) => {
+                        tracing::warn!(container = %t.container_id, pod = %t.pod_uid, %reason, "target not found");
+                        (Placement::Missing { reason }, None)
                     }
-                    Err(message) => {
-                        tracing::warn!(container = %t.container_id, pod = %t.pod_uid, %message, "target not found");
-                        state.message = message;
-                        (state, None)
-                    }
-                }
+                };
+                let state = TargetState {
+                    container_id: t.container_id.clone(),
+                    placement,
+                };
+                (state, cgroup)
             })
             .collect())
     }
 
     pub async fn start(
         &self,
-        job: JobRef,
+        job: JobId,
         request: JobRequest,
-        targets: &[Target],
+        targets: &[Container],
     ) -> Result<JobState, Status> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
@@ -167,7 +170,7 @@ impl Jobs {
             let old = entries.remove(&request.uid);
             if let Some(old) = old {
                 stop_engine(&old.engine).await.ok();
-                old.ring.finish(JobResult::default());
+                old.ring.finish_with(None);
             }
         }
         let running = entries.values().filter(|e| e.result.is_none()).count();
@@ -201,7 +204,7 @@ impl Jobs {
             let (ring, origins) = (ring.clone(), origins.clone());
             std::thread::spawn(move || {
                 for event in events {
-                    ring.push_event(convert::event(origins.line(event)));
+                    ring.push_line(origins.line(event));
                 }
             })
         });
@@ -227,7 +230,11 @@ impl Jobs {
         Ok(answer)
     }
 
-    pub async fn update_targets(&self, uid: &str, targets: &[Target]) -> Result<JobState, Status> {
+    pub async fn update_targets(
+        &self,
+        uid: &str,
+        targets: &[Container],
+    ) -> Result<JobState, Status> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
@@ -247,11 +254,11 @@ impl Jobs {
             if let Some(pump) = entry.pump.take() {
                 let _ = tokio::task::spawn_blocking(move || pump.join()).await;
             }
-            let result = convert::job_result(&summary, &entry.origins);
-            entry.ring.finish(result.clone());
+            tracing::info!(job = %entry.request.name, events = summary.events, lost = summary.lost, "job stopped");
+            let result = entry.origins.name_pods(summary);
+            entry.ring.finish_with(Some(&result));
             entry.result = Some(result);
             free_after(&entry.ring, self.settings.stopped_buffer_ttl);
-            tracing::info!(job = %entry.request.name, events = summary.events, lost = summary.lost, "job stopped");
         }
         Ok(state(entry))
     }
@@ -263,7 +270,7 @@ impl Jobs {
         };
         if let Some(entry) = removed {
             stop_engine(&entry.engine).await.ok();
-            entry.ring.finish(JobResult::default());
+            entry.ring.finish_with(None);
             drop(entry);
             heap::give_back();
             if none_left {
@@ -309,7 +316,7 @@ fn not_found(uid: &str) -> Status {
 
 /// The found targets with their pod and container (`resolved` is in `targets`' order).
 fn located<'a>(
-    targets: &'a [Target],
+    targets: &'a [Container],
     resolved: &[(TargetState, Option<CgroupTarget>)],
 ) -> Vec<Located<'a>> {
     targets
@@ -327,7 +334,7 @@ fn located<'a>(
 
 async fn apply_targets(
     entry: &mut Entry,
-    targets: &[Target],
+    targets: &[Container],
     resolved: Vec<(TargetState, Option<CgroupTarget>)>,
 ) -> Result<(), Status> {
     let located = located(targets, &resolved);
@@ -358,7 +365,7 @@ async fn apply_targets(
     Ok(())
 }
 
-async fn stop_engine(engine: &Engine) -> Result<tracejob_engine::summary::Summary, Status> {
+async fn stop_engine(engine: &Engine) -> Result<Summary, Status> {
     let engine = engine.clone();
     let job = lock(&engine).take();
     let Some(job) = job else {
@@ -393,9 +400,9 @@ fn summary_interval(tool: Tool, every: Duration) -> Duration {
 }
 
 /// Whether `new` says more than `last`: the running time alone is no change.
-fn changed(last: Option<&JobResult>, new: &JobResult) -> bool {
+fn changed(last: Option<&Summary>, new: &Summary) -> bool {
     last.is_none_or(|last| {
-        JobResult {
+        Summary {
             duration_ms: new.duration_ms,
             ..last.clone()
         } != *new
@@ -407,7 +414,7 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, origins: Arc<Origins>, every
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut last: Option<JobResult> = None;
+        let mut last: Option<Summary> = None;
         loop {
             tick.tick().await;
             let engine = engine.clone();
@@ -416,9 +423,9 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, origins: Arc<Origins>, every
                     .await;
             match snapshot {
                 Ok(Some(Ok(summary))) => {
-                    let result = convert::job_result(&summary, &origins);
+                    let result = origins.name_pods(summary);
                     if changed(last.as_ref(), &result) {
-                        ring.set_summary(result.clone());
+                        ring.set_result(&result);
                         last = Some(result);
                     }
                 }
@@ -434,10 +441,10 @@ fn state(entry: &Entry) -> JobState {
         lock(&entry.engine)
             .as_ref()
             .and_then(|job| job.snapshot().ok())
-            .map(|summary| convert::job_result(&summary, &entry.origins))
+            .map(|summary| entry.origins.name_pods(summary))
     });
     JobState {
-        job: Some(entry.job.clone()),
+        job: entry.job.clone(),
         generation: entry.request.generation,
         stopped: entry.result.is_some(),
         targets: entry.targets.clone(),
@@ -449,23 +456,29 @@ fn state(entry: &Entry) -> JobState {
 mod tests {
     use super::*;
 
+    fn summary(events: u64, duration_ms: u64) -> Summary {
+        Summary {
+            tool: "exec".into(),
+            probe: "tp_btf".into(),
+            events,
+            lost: 0,
+            lost_kernel: 0,
+            lost_user: 0,
+            duration_ms,
+            cgroups: Vec::new(),
+            pods: Vec::new(),
+            rows_omitted: 0,
+            details: tracejob_api::summary::ToolSummary::Exec { execs: Vec::new() },
+        }
+    }
+
     #[test]
     fn a_result_that_only_ran_longer_is_no_change_and_a_new_count_is() {
-        let first = JobResult {
-            events: 3,
-            duration_ms: 250,
-            ..JobResult::default()
-        };
+        let first = summary(3, 250);
         assert!(changed(None, &first), "the first result is news");
-        let later = JobResult {
-            duration_ms: 500,
-            ..first.clone()
-        };
+        let later = summary(3, 500);
         assert!(!changed(Some(&first), &later));
-        let more = JobResult {
-            events: 4,
-            ..later.clone()
-        };
+        let more = summary(4, 500);
         assert!(changed(Some(&later), &more));
     }
 

@@ -1,0 +1,62 @@
+//! Wire types stop at the agent's gRPC edge: the job registry, its state, the origins and
+//! the cgroup resolution work in the agent's and the API's types.
+
+use std::path::{Path, PathBuf};
+
+/// The files that speak `tracejob.agent.v1`: the service, its conversions and request
+/// checks, the stream buffer (it holds encoded messages to bound their bytes), the
+/// capabilities answer and the binary.
+const EDGE: [&str; 6] = [
+    "capabilities.rs",
+    "convert",
+    "main.rs",
+    "ring.rs",
+    "service.rs",
+    "validate.rs",
+];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_the_grpc_edge_names_protobuf_types() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let inside: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let relative = path.strip_prefix(&src).expect("under src");
+            let first = relative.components().next().expect("a name");
+            let name = first.as_os_str().to_string_lossy();
+            let name = name.trim_end_matches(".rs");
+            !EDGE.iter().any(|edge| edge.trim_end_matches(".rs") == name)
+        })
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).expect("readable");
+            text.contains("tracejob_proto") || text.contains("prost::")
+        })
+        .map(|path| {
+            path.strip_prefix(&src)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        inside.is_empty(),
+        "protobuf types outside the gRPC edge: {inside:?}"
+    );
+    assert!(
+        files.iter().any(|p| p.ends_with("jobs.rs")),
+        "the registry was looked at"
+    );
+}
