@@ -11,10 +11,8 @@ use tracejob_proto::v1::{JobResult, StartJobRequest};
 use crate::validate as fields;
 
 mod args;
-mod event;
 mod jobs;
 
-pub use event::event;
 pub use jobs::containers;
 
 /// What a StartJob asks for, checked.

@@ -90,7 +90,7 @@ impl Ring {
     /// Appends one event line (see [`Ring::push_event`]); the job registry's way in,
     /// converted here at the stream's edge.
     pub fn push_line(&self, line: EventLine) {
-        self.push_event(convert::event(line));
+        self.push_event(Event::from(line));
     }
 
     /// Sets the latest summary (see [`Ring::set_summary`]), its pods named.

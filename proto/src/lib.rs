@@ -4,6 +4,7 @@
 //! agent and the operator cannot disagree on what a message means; conversions to one
 //! side's own types stay in that side's `convert` module.
 
+mod event;
 mod summary;
 
 /// `tracejob.agent.v1`.
