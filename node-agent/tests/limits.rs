@@ -9,11 +9,12 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::client;
 use support::jobs::{getppid_spec, job, target};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server};
+use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 use tracejob_api::summary;
 use tracejob_api::{Tool, TraceJobSpec};
@@ -98,19 +99,6 @@ async fn a_job_beyond_the_agents_maximum_is_refused_until_another_one_ends() {
         .expect("a stopped job leaves room");
 }
 
-async fn tls_client(ca: &Ca, agent: &AgentProcess) -> AgentClient<Channel> {
-    let pem = ca.client();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca.pem()))
-        .identity(Identity::from_pem(pem.cert, pem.key))
-        .domain_name(AGENT_NAME);
-    let endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls");
-    AgentClient::new(endpoint.connect().await.expect("connect"))
-}
-
 async fn first_message(client: &mut AgentClient<Channel>, uid: &str) -> ResultMessage {
     client
         .stream_results(StreamResultsRequest {
@@ -136,7 +124,7 @@ async fn a_stopped_jobs_events_nobody_reads_are_freed_after_the_ttl() {
     let mut args = files.args();
     args.extend(["--stopped-buffer-ttl-seconds".to_owned(), "2".to_owned()]);
     let agent = AgentProcess::start("node-a", &args);
-    let mut client = tls_client(&ca, &agent).await;
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let uid = "ttl";
     client
@@ -215,7 +203,7 @@ async fn a_stopped_jobs_events_are_freed_once_the_operator_has_read_its_final_re
         format!("https://127.0.0.1:{}", agent.port()),
         Some(operator_tls(&ca)),
     );
-    let mut client = tls_client(&ca, &agent).await;
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let job = job("ack");
     let spec = TraceJobSpec {
