@@ -4,6 +4,7 @@
 //! agent and the operator cannot disagree on what a message means; conversions to one
 //! side's own types stay in that side's `convert` module.
 
+mod args;
 mod event;
 mod summary;
 
@@ -36,4 +37,6 @@ pub const MAX_RESULT_BYTES: usize = MAX_RESPONSE_BYTES / 2;
 pub enum ConvertError {
     #[error("{0} is missing")]
     Missing(&'static str),
+    #[error("{field}: {raw} is not a value type (int, long, pointer, string or none)")]
+    UnknownValueType { field: String, raw: i32 },
 }

@@ -4,7 +4,7 @@
 use tonic::{Code, Status};
 use tracejob_api::event::PodEvents;
 use tracejob_api::summary::Summary;
-use tracejob_api::{SummaryRow, ToolArgs, TraceJobSpec, ValueType};
+use tracejob_api::{SummaryRow, TraceJobSpec};
 use tracejob_proto::v1::{self, JobRef, JobResult, JobState, StartJobRequest, Target};
 
 use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
@@ -44,38 +44,9 @@ pub fn start_request(
         job: Some(job.into()),
         generation: 0,
         tool: spec.tool.name().to_owned(),
-        args: Some(tool_args(&spec.args)),
+        args: Some(v1::ToolArgs::from(&spec.args)),
         events: spec.output.events,
         targets: self::targets(targets),
-    }
-}
-
-/// spec.args, typed.
-pub fn tool_args(args: &ToolArgs) -> v1::ToolArgs {
-    v1::ToolArgs {
-        syscalls: args.syscalls.clone(),
-        count_only: args.count_only,
-        failed_only: args.failed_only,
-        frequency: args.frequency,
-        per_request: args.per_request,
-        function: args.function.clone(),
-        binary: args.binary.clone(),
-        arg_types: args
-            .arg_types
-            .iter()
-            .map(|t| value_type(*t) as i32)
-            .collect(),
-        return_type: args.return_type.map(|t| value_type(t) as i32),
-    }
-}
-
-fn value_type(value_type: ValueType) -> v1::ValueType {
-    match value_type {
-        ValueType::Int => v1::ValueType::Int,
-        ValueType::Long => v1::ValueType::Long,
-        ValueType::Pointer => v1::ValueType::Pointer,
-        ValueType::String => v1::ValueType::String,
-        ValueType::None => v1::ValueType::None,
     }
 }
 
@@ -254,19 +225,29 @@ mod tests {
     }
 
     #[test]
-    fn every_argument_goes_typed() {
-        let args = ToolArgs {
-            arg_types: vec![ValueType::String, ValueType::Pointer],
-            return_type: Some(ValueType::Int),
-            per_request: true,
-            ..ToolArgs::default()
+    fn a_start_request_carries_the_spec_s_tool_and_arguments_typed() {
+        use tracejob_api::{Tool, ToolArgs, ValueType};
+        let spec = TraceJobSpec {
+            tool: Tool::Uprobe,
+            args: ToolArgs {
+                arg_types: vec![ValueType::String, ValueType::Pointer],
+                return_type: Some(ValueType::Int),
+                ..ToolArgs::default()
+            },
+            ..TraceJobSpec::default()
         };
-        let wire = tool_args(&args);
+        let job = JobId {
+            namespace: "shop".into(),
+            name: "trace".into(),
+            uid: "u1".into(),
+        };
+        let request = start_request(&job, &spec, &[]);
+        assert_eq!(request.tool, "uprobe");
+        let wire = request.args.expect("arguments");
         assert_eq!(
             wire.arg_types,
             [v1::ValueType::String as i32, v1::ValueType::Pointer as i32]
         );
         assert_eq!(wire.return_type, Some(v1::ValueType::Int as i32));
-        assert!(wire.per_request);
     }
 }
