@@ -5,6 +5,7 @@
 //! side's own types stay in that side's `convert` module.
 
 mod args;
+mod details;
 mod event;
 mod summary;
 
