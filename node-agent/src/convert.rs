@@ -8,6 +8,7 @@ use tracejob_engine::EngineError;
 use tracejob_engine::summary::Summary;
 use tracejob_proto::v1::{JobResult, StartJobRequest};
 
+use crate::state::JobError;
 use crate::validate as fields;
 
 mod args;
@@ -66,6 +67,26 @@ impl TryFrom<&StartJobRequest> for JobRequest {
             args,
             events: request.events,
         })
+    }
+}
+
+impl From<JobError> for Status {
+    /// NotFound for an unknown job, ResourceExhausted for a full agent (the operator does
+    /// not back the node off for it), FailedPrecondition for what the node or the job's
+    /// state does not allow, Internal for a failed engine task; the engine's own errors as
+    /// [`status`] says.
+    fn from(error: JobError) -> Self {
+        let message = error.to_string();
+        match error {
+            JobError::NotFound(_) => Status::not_found(message),
+            JobError::Full(_) => Status::resource_exhausted(message),
+            JobError::NoHierarchy(_)
+            | JobError::StaleGeneration { .. }
+            | JobError::Stopped(_)
+            | JobError::AlreadyStopped => Status::failed_precondition(message),
+            JobError::Task(_) => Status::internal(message),
+            JobError::Engine(engine) => status(&engine),
+        }
     }
 }
 
@@ -185,6 +206,47 @@ mod tests {
             status.message().contains("targets[1].cgroup_path"),
             "{}",
             status.message()
+        );
+    }
+
+    #[test]
+    fn each_registry_error_gets_the_code_the_operator_acts_on() {
+        use tonic::Code;
+        let cases = [
+            (JobError::NotFound("u1".into()), Code::NotFound),
+            (JobError::Full(32), Code::ResourceExhausted),
+            (JobError::Stopped("u1".into()), Code::FailedPrecondition),
+            (JobError::AlreadyStopped, Code::FailedPrecondition),
+            (
+                JobError::NoHierarchy("no cgroup v2 mount".into()),
+                Code::FailedPrecondition,
+            ),
+            (
+                JobError::StaleGeneration {
+                    uid: "u1".into(),
+                    running: 3,
+                    asked: 2,
+                },
+                Code::FailedPrecondition,
+            ),
+            (JobError::Task("panicked".into()), Code::Internal),
+            (
+                JobError::Engine(EngineError::NoBtf),
+                Code::FailedPrecondition,
+            ),
+        ];
+        for (error, code) in cases {
+            let message = error.to_string();
+            let status = Status::from(error);
+            assert_eq!(status.code(), code, "{message}");
+            assert_eq!(status.message(), message);
+        }
+        let full = Status::from(JobError::Full(32));
+        assert!(
+            full.message()
+                .starts_with("this agent already runs its maximum of 32 jobs"),
+            "{}",
+            full.message()
         );
     }
 

@@ -9,17 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Mutex as AsyncMutex;
-use tonic::Status;
 use tracejob_api::Tool;
 use tracejob_api::summary::Summary;
 use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_engine::{Job, JobConfig, btf, heap};
 
-use crate::convert::{self, JobRequest};
+use crate::convert::JobRequest;
 use crate::origins::{Located, Origins};
 use crate::resolve;
 use crate::ring::{Bounds, Ring};
-use crate::state::{Container, JobId, JobState, Placement, TargetState};
+use crate::state::{Container, JobError, JobId, JobState, Placement, TargetState};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -100,17 +99,17 @@ impl Jobs {
         self.hierarchy.as_ref().ok().map(|h| h.mount_point.clone())
     }
 
-    fn hierarchy(&self) -> Result<&Hierarchy, Status> {
+    fn hierarchy(&self) -> Result<&Hierarchy, JobError> {
         self.hierarchy
             .as_ref()
-            .map_err(|reason| Status::failed_precondition(reason.clone()))
+            .map_err(|reason| JobError::NoHierarchy(reason.clone()))
     }
 
     /// Each container's cgroup, or why it has none.
     fn resolve(
         &self,
         targets: &[Container],
-    ) -> Result<Vec<(TargetState, Option<CgroupTarget>)>, Status> {
+    ) -> Result<Vec<(TargetState, Option<CgroupTarget>)>, JobError> {
         let hierarchy = self.hierarchy()?;
         Ok(targets
             .iter()
@@ -149,16 +148,17 @@ impl Jobs {
         job: JobId,
         request: JobRequest,
         targets: &[Container],
-    ) -> Result<JobState, Status> {
+    ) -> Result<JobState, JobError> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
         self.starts.fetch_add(1, Ordering::Relaxed);
         if let Some(entry) = entries.get_mut(&request.uid) {
             if request.generation != 0 && request.generation < entry.request.generation {
-                return Err(Status::failed_precondition(format!(
-                    "job {} runs generation {}; generation {} is stale",
-                    request.uid, entry.request.generation, request.generation
-                )));
+                return Err(JobError::StaleGeneration {
+                    uid: request.uid.clone(),
+                    running: entry.request.generation,
+                    asked: request.generation,
+                });
             }
             let same_tool =
                 entry.request.tool == request.tool && entry.request.args == request.args;
@@ -175,11 +175,7 @@ impl Jobs {
         }
         let running = entries.values().filter(|e| e.result.is_none()).count();
         if running >= self.settings.max_jobs {
-            return Err(Status::resource_exhausted(format!(
-                "this agent already runs its maximum of {} jobs (tracejob-agent --max-jobs); \
-                 the job starts here once another one ends",
-                self.settings.max_jobs
-            )));
+            return Err(JobError::Full(self.settings.max_jobs));
         }
         let origins = Arc::new(Origins::new(&job.namespace));
         origins.set(located(targets, &resolved));
@@ -193,8 +189,8 @@ impl Jobs {
         };
         let started = tokio::task::spawn_blocking(move || Job::start(&config, &cgroups))
             .await
-            .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?;
-        let mut engine_job = started.map_err(|e| convert::status(&e))?;
+            .map_err(|e| JobError::Task(e.to_string()))?;
+        let mut engine_job = started?;
         tracing::info!(job = %request.name, uid = %request.uid, probe = engine_job.probe(), "job started");
         let ring = Arc::new(Ring::new(Bounds {
             messages: self.settings.stream_buffer,
@@ -234,18 +230,18 @@ impl Jobs {
         &self,
         uid: &str,
         targets: &[Container],
-    ) -> Result<JobState, Status> {
+    ) -> Result<JobState, JobError> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
         if entry.result.is_some() {
-            return Err(Status::failed_precondition(format!("job {uid} is stopped")));
+            return Err(JobError::Stopped(uid.to_owned()));
         }
         apply_targets(entry, targets, resolved).await?;
         Ok(state(entry))
     }
 
-    pub async fn stop(&self, uid: &str) -> Result<JobState, Status> {
+    pub async fn stop(&self, uid: &str) -> Result<JobState, JobError> {
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
         if entry.result.is_none() {
@@ -301,7 +297,7 @@ impl Jobs {
         entries.get(uid).map(state).into_iter().collect()
     }
 
-    pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, Status> {
+    pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, JobError> {
         let entries = self.entries.lock().await;
         entries
             .get(uid)
@@ -310,8 +306,8 @@ impl Jobs {
     }
 }
 
-fn not_found(uid: &str) -> Status {
-    Status::not_found(format!("no job {uid} on this agent"))
+fn not_found(uid: &str) -> JobError {
+    JobError::NotFound(uid.to_owned())
 }
 
 /// The found targets with their pod and container (`resolved` is in `targets`' order).
@@ -336,12 +332,12 @@ async fn apply_targets(
     entry: &mut Entry,
     targets: &[Container],
     resolved: Vec<(TargetState, Option<CgroupTarget>)>,
-) -> Result<(), Status> {
+) -> Result<(), JobError> {
     let located = located(targets, &resolved);
     let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
     let wanted: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
     let engine = entry.engine.clone();
-    tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || -> Result<(), JobError> {
         let mut guard = lock(&engine);
         let Some(job) = guard.as_mut() else {
             return Ok(());
@@ -358,23 +354,22 @@ async fn apply_targets(
         Ok(())
     })
     .await
-    .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
-    .map_err(|e| convert::status(&e))?;
+    .map_err(|e| JobError::Task(e.to_string()))??;
     entry.origins.set(located);
     entry.targets = states;
     Ok(())
 }
 
-async fn stop_engine(engine: &Engine) -> Result<Summary, Status> {
+async fn stop_engine(engine: &Engine) -> Result<Summary, JobError> {
     let engine = engine.clone();
     let job = lock(&engine).take();
     let Some(job) = job else {
-        return Err(Status::failed_precondition("the job was already stopped"));
+        return Err(JobError::AlreadyStopped);
     };
     tokio::task::spawn_blocking(move || job.stop())
         .await
-        .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
-        .map_err(|e| convert::status(&e))
+        .map_err(|e| JobError::Task(e.to_string()))?
+        .map_err(JobError::from)
 }
 
 /// Frees a stopped job's buffered events after `ttl` if no stream has read its final

@@ -49,3 +49,34 @@ pub struct JobState {
     /// ids; none when the engine could not be read.
     pub result: Option<Summary>,
 }
+
+/// Why the registry refused or failed a call; the gRPC service maps each to its code
+/// (`convert::job_status`).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The node has no usable cgroup v2 hierarchy.
+    #[error("{0}")]
+    NoHierarchy(String),
+    #[error("job {uid} runs generation {running}; generation {asked} is stale")]
+    StaleGeneration {
+        uid: String,
+        running: i64,
+        asked: i64,
+    },
+    #[error("job {0} is stopped")]
+    Stopped(String),
+    #[error("the job was already stopped")]
+    AlreadyStopped,
+    #[error(
+        "this agent already runs its maximum of {0} jobs (tracejob-agent --max-jobs); \
+         the job starts here once another one ends"
+    )]
+    Full(usize),
+    #[error("no job {0} on this agent")]
+    NotFound(String),
+    /// The blocking task that drives the engine panicked or was cancelled.
+    #[error("the engine task failed: {0}")]
+    Task(String),
+    #[error(transparent)]
+    Engine(#[from] tracejob_engine::EngineError),
+}

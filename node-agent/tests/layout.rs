@@ -1,17 +1,19 @@
-//! Wire types stop at the agent's gRPC edge: the job registry, its state, the origins and
-//! the cgroup resolution work in the agent's and the API's types.
+//! Wire types stop at the agent's gRPC edge: the job registry, its state and errors, the
+//! origins and the cgroup resolution work in the agent's and the API's types.
 
 use std::path::{Path, PathBuf};
 
-/// The files that speak `tracejob.agent.v1`: the service, its conversions and request
-/// checks, the stream buffer (it holds encoded messages to bound their bytes), the
-/// capabilities answer and the binary.
-const EDGE: [&str; 6] = [
+/// The files that speak `tracejob.agent.v1` or gRPC: the service, its conversions and
+/// request checks, the stream buffer (it holds encoded messages to bound their bytes), the
+/// capabilities answer, the TLS set-up and client identity check, and the binary.
+const EDGE: [&str; 8] = [
     "capabilities.rs",
     "convert",
+    "identity.rs",
     "main.rs",
     "ring.rs",
     "service.rs",
+    "tls.rs",
     "validate.rs",
 ];
 
@@ -27,7 +29,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn only_the_grpc_edge_names_protobuf_types() {
+fn only_the_grpc_edge_names_protobuf_or_grpc_types() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
@@ -42,7 +44,9 @@ fn only_the_grpc_edge_names_protobuf_types() {
         })
         .filter(|path| {
             let text = std::fs::read_to_string(path).expect("readable");
-            text.contains("tracejob_proto") || text.contains("prost::")
+            ["tracejob_proto", "prost::", "tonic::", "use tonic"]
+                .iter()
+                .any(|wire| text.contains(wire))
         })
         .map(|path| {
             path.strip_prefix(&src)
@@ -53,7 +57,7 @@ fn only_the_grpc_edge_names_protobuf_types() {
         .collect();
     assert!(
         inside.is_empty(),
-        "protobuf types outside the gRPC edge: {inside:?}"
+        "protobuf or gRPC types outside the gRPC edge: {inside:?}"
     );
     assert!(
         files.iter().any(|p| p.ends_with("jobs.rs")),
