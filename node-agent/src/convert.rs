@@ -1,5 +1,6 @@
-//! The agent's wire edge: requests into engine types, engine results into messages, engine
-//! errors into gRPC codes. Nothing else in the agent touches prost types' fields.
+//! The agent's wire edge: requests into engine and registry types, results into messages
+//! within the size limit, registry and engine errors into gRPC codes. Nothing else in the
+//! agent but the service and the stream buffer touches prost types.
 
 use prost::Message as _;
 use tonic::Status;
