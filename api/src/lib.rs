@@ -9,6 +9,7 @@ pub mod event;
 mod manifest;
 mod spec;
 pub mod status;
+pub mod summary;
 pub mod validate;
 
 pub use duration::{DurationError, parse_duration};

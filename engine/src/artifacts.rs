@@ -13,22 +13,20 @@ pub struct Artifact {
     pub bytes: Vec<u8>,
 }
 
-impl Summary {
-    /// The artifacts this result comes with (none for most tools).
-    pub fn artifacts(&self) -> Vec<Artifact> {
-        match &self.details {
-            ToolSummary::Profile { stacks, .. } => vec![
-                Artifact {
-                    name: "profile.folded".into(),
-                    bytes: folded(stacks).into_bytes(),
-                },
-                Artifact {
-                    name: "profile.svg".into(),
-                    bytes: flame_graph(stacks, &format!("{} on-CPU profile", self.tool)),
-                },
-            ],
-            _ => Vec::new(),
-        }
+/// The artifacts a result comes with (none for most tools).
+pub fn of(summary: &Summary) -> Vec<Artifact> {
+    match &summary.details {
+        ToolSummary::Profile { stacks, .. } => vec![
+            Artifact {
+                name: "profile.folded".into(),
+                bytes: folded(stacks).into_bytes(),
+            },
+            Artifact {
+                name: "profile.svg".into(),
+                bytes: flame_graph(stacks, &format!("{} on-CPU profile", summary.tool)),
+            },
+        ],
+        _ => Vec::new(),
     }
 }
 

@@ -1,14 +1,7 @@
 //! Log2 latency histograms as the kernel fills them: bucket 0 holds 0 ns, bucket i
 //! holds latencies in [2^(i-1), 2^i) ns.
 
-use serde::Serialize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Bucket {
-    /// Latencies in this bucket are below this bound.
-    pub lt_ns: u64,
-    pub count: u64,
-}
+pub use tracejob_api::summary::Bucket;
 
 /// The exclusive upper bound of bucket `index`.
 pub fn bucket_bound(index: usize) -> u64 {

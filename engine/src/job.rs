@@ -259,6 +259,8 @@ impl Job {
             lost_user,
             duration_ms: self.started.elapsed().as_millis() as u64,
             cgroups,
+            pods: Vec::new(),
+            rows_omitted: 0,
             details,
         })
     }

@@ -3,26 +3,14 @@
 
 use aya::Ebpf;
 use aya::maps::PerCpuArray;
-use serde::Serialize;
 use tracejob_ebpf::layout::LatencyStats;
 
 use crate::error::EngineError;
-use crate::histogram::{self, Bucket};
+use crate::histogram;
 use crate::maps::map_ref;
 
-/// A latency distribution as every summary reports it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Latency {
-    pub count: u64,
-    pub total_ns: u64,
-    /// Mean over the calls that were timed.
-    pub avg_ns: u64,
-    pub max_ns: u64,
-    /// Upper bounds of the log2 buckets holding the 50th and 99th percentiles.
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub histogram: Vec<Bucket>,
-}
+/// A latency distribution as every summary reports it (an API type).
+pub use tracejob_api::summary::Latency;
 
 /// Adds up the per-CPU copies of one entry.
 pub fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a LatencyStats>) -> LatencyStats {
@@ -46,21 +34,20 @@ pub fn read_single(ebpf: &Ebpf, map: &'static str) -> Result<Latency, EngineErro
         action: "read a latency histogram",
         source,
     })?;
-    Ok(Latency::from_stats(&sum(per_cpu.iter())))
+    Ok(from_stats(&sum(per_cpu.iter())))
 }
 
-impl Latency {
-    pub fn from_stats(stats: &LatencyStats) -> Self {
-        let timed: u64 = stats.hist.iter().sum();
-        Latency {
-            count: stats.count,
-            total_ns: stats.total_ns,
-            avg_ns: stats.total_ns.checked_div(timed).unwrap_or(0),
-            max_ns: stats.max_ns,
-            p50_ns: histogram::quantile_bound(&stats.hist, 0.5),
-            p99_ns: histogram::quantile_bound(&stats.hist, 0.99),
-            histogram: histogram::non_empty(&stats.hist),
-        }
+/// The distribution the kernel's summed counters describe.
+pub fn from_stats(stats: &LatencyStats) -> Latency {
+    let timed: u64 = stats.hist.iter().sum();
+    Latency {
+        count: stats.count,
+        total_ns: stats.total_ns,
+        avg_ns: stats.total_ns.checked_div(timed).unwrap_or(0),
+        max_ns: stats.max_ns,
+        p50_ns: histogram::quantile_bound(&stats.hist, 0.5),
+        p99_ns: histogram::quantile_bound(&stats.hist, 0.99),
+        histogram: histogram::non_empty(&stats.hist),
     }
 }
 
@@ -91,7 +78,7 @@ mod tests {
             (total.count, total.errors, total.total_ns, total.max_ns),
             (3, 1, 1300, 1000)
         );
-        let latency = Latency::from_stats(&total);
+        let latency = from_stats(&total);
         assert_eq!(latency.avg_ns, 433);
         assert_eq!(latency.p50_ns, 256);
         assert_eq!(latency.histogram.len(), 3);

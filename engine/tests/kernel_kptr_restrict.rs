@@ -69,7 +69,7 @@ fn with_kptr_restrict_2_no_kernel_address_reaches_a_profile() {
     assert!(kernel.iter().all(|f| *f == "[kernel]"), "{kernel:?}");
     let folded: String = stacks.iter().map(|s| format!("{}\n", s.stack)).collect();
     assert!(!folded.contains("0xffff"), "{folded}");
-    for artifact in summary.artifacts() {
+    for artifact in tracejob_engine::artifacts::of(&summary) {
         let text = String::from_utf8_lossy(&artifact.bytes);
         assert!(!text.contains("0xffff"), "{}", artifact.name);
     }

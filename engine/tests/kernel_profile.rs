@@ -92,7 +92,7 @@ fn a_function_spinning_in_the_target_cgroup_tops_the_profile_and_one_outside_is_
     assert!(!folded.contains("spin_outside"), "{folded}");
     assert_eq!(summary.lost, 0);
 
-    let artifacts = summary.artifacts();
+    let artifacts = tracejob_engine::artifacts::of(&summary);
     let names: Vec<&str> = artifacts.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["profile.folded", "profile.svg"]);
     assert_eq!(String::from_utf8_lossy(&artifacts[0].bytes), folded);
@@ -117,6 +117,6 @@ fn a_profile_with_no_target_activity_is_empty_but_valid() {
     let (functions, folded) = profile_details(&summary);
     assert_eq!(summary.events, 0);
     assert!(functions.is_empty() && folded.is_empty());
-    let svg = &summary.artifacts()[1].bytes;
+    let svg = &tracejob_engine::artifacts::of(&summary)[1].bytes;
     assert!(String::from_utf8_lossy(svg).trim_end().ends_with("</svg>"));
 }

@@ -1,22 +1,21 @@
-//! The agent's wire edge: requests into engine types, engine results into messages, engine
-//! errors into gRPC codes. Nothing else in the agent touches prost types' fields.
+//! The agent's wire edge: requests into engine and registry types, results into messages
+//! within the size limit, registry and engine errors into gRPC codes. Nothing else in the
+//! agent but the service and the stream buffer touches prost types.
 
 use prost::Message as _;
 use tonic::Status;
 use tracejob_api::{Tool, ToolArgs, TraceJobSpec, validate};
 use tracejob_engine::EngineError;
-use tracejob_engine::latency::Latency;
-use tracejob_engine::summary::{Summary, ToolSummary};
-use tracejob_proto::v1::{JobResult, Row, StartJobRequest};
+use tracejob_engine::summary::Summary;
+use tracejob_proto::v1::{JobResult, StartJobRequest};
 
-use crate::origins::Origins;
+use crate::state::JobError;
 use crate::validate as fields;
-use tracejob_api::event::PodEvents;
 
 mod args;
-mod event;
+mod jobs;
 
-pub use event::event;
+pub use jobs::containers;
 
 /// What a StartJob asks for, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +71,26 @@ impl TryFrom<&StartJobRequest> for JobRequest {
     }
 }
 
+impl From<JobError> for Status {
+    /// NotFound for an unknown job, ResourceExhausted for a full agent (the operator does
+    /// not back the node off for it), FailedPrecondition for what the node or the job's
+    /// state does not allow, Internal for a failed engine task; the engine's own errors as
+    /// [`status`] says.
+    fn from(error: JobError) -> Self {
+        let message = error.to_string();
+        match error {
+            JobError::NotFound(_) => Status::not_found(message),
+            JobError::Full(_) => Status::resource_exhausted(message),
+            JobError::NoHierarchy(_)
+            | JobError::StaleGeneration { .. }
+            | JobError::Stopped(_)
+            | JobError::AlreadyStopped => Status::failed_precondition(message),
+            JobError::Task(_) => Status::internal(message),
+            JobError::Engine(engine) => status(&engine),
+        }
+    }
+}
+
 /// InvalidArgument for the spec's faults, FailedPrecondition (saying what is missing) for
 /// the kernel's or the agent's privileges, Internal for the rest.
 pub fn status(error: &EngineError) -> Status {
@@ -84,142 +103,35 @@ pub fn status(error: &EngineError) -> Status {
     }
 }
 
-/// The engine's summary as rows (one per key the tool counts), events per pod, plus its
-/// full JSON, within [`tracejob_proto::MAX_RESULT_BYTES`].
-pub fn job_result(summary: &Summary, origins: &Origins) -> JobResult {
-    let pods = origins.pods(&summary.cgroups);
-    let mut result = JobResult {
-        tool: summary.tool.clone(),
-        probe: summary.probe.clone(),
-        events: summary.events,
-        lost: summary.lost,
-        lost_kernel: summary.lost_kernel,
-        lost_user: summary.lost_user,
-        duration_ms: summary.duration_ms,
-        rows: rows(&summary.details),
-        summary_json: summary_json(summary, &pods),
-        pods: pods
-            .into_iter()
-            .map(|p| tracejob_proto::v1::PodEvents {
-                namespace: p.namespace,
-                pod: p.pod.unwrap_or_default(),
-                container: p.container.unwrap_or_default(),
-                events: p.events,
-            })
-            .collect(),
-    };
-    fit(&mut result, tracejob_proto::MAX_RESULT_BYTES);
-    result
+/// A summary (its pods named, see [`Origins::name_pods`]) as a result: one row per key the
+/// tool counts and the full summary, within [`tracejob_proto::MAX_RESULT_BYTES`].
+///
+/// [`Origins::name_pods`]: crate::origins::Origins::name_pods
+pub fn job_result(summary: &Summary) -> JobResult {
+    fit(summary.clone(), tracejob_proto::MAX_RESULT_BYTES)
 }
 
-/// The engine's summary with `pods` (events per pod) in place of its cgroup ids, which mean
-/// nothing off the node.
-fn summary_json(summary: &Summary, pods: &[PodEvents]) -> String {
-    let Ok(mut json) = serde_json::to_value(summary) else {
-        return String::new();
-    };
-    if let Some(object) = json.as_object_mut() {
-        object.remove("cgroups");
-        if !pods.is_empty() {
-            object.insert(
-                "pods".into(),
-                serde_json::to_value(pods).unwrap_or_default(),
-            );
+/// The result of `summary` within `max` encoded bytes, so no answer ever trips the gRPC
+/// message limit and an oversized summary never fails a node: the longest row list loses
+/// its second half (the smallest counts) until it fits, and `rows_omitted` counts what went.
+fn fit(mut summary: Summary, max: usize) -> JobResult {
+    loop {
+        let result = JobResult::from(&summary);
+        if result.encoded_len() <= max {
+            return result;
+        }
+        match summary.details.halve_longest_list() {
+            // Nothing left to cut: only the counters and pods remain, a few KiB.
+            0 => return result,
+            cut => summary.rows_omitted += cut,
         }
     }
-    json.to_string()
-}
-
-/// Keeps a result within `max` encoded bytes, so no answer ever trips the gRPC message
-/// limit: the full summary JSON gives way first (a note says how big it was), then the
-/// rows at the end (the smallest counts).
-fn fit(result: &mut JobResult, max: usize) {
-    if result.encoded_len() <= max {
-        return;
-    }
-    let bytes = result.summary_json.len();
-    result.summary_json = serde_json::json!({
-        "tool": result.tool,
-        "truncated": format!("the full summary ({bytes} bytes) is over the agent's limit of {max} bytes"),
-    })
-    .to_string();
-    while result.encoded_len() > max && !result.rows.is_empty() {
-        let keep = result.rows.len() / 2;
-        result.rows.truncate(keep);
-    }
-}
-
-fn row(key: impl Into<String>, count: u64, errors: u64, latency: Option<&Latency>) -> Row {
-    Row {
-        key: key.into(),
-        count,
-        errors,
-        latency_us_log2: latency.map(histogram_us).unwrap_or_default(),
-    }
-}
-
-fn rows(details: &ToolSummary) -> Vec<Row> {
-    match details {
-        ToolSummary::Syscalls { syscalls } => syscalls
-            .iter()
-            .map(|s| row(&s.name, s.latency.count, s.errors, Some(&s.latency)))
-            .collect(),
-        ToolSummary::Exec { execs } => execs
-            .iter()
-            .map(|e| row(&e.filename, e.count, e.errors, None))
-            .collect(),
-        ToolSummary::Open { opens } => opens
-            .iter()
-            .map(|o| row(&o.path, o.count, o.errors, None))
-            .collect(),
-        ToolSummary::Runqlat { runqueue } => {
-            vec![row("runqueue", runqueue.count, 0, Some(runqueue))]
-        }
-        ToolSummary::Blockio { devices } => devices
-            .iter()
-            .map(|d| row(&d.device, d.latency.count, d.errors, Some(&d.latency)))
-            .collect(),
-        ToolSummary::Tcp { peers, .. } => peers
-            .iter()
-            .map(|p| {
-                row(
-                    format!("{} {}", p.direction, p.peer),
-                    p.connections,
-                    p.failed,
-                    None,
-                )
-            })
-            .collect(),
-        ToolSummary::Profile { functions, .. } => functions
-            .iter()
-            .map(|f| row(&f.function, f.self_samples, 0, None))
-            .collect(),
-        ToolSummary::Calls { functions } => functions
-            .iter()
-            .map(|c| row(&c.function, c.latency.count, 0, Some(&c.latency)))
-            .collect(),
-    }
-}
-
-/// Log2 nanosecond buckets (`< 2^i ns`) → log2 microsecond buckets: bucket 0 holds
-/// < 1 µs, bucket j holds [2^(j-1), 2^j) µs.
-fn histogram_us(latency: &Latency) -> Vec<u64> {
-    let mut out: Vec<u64> = Vec::new();
-    for bucket in &latency.histogram {
-        let log2_ns = 63 - bucket.lt_ns.max(1).leading_zeros() as usize;
-        let index = log2_ns.saturating_sub(10);
-        if out.len() <= index {
-            out.resize(index + 1, 0);
-        }
-        out[index] += bucket.count;
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracejob_engine::Bucket;
+    use tracejob_engine::summary::{FoldedStack, FunctionRow, ToolSummary};
     use tracejob_proto::v1::{self, JobRef, Target};
 
     fn syscalls(names: &[&str]) -> Option<v1::ToolArgs> {
@@ -299,6 +211,47 @@ mod tests {
     }
 
     #[test]
+    fn each_registry_error_gets_the_code_the_operator_acts_on() {
+        use tonic::Code;
+        let cases = [
+            (JobError::NotFound("u1".into()), Code::NotFound),
+            (JobError::Full(32), Code::ResourceExhausted),
+            (JobError::Stopped("u1".into()), Code::FailedPrecondition),
+            (JobError::AlreadyStopped, Code::FailedPrecondition),
+            (
+                JobError::NoHierarchy("no cgroup v2 mount".into()),
+                Code::FailedPrecondition,
+            ),
+            (
+                JobError::StaleGeneration {
+                    uid: "u1".into(),
+                    running: 3,
+                    asked: 2,
+                },
+                Code::FailedPrecondition,
+            ),
+            (JobError::Task("panicked".into()), Code::Internal),
+            (
+                JobError::Engine(EngineError::NoBtf),
+                Code::FailedPrecondition,
+            ),
+        ];
+        for (error, code) in cases {
+            let message = error.to_string();
+            let status = Status::from(error);
+            assert_eq!(status.code(), code, "{message}");
+            assert_eq!(status.message(), message);
+        }
+        let full = Status::from(JobError::Full(32));
+        assert!(
+            full.message()
+                .starts_with("this agent already runs its maximum of 32 jobs"),
+            "{}",
+            full.message()
+        );
+    }
+
+    #[test]
     fn a_good_request_is_read_with_its_arguments() {
         let job = JobRequest::try_from(&request("syscalls", syscalls(&["getppid"]), 1))
             .expect("accepted");
@@ -306,60 +259,64 @@ mod tests {
         assert_eq!(job.args.syscalls, ["getppid"]);
     }
 
-    #[test]
-    fn a_result_over_the_limit_drops_its_full_summary_then_its_smallest_rows() {
-        let mut result = JobResult {
+    fn profile(stacks: u64) -> Summary {
+        Summary {
             tool: "profile".into(),
-            rows: (0..100)
-                .map(|n| Row {
-                    key: format!("function {n}"),
-                    count: 100 - n,
-                    ..Row::default()
-                })
-                .collect(),
-            summary_json: "x".repeat(10_000),
-            ..JobResult::default()
-        };
-        fit(&mut result, 20_000);
-        assert_eq!(
-            result.summary_json.len(),
-            10_000,
-            "under the limit: untouched"
-        );
-        fit(&mut result, 1_000);
-        assert!(result.encoded_len() <= 1_000, "{}", result.encoded_len());
-        assert!(
-            result.summary_json.contains("10000 bytes"),
-            "{}",
-            result.summary_json
-        );
-        assert!(!result.rows.is_empty() && result.rows.len() < 100);
-        assert_eq!(result.rows[0].key, "function 0", "the largest counts stay");
+            probe: "perf_event".into(),
+            events: stacks,
+            lost: 0,
+            lost_kernel: 0,
+            lost_user: 0,
+            duration_ms: 1,
+            cgroups: Vec::new(),
+            pods: Vec::new(),
+            rows_omitted: 0,
+            details: ToolSummary::Profile {
+                samples: stacks,
+                frequency_hz: 99,
+                functions: vec![FunctionRow {
+                    function: "main".into(),
+                    kernel: false,
+                    self_samples: stacks,
+                    total_samples: stacks,
+                }],
+                stacks: (0..stacks)
+                    .map(|n| FoldedStack {
+                        stack: format!("app;main;f{n:04}"),
+                        count: stacks - n,
+                    })
+                    .collect(),
+            },
+        }
     }
 
     #[test]
-    fn nanosecond_buckets_fold_into_microsecond_buckets() {
-        let latency = Latency {
-            histogram: vec![
-                Bucket {
-                    lt_ns: 512,
-                    count: 1,
-                },
-                Bucket {
-                    lt_ns: 1024,
-                    count: 2,
-                },
-                Bucket {
-                    lt_ns: 2048,
-                    count: 3,
-                },
-                Bucket {
-                    lt_ns: 8192,
-                    count: 4,
-                },
-            ],
-            ..Latency::default()
+    fn a_result_within_the_limit_carries_the_whole_summary() {
+        let summary = profile(100);
+        let result = fit(summary.clone(), 20_000);
+        assert_eq!(result.rows_omitted, 0);
+        assert_eq!(Summary::try_from(&result).expect("a summary"), summary);
+    }
+
+    #[test]
+    fn a_result_over_the_limit_loses_its_smallest_stacks_and_counts_them() {
+        let result = fit(profile(1000), 10_000);
+        assert!(result.encoded_len() <= 10_000, "{}", result.encoded_len());
+        let back = Summary::try_from(&result).expect("a summary");
+        let ToolSummary::Profile {
+            stacks, functions, ..
+        } = &back.details
+        else {
+            panic!("a profile: {back:?}");
         };
-        assert_eq!(histogram_us(&latency), [3, 3, 0, 4]);
+        assert!(
+            !stacks.is_empty() && stacks.len() < 1000,
+            "{}",
+            stacks.len()
+        );
+        assert_eq!(stacks[0].stack, "app;main;f0000", "the largest counts stay");
+        assert_eq!(back.rows_omitted, 1000 - stacks.len() as u64);
+        assert_eq!(functions.len(), 1, "the short list is kept");
+        assert_eq!(result.rows.len(), 1, "the status rows are the functions");
     }
 }

@@ -1,5 +1,6 @@
 //! The jobs this agent runs (or ran and still keeps): the engine job, its targets, its
-//! result stream. One lock orders every start, update and stop.
+//! result stream. One lock orders every start, update and stop. In the agent's own types
+//! (`state`); the gRPC service converts at its edge.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,16 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Mutex as AsyncMutex;
-use tonic::Status;
 use tracejob_api::Tool;
+use tracejob_api::summary::Summary;
 use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_engine::{Job, JobConfig, btf, heap};
-use tracejob_proto::v1::{JobRef, JobResult, JobState, Target, TargetState};
 
-use crate::convert::{self, JobRequest};
+use crate::convert::JobRequest;
 use crate::origins::{Located, Origins};
 use crate::resolve;
 use crate::ring::{Bounds, Ring};
+use crate::state::{Container, JobError, JobId, JobState, Placement, TargetState};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -56,13 +57,13 @@ type Engine = Arc<Mutex<Option<Job>>>;
 
 #[derive(Debug)]
 struct Entry {
-    job: JobRef,
+    job: JobId,
     request: JobRequest,
     engine: Engine,
     /// Moves decoded events onto the ring; ends once the engine's reader has stopped.
     pump: Option<std::thread::JoinHandle<()>>,
-    /// Set once stopped: the final result.
-    result: Option<JobResult>,
+    /// Set once stopped: the final result, its pods named.
+    result: Option<Summary>,
     targets: Vec<TargetState>,
     /// Cgroup id → pod and container, for the events.
     origins: Arc<Origins>,
@@ -98,64 +99,66 @@ impl Jobs {
         self.hierarchy.as_ref().ok().map(|h| h.mount_point.clone())
     }
 
-    fn hierarchy(&self) -> Result<&Hierarchy, Status> {
+    fn hierarchy(&self) -> Result<&Hierarchy, JobError> {
         self.hierarchy
             .as_ref()
-            .map_err(|reason| Status::failed_precondition(reason.clone()))
+            .map_err(|reason| JobError::NoHierarchy(reason.clone()))
     }
 
     /// Each container's cgroup, or why it has none.
     fn resolve(
         &self,
-        targets: &[Target],
-    ) -> Result<Vec<(TargetState, Option<CgroupTarget>)>, Status> {
+        targets: &[Container],
+    ) -> Result<Vec<(TargetState, Option<CgroupTarget>)>, JobError> {
         let hierarchy = self.hierarchy()?;
         Ok(targets
             .iter()
             .map(|t| {
-                let mut state = TargetState {
-                    container_id: t.container_id.clone(),
-                    ..TargetState::default()
-                };
                 let found = resolve::container_dir(
                     &hierarchy.mount_point,
                     &t.pod_uid,
                     &t.container_id,
-                    &t.cgroup_path,
+                    t.cgroup_path.as_deref().unwrap_or_default(),
                 )
                 .and_then(|path| hierarchy.target(&path).map_err(|e| e.to_string()));
-                match found {
-                    Ok(cgroup) => {
-                        state.found = true;
-                        state.cgroup_path = cgroup.path.display().to_string();
-                        state.cgroup_id = cgroup.id;
-                        (state, Some(cgroup))
+                let (placement, cgroup) = match found {
+                    Ok(cgroup) => (
+                        Placement::Found {
+                            cgroup_path: cgroup.path.display().to_string(),
+                            cgroup_id: cgroup.id,
+                        },
+                        Some(cgroup),
+                    ),
+                    Err(reason) => {
+                        tracing::warn!(container = %t.container_id, pod = %t.pod_uid, %reason, "target not found");
+                        (Placement::Missing { reason }, None)
                     }
-                    Err(message) => {
-                        tracing::warn!(container = %t.container_id, pod = %t.pod_uid, %message, "target not found");
-                        state.message = message;
-                        (state, None)
-                    }
-                }
+                };
+                let state = TargetState {
+                    container_id: t.container_id.clone(),
+                    placement,
+                };
+                (state, cgroup)
             })
             .collect())
     }
 
     pub async fn start(
         &self,
-        job: JobRef,
+        job: JobId,
         request: JobRequest,
-        targets: &[Target],
-    ) -> Result<JobState, Status> {
+        targets: &[Container],
+    ) -> Result<JobState, JobError> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
         self.starts.fetch_add(1, Ordering::Relaxed);
         if let Some(entry) = entries.get_mut(&request.uid) {
             if request.generation != 0 && request.generation < entry.request.generation {
-                return Err(Status::failed_precondition(format!(
-                    "job {} runs generation {}; generation {} is stale",
-                    request.uid, entry.request.generation, request.generation
-                )));
+                return Err(JobError::StaleGeneration {
+                    uid: request.uid.clone(),
+                    running: entry.request.generation,
+                    asked: request.generation,
+                });
             }
             let same_tool =
                 entry.request.tool == request.tool && entry.request.args == request.args;
@@ -167,16 +170,12 @@ impl Jobs {
             let old = entries.remove(&request.uid);
             if let Some(old) = old {
                 stop_engine(&old.engine).await.ok();
-                old.ring.finish(JobResult::default());
+                old.ring.finish_with(None);
             }
         }
         let running = entries.values().filter(|e| e.result.is_none()).count();
         if running >= self.settings.max_jobs {
-            return Err(Status::resource_exhausted(format!(
-                "this agent already runs its maximum of {} jobs (tracejob-agent --max-jobs); \
-                 the job starts here once another one ends",
-                self.settings.max_jobs
-            )));
+            return Err(JobError::Full(self.settings.max_jobs));
         }
         let origins = Arc::new(Origins::new(&job.namespace));
         origins.set(located(targets, &resolved));
@@ -190,8 +189,8 @@ impl Jobs {
         };
         let started = tokio::task::spawn_blocking(move || Job::start(&config, &cgroups))
             .await
-            .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?;
-        let mut engine_job = started.map_err(|e| convert::status(&e))?;
+            .map_err(|e| JobError::Task(e.to_string()))?;
+        let mut engine_job = started?;
         tracing::info!(job = %request.name, uid = %request.uid, probe = engine_job.probe(), "job started");
         let ring = Arc::new(Ring::new(Bounds {
             messages: self.settings.stream_buffer,
@@ -201,7 +200,7 @@ impl Jobs {
             let (ring, origins) = (ring.clone(), origins.clone());
             std::thread::spawn(move || {
                 for event in events {
-                    ring.push_event(convert::event(origins.line(event)));
+                    ring.push_line(origins.line(event));
                 }
             })
         });
@@ -227,18 +226,22 @@ impl Jobs {
         Ok(answer)
     }
 
-    pub async fn update_targets(&self, uid: &str, targets: &[Target]) -> Result<JobState, Status> {
+    pub async fn update_targets(
+        &self,
+        uid: &str,
+        targets: &[Container],
+    ) -> Result<JobState, JobError> {
         let resolved = self.resolve(targets)?;
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
         if entry.result.is_some() {
-            return Err(Status::failed_precondition(format!("job {uid} is stopped")));
+            return Err(JobError::Stopped(uid.to_owned()));
         }
         apply_targets(entry, targets, resolved).await?;
         Ok(state(entry))
     }
 
-    pub async fn stop(&self, uid: &str) -> Result<JobState, Status> {
+    pub async fn stop(&self, uid: &str) -> Result<JobState, JobError> {
         let mut entries = self.entries.lock().await;
         let entry = entries.get_mut(uid).ok_or_else(|| not_found(uid))?;
         if entry.result.is_none() {
@@ -247,11 +250,11 @@ impl Jobs {
             if let Some(pump) = entry.pump.take() {
                 let _ = tokio::task::spawn_blocking(move || pump.join()).await;
             }
-            let result = convert::job_result(&summary, &entry.origins);
-            entry.ring.finish(result.clone());
+            tracing::info!(job = %entry.request.name, events = summary.events, lost = summary.lost, "job stopped");
+            let result = entry.origins.name_pods(summary);
+            entry.ring.finish_with(Some(&result));
             entry.result = Some(result);
             free_after(&entry.ring, self.settings.stopped_buffer_ttl);
-            tracing::info!(job = %entry.request.name, events = summary.events, lost = summary.lost, "job stopped");
         }
         Ok(state(entry))
     }
@@ -263,7 +266,7 @@ impl Jobs {
         };
         if let Some(entry) = removed {
             stop_engine(&entry.engine).await.ok();
-            entry.ring.finish(JobResult::default());
+            entry.ring.finish_with(None);
             drop(entry);
             heap::give_back();
             if none_left {
@@ -294,7 +297,7 @@ impl Jobs {
         entries.get(uid).map(state).into_iter().collect()
     }
 
-    pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, Status> {
+    pub async fn ring(&self, uid: &str) -> Result<Arc<Ring>, JobError> {
         let entries = self.entries.lock().await;
         entries
             .get(uid)
@@ -303,13 +306,13 @@ impl Jobs {
     }
 }
 
-fn not_found(uid: &str) -> Status {
-    Status::not_found(format!("no job {uid} on this agent"))
+fn not_found(uid: &str) -> JobError {
+    JobError::NotFound(uid.to_owned())
 }
 
 /// The found targets with their pod and container (`resolved` is in `targets`' order).
 fn located<'a>(
-    targets: &'a [Target],
+    targets: &'a [Container],
     resolved: &[(TargetState, Option<CgroupTarget>)],
 ) -> Vec<Located<'a>> {
     targets
@@ -327,14 +330,14 @@ fn located<'a>(
 
 async fn apply_targets(
     entry: &mut Entry,
-    targets: &[Target],
+    targets: &[Container],
     resolved: Vec<(TargetState, Option<CgroupTarget>)>,
-) -> Result<(), Status> {
+) -> Result<(), JobError> {
     let located = located(targets, &resolved);
     let (states, cgroups): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
     let wanted: Vec<CgroupTarget> = cgroups.into_iter().flatten().collect();
     let engine = entry.engine.clone();
-    tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || -> Result<(), JobError> {
         let mut guard = lock(&engine);
         let Some(job) = guard.as_mut() else {
             return Ok(());
@@ -351,23 +354,22 @@ async fn apply_targets(
         Ok(())
     })
     .await
-    .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
-    .map_err(|e| convert::status(&e))?;
+    .map_err(|e| JobError::Task(e.to_string()))??;
     entry.origins.set(located);
     entry.targets = states;
     Ok(())
 }
 
-async fn stop_engine(engine: &Engine) -> Result<tracejob_engine::summary::Summary, Status> {
+async fn stop_engine(engine: &Engine) -> Result<Summary, JobError> {
     let engine = engine.clone();
     let job = lock(&engine).take();
     let Some(job) = job else {
-        return Err(Status::failed_precondition("the job was already stopped"));
+        return Err(JobError::AlreadyStopped);
     };
     tokio::task::spawn_blocking(move || job.stop())
         .await
-        .map_err(|e| Status::internal(format!("the engine task failed: {e}")))?
-        .map_err(|e| convert::status(&e))
+        .map_err(|e| JobError::Task(e.to_string()))?
+        .map_err(JobError::from)
 }
 
 /// Frees a stopped job's buffered events after `ttl` if no stream has read its final
@@ -393,9 +395,9 @@ fn summary_interval(tool: Tool, every: Duration) -> Duration {
 }
 
 /// Whether `new` says more than `last`: the running time alone is no change.
-fn changed(last: Option<&JobResult>, new: &JobResult) -> bool {
+fn changed(last: Option<&Summary>, new: &Summary) -> bool {
     last.is_none_or(|last| {
-        JobResult {
+        Summary {
             duration_ms: new.duration_ms,
             ..last.clone()
         } != *new
@@ -407,7 +409,7 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, origins: Arc<Origins>, every
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut last: Option<JobResult> = None;
+        let mut last: Option<Summary> = None;
         loop {
             tick.tick().await;
             let engine = engine.clone();
@@ -416,9 +418,9 @@ fn spawn_summaries(engine: Engine, ring: Arc<Ring>, origins: Arc<Origins>, every
                     .await;
             match snapshot {
                 Ok(Some(Ok(summary))) => {
-                    let result = convert::job_result(&summary, &origins);
+                    let result = origins.name_pods(summary);
                     if changed(last.as_ref(), &result) {
-                        ring.set_summary(result.clone());
+                        ring.set_result(&result);
                         last = Some(result);
                     }
                 }
@@ -434,10 +436,10 @@ fn state(entry: &Entry) -> JobState {
         lock(&entry.engine)
             .as_ref()
             .and_then(|job| job.snapshot().ok())
-            .map(|summary| convert::job_result(&summary, &entry.origins))
+            .map(|summary| entry.origins.name_pods(summary))
     });
     JobState {
-        job: Some(entry.job.clone()),
+        job: entry.job.clone(),
         generation: entry.request.generation,
         stopped: entry.result.is_some(),
         targets: entry.targets.clone(),
@@ -449,23 +451,29 @@ fn state(entry: &Entry) -> JobState {
 mod tests {
     use super::*;
 
+    fn summary(events: u64, duration_ms: u64) -> Summary {
+        Summary {
+            tool: "exec".into(),
+            probe: "tp_btf".into(),
+            events,
+            lost: 0,
+            lost_kernel: 0,
+            lost_user: 0,
+            duration_ms,
+            cgroups: Vec::new(),
+            pods: Vec::new(),
+            rows_omitted: 0,
+            details: tracejob_api::summary::ToolSummary::Exec { execs: Vec::new() },
+        }
+    }
+
     #[test]
     fn a_result_that_only_ran_longer_is_no_change_and_a_new_count_is() {
-        let first = JobResult {
-            events: 3,
-            duration_ms: 250,
-            ..JobResult::default()
-        };
+        let first = summary(3, 250);
         assert!(changed(None, &first), "the first result is news");
-        let later = JobResult {
-            duration_ms: 500,
-            ..first.clone()
-        };
+        let later = summary(3, 500);
         assert!(!changed(Some(&first), &later));
-        let more = JobResult {
-            events: 4,
-            ..later.clone()
-        };
+        let more = summary(4, 500);
         assert!(changed(Some(&later), &more));
     }
 

@@ -10,6 +10,7 @@ pub mod origins;
 pub mod resolve;
 pub mod ring;
 pub mod service;
+pub mod state;
 pub mod tls;
 pub mod validate;
 

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 
 use tracejob_api::event::PodEvents;
 use tracejob_engine::records::{Event, EventLine, Origin};
-use tracejob_engine::summary::CgroupEvents;
+use tracejob_engine::summary::{CgroupEvents, Summary};
 
 /// One resolved target: its cgroup id and the pod and container it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +76,16 @@ impl Origins {
 }
 
 impl Origins {
+    /// The summary with events per pod in place of its cgroup ids, which mean nothing off
+    /// the node.
+    pub fn name_pods(&self, summary: Summary) -> Summary {
+        Summary {
+            pods: self.pods(&summary.cgroups),
+            cgroups: Vec::new(),
+            ..summary
+        }
+    }
+
     /// Events per cgroup (the engine's) as events per namespace, pod and container, most
     /// first; cgroups that are no target's add up under the namespace alone.
     pub fn pods(&self, cgroups: &[CgroupEvents]) -> Vec<PodEvents> {

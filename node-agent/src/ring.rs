@@ -9,8 +9,12 @@ use std::sync::Mutex;
 
 use prost::Message as _;
 use tokio::sync::watch;
+use tracejob_api::event::EventLine;
+use tracejob_api::summary::Summary;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{Event, JobResult, Lost, ResultMessage};
+
+use crate::convert;
 
 /// How much a ring may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +85,23 @@ impl Ring {
     fn notify(&self, inner: &Inner) {
         self.tail
             .send_replace((inner.next - 1, inner.summaries, inner.last.is_some()));
+    }
+
+    /// Appends one event line (see [`Ring::push_event`]); the job registry's way in,
+    /// converted here at the stream's edge.
+    pub fn push_line(&self, line: EventLine) {
+        self.push_event(Event::from(line));
+    }
+
+    /// Sets the latest summary (see [`Ring::set_summary`]), its pods named.
+    pub fn set_result(&self, summary: &Summary) {
+        self.set_summary(convert::job_result(summary));
+    }
+
+    /// Ends the stream with the job's final summary (see [`Ring::finish`]); none for a
+    /// job replaced or forgotten before it had one.
+    pub fn finish_with(&self, summary: Option<&Summary>) {
+        self.finish(summary.map(convert::job_result).unwrap_or_default());
     }
 
     /// Appends one event, dropping the oldest beyond the bounds.

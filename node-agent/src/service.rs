@@ -16,9 +16,10 @@ use tracejob_proto::v1::{
 };
 
 use crate::capabilities;
-use crate::convert::JobRequest;
+use crate::convert::{self, JobRequest};
 use crate::jobs::Jobs;
 use crate::ring::{Ring, Tail};
+use crate::state::JobId;
 use crate::validate;
 
 /// Messages a stream takes from the buffer per read.
@@ -95,9 +96,10 @@ impl Agent for AgentService {
     ) -> Result<Response<JobState>, Status> {
         let request = request.into_inner();
         let job = JobRequest::try_from(&request)?;
-        let job_ref = request.job.clone().unwrap_or_default();
-        let state = self.jobs.start(job_ref, job, &request.targets).await?;
-        Ok(Response::new(state))
+        let id = request.job.as_ref().map(JobId::from).unwrap_or_default();
+        let targets = convert::containers(&request.targets);
+        let state = self.jobs.start(id, job, &targets).await?;
+        Ok(Response::new(JobState::from(&state)))
     }
 
     async fn update_targets(
@@ -107,14 +109,15 @@ impl Agent for AgentService {
         let request = request.into_inner();
         let uid = uid(request.job.as_ref())?;
         validate::targets(&request.targets)?;
-        Ok(Response::new(
-            self.jobs.update_targets(uid, &request.targets).await?,
-        ))
+        let targets = convert::containers(&request.targets);
+        let state = self.jobs.update_targets(uid, &targets).await?;
+        Ok(Response::new(JobState::from(&state)))
     }
 
     async fn stop_job(&self, request: Request<JobRef>) -> Result<Response<JobState>, Status> {
         let job = request.into_inner();
-        Ok(Response::new(self.jobs.stop(uid(Some(&job))?).await?))
+        let state = self.jobs.stop(uid(Some(&job))?).await?;
+        Ok(Response::new(JobState::from(&state)))
     }
 
     async fn forget_job(
@@ -134,7 +137,9 @@ impl Agent for AgentService {
         // One job per call: no caller lists every tenant's results at once.
         validate::job_uid("job_uid", &request.job_uid)?;
         let jobs = self.jobs.list(&request.job_uid).await;
-        Ok(Response::new(ListJobsResponse { jobs }))
+        Ok(Response::new(ListJobsResponse {
+            jobs: jobs.iter().map(JobState::from).collect(),
+        }))
     }
 
     async fn capabilities(

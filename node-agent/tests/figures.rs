@@ -8,12 +8,11 @@ mod support;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
-use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::certs::{AgentFiles, Ca};
+use support::client;
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tokio_stream::StreamExt;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{JobRef, StartJobRequest, StreamResultsRequest, Target};
 
@@ -26,19 +25,7 @@ async fn figures_start_to_attached_and_stream_throughput() {
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "figures");
     let agent = AgentProcess::start("node-a", &files.args());
-    let pem = ca.client();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca.pem()))
-        .identity(Identity::from_pem(pem.cert, pem.key))
-        .domain_name(AGENT_NAME);
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = AgentClient::new(channel);
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let request = |uid: &str, tool: &str, syscalls: &[&str], events: bool| StartJobRequest {
         job: Some(JobRef {

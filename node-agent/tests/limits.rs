@@ -9,22 +9,25 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::client;
 use support::jobs::{getppid_spec, job, target};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server};
+use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
+use tracejob_api::summary;
 use tracejob_api::{Tool, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
-use tracejob_operator::agents::{AgentError, AgentPool, StreamItem};
+use tracejob_operator::agents::{AgentError, AgentPool, NodeResult, StreamItem};
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::agent_server::{Agent, AgentServer};
 use tracejob_proto::v1::result_message::Body;
+use tracejob_proto::v1::tool_summary::Details;
 use tracejob_proto::v1::{
-    CapabilitiesRequest, CapabilitiesResponse, ForgetJobResponse, JobRef, JobResult, JobState,
-    ListJobsRequest, ListJobsResponse, Lost, ResultMessage, StartJobRequest, StreamResultsRequest,
-    Target, UpdateTargetsRequest,
+    CapabilitiesRequest, CapabilitiesResponse, FoldedStack, ForgetJobResponse, JobRef, JobResult,
+    JobState, ListJobsRequest, ListJobsResponse, Lost, ProfileSummary, ResultMessage,
+    StartJobRequest, StreamResultsRequest, Target, ToolSummary, UpdateTargetsRequest,
 };
 
 fn pool(node: &str, address: String, tls: Option<ClientTls>) -> GrpcAgents {
@@ -96,19 +99,6 @@ async fn a_job_beyond_the_agents_maximum_is_refused_until_another_one_ends() {
         .expect("a stopped job leaves room");
 }
 
-async fn tls_client(ca: &Ca, agent: &AgentProcess) -> AgentClient<Channel> {
-    let pem = ca.client();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca.pem()))
-        .identity(Identity::from_pem(pem.cert, pem.key))
-        .domain_name(AGENT_NAME);
-    let endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls");
-    AgentClient::new(endpoint.connect().await.expect("connect"))
-}
-
 async fn first_message(client: &mut AgentClient<Channel>, uid: &str) -> ResultMessage {
     client
         .stream_results(StreamResultsRequest {
@@ -134,7 +124,7 @@ async fn a_stopped_jobs_events_nobody_reads_are_freed_after_the_ttl() {
     let mut args = files.args();
     args.extend(["--stopped-buffer-ttl-seconds".to_owned(), "2".to_owned()]);
     let agent = AgentProcess::start("node-a", &args);
-    let mut client = tls_client(&ca, &agent).await;
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let uid = "ttl";
     client
@@ -213,7 +203,7 @@ async fn a_stopped_jobs_events_are_freed_once_the_operator_has_read_its_final_re
         format!("https://127.0.0.1:{}", agent.port()),
         Some(operator_tls(&ca)),
     );
-    let mut client = tls_client(&ca, &agent).await;
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let job = job("ack");
     let spec = TraceJobSpec {
@@ -255,8 +245,8 @@ async fn a_stopped_jobs_events_are_freed_once_the_operator_has_read_its_final_re
     }
 }
 
-/// An agent whose every result carries a summary of `bytes` bytes (a profile's stacks can
-/// pass 4 MiB, tonic's default decoding limit).
+/// An agent whose every result carries a profile of at least `bytes` bytes of stacks (a
+/// profile's stacks can pass 4 MiB, tonic's default decoding limit).
 #[derive(Debug)]
 struct BigSummaries {
     bytes: usize,
@@ -264,12 +254,36 @@ struct BigSummaries {
 
 impl BigSummaries {
     fn result(&self) -> JobResult {
+        let frames = ";frame".repeat(100);
+        let stacks: Vec<FoldedStack> = (0..self.bytes / frames.len() + 1)
+            .map(|n| FoldedStack {
+                stack: format!("app{frames};f{n}"),
+                count: 1,
+            })
+            .collect();
         JobResult {
             tool: "profile".into(),
             events: 1,
-            summary_json: format!("\"{}\"", "s".repeat(self.bytes)),
+            summary: Some(ToolSummary {
+                details: Some(Details::Profile(ProfileSummary {
+                    samples: stacks.len() as u64,
+                    frequency_hz: 99,
+                    functions: Vec::new(),
+                    stacks,
+                })),
+            }),
             ..JobResult::default()
         }
+    }
+}
+
+/// Bytes of folded stacks in a node result's profile summary.
+fn stack_bytes(result: &NodeResult) -> usize {
+    match result.summary.as_ref().map(|s| &s.details) {
+        Some(summary::ToolSummary::Profile { stacks, .. }) => {
+            stacks.iter().map(|s| s.stack.len()).sum()
+        }
+        other => panic!("a profile summary: {other:?}"),
     }
 }
 
@@ -351,10 +365,7 @@ async fn a_summary_over_4_mib_reaches_the_operator_and_never_backs_the_node_off(
     let job = job("big");
 
     let result = agents.results("node-a", &job).await.expect("results");
-    assert!(
-        result.summary_json.as_ref().map(String::len) > Some(4 << 20),
-        "the whole summary"
-    );
+    assert!(stack_bytes(&result) > 4 << 20, "the whole summary");
     assert_eq!(agents.retry_after("node-a"), None, "no backoff");
     let stopped = agents.stop("node-a", &job).await.expect("stop");
     assert_eq!(stopped.events, 1);
@@ -370,6 +381,6 @@ async fn a_summary_over_4_mib_reaches_the_operator_and_never_backs_the_node_off(
     let StreamItem::Final(last) = &items[1] else {
         panic!("the final result: {:?}", items[1]);
     };
-    assert!(last.summary_json.as_ref().map(String::len) > Some(4 << 20));
+    assert!(stack_bytes(last) > 4 << 20);
     assert_eq!(agents.retry_after("node-a"), None, "no backoff");
 }

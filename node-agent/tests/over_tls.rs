@@ -8,12 +8,14 @@ use std::ffi::CString;
 
 use futures::StreamExt;
 
-use support::certs::{AGENT_NAME, AgentFiles, Ca, Pem};
+use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::client;
 use support::jobs::{getppid_spec, job, target};
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{ClientTlsConfig, Endpoint};
 use tracejob_api::event::{Event, EventLine};
+use tracejob_api::summary::ToolSummary;
 use tracejob_api::{Tool, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::{AgentError, AgentPool, StreamItem};
@@ -46,32 +48,10 @@ fn pool(agents: &[(&str, &AgentProcess)], tls: ClientTls) -> GrpcAgents {
     GrpcAgents::new(Addresses::Fixed(addresses), Some(tls))
 }
 
-async fn raw_client(
-    agent: &AgentProcess,
-    tls: Option<ClientTlsConfig>,
-) -> Result<AgentClient<Channel>, tonic::transport::Error> {
-    let mut endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))?;
-    if let Some(tls) = tls {
-        endpoint = endpoint.tls_config(tls)?;
-    }
-    Ok(AgentClient::new(endpoint.connect().await?))
-}
-
-fn tls_config(server_ca: &Ca, client: Option<&Ca>) -> ClientTlsConfig {
-    let mut config = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(server_ca.pem()))
-        .domain_name(AGENT_NAME);
-    if let Some(client_ca) = client {
-        let pem = client_ca.client();
-        config = config.identity(Identity::from_pem(pem.cert, pem.key));
-    }
-    config
-}
-
 /// True when the call fails: at the handshake, or on the first request (TLS 1.3 servers
 /// check the client's certificate after the client considers the handshake done).
 async fn refused(agent: &AgentProcess, tls: ClientTlsConfig) -> bool {
-    match raw_client(agent, Some(tls)).await {
+    match client::connect(agent, Some(tls)).await {
         Err(_) => true,
         Ok(mut client) => client.capabilities(CapabilitiesRequest {}).await.is_err(),
     }
@@ -82,7 +62,7 @@ async fn a_client_with_the_tracejob_ca_certificate_is_served_and_sees_the_capabi
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "served");
     let agent = AgentProcess::start("node-a", &files.args());
-    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+    let mut client = client::connect(&agent, Some(client::tls(&ca, Some(&ca.client()))))
         .await
         .expect("connect with a good certificate");
     let caps = client
@@ -97,7 +77,7 @@ async fn a_client_with_the_tracejob_ca_certificate_is_served_and_sees_the_capabi
 
     let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
         .expect("endpoint")
-        .tls_config(tls_config(&ca, Some(&ca)))
+        .tls_config(client::tls(&ca, Some(&ca.client())))
         .expect("tls")
         .connect()
         .await
@@ -121,9 +101,9 @@ async fn a_client_with_a_certificate_from_another_ca_is_refused() {
     let other = Ca::new("someone else's CA");
     let files = AgentFiles::write(&ca, "other-ca");
     let agent = AgentProcess::start("node-a", &files.args());
-    assert!(refused(&agent, tls_config(&ca, Some(&other))).await);
+    assert!(refused(&agent, client::tls(&ca, Some(&other.client()))).await);
     assert!(
-        !refused(&agent, tls_config(&ca, Some(&ca))).await,
+        !refused(&agent, client::tls(&ca, Some(&ca.client()))).await,
         "the right certificate still works"
     );
 }
@@ -133,7 +113,7 @@ async fn a_client_without_a_certificate_is_refused() {
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "no-cert");
     let agent = AgentProcess::start("node-a", &files.args());
-    assert!(refused(&agent, tls_config(&ca, None)).await);
+    assert!(refused(&agent, client::tls(&ca, None)).await);
 }
 
 #[tokio::test]
@@ -158,7 +138,7 @@ async fn an_unknown_tool_is_refused_with_invalid_argument_over_the_wire() {
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "bad-tool");
     let agent = AgentProcess::start("node-a", &files.args());
-    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+    let mut client = client::connect(&agent, Some(client::tls(&ca, Some(&ca.client()))))
         .await
         .expect("connect");
     let status = client
@@ -315,9 +295,13 @@ async fn an_exec_in_a_target_container_arrives_on_the_stream_naming_its_node_pod
         ("default", Some("workload"), Some("main"))
     );
     assert_eq!(pod.events, result.events);
-    let summary: serde_json::Value =
-        serde_json::from_str(result.summary_json.as_deref().expect("summary")).expect("json");
-    assert_eq!(summary["pods"][0]["pod"], "workload", "{summary}");
+    let summary = result.summary.as_ref().expect("the full summary");
+    assert_eq!(summary.pods, result.pods, "the summary names the pods too");
+    assert!(summary.cgroups.is_empty(), "cgroup ids stay on the node");
+    let ToolSummary::Exec { execs } = &summary.details else {
+        panic!("an exec summary: {summary:?}");
+    };
+    assert!(execs.iter().any(|e| e.filename == "/bin/true"), "{execs:?}");
     agents.forget("node-a", &job).await.expect("forget");
 }
 
@@ -363,7 +347,7 @@ async fn a_container_that_is_not_on_the_node_is_reported_not_found() {
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "missing");
     let agent = AgentProcess::start("node-a", &files.args());
-    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+    let mut client = client::connect(&agent, Some(client::tls(&ca, Some(&ca.client()))))
         .await
         .expect("connect");
     let present = FakeContainer::new();
@@ -411,7 +395,7 @@ async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "generation");
     let agent = AgentProcess::start("node-a", &files.args());
-    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+    let mut client = client::connect(&agent, Some(client::tls(&ca, Some(&ca.client()))))
         .await
         .expect("connect");
     let container = FakeContainer::new();
@@ -459,13 +443,6 @@ async fn a_stale_generation_is_refused_and_the_same_one_is_the_same_job() {
     );
 }
 
-fn tls_as(server_ca: &Ca, client: &Pem) -> ClientTlsConfig {
-    ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(server_ca.pem()))
-        .domain_name(AGENT_NAME)
-        .identity(Identity::from_pem(&client.cert, &client.key))
-}
-
 #[tokio::test]
 async fn the_agents_own_certificate_cannot_drive_an_agent() {
     let ca = Ca::new("tracejob test CA");
@@ -473,7 +450,7 @@ async fn the_agents_own_certificate_cannot_drive_an_agent() {
     let agent = AgentProcess::start("node-a", &files.args());
     // The same CA signed it, for client auth too (as the chart's certificates are): the
     // handshake passes, the name check refuses every call.
-    let mut client = raw_client(&agent, Some(tls_as(&ca, &files.agent)))
+    let mut client = client::connect(&agent, Some(client::tls(&ca, Some(&files.agent))))
         .await
         .expect("the handshake passes: the same CA");
     let status = client
@@ -494,9 +471,15 @@ async fn the_agents_own_certificate_cannot_drive_an_agent() {
         .await
         .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
-    assert!(refused(&agent, tls_as(&ca, &ca.client_named("tracejob-intruder"))).await);
     assert!(
-        !refused(&agent, tls_config(&ca, Some(&ca))).await,
+        refused(
+            &agent,
+            client::tls(&ca, Some(&ca.client_named("tracejob-intruder")))
+        )
+        .await
+    );
+    assert!(
+        !refused(&agent, client::tls(&ca, Some(&ca.client()))).await,
         "the operator's certificate still works"
     );
 }
@@ -528,7 +511,7 @@ async fn every_field_that_names_something_on_the_node_is_refused_with_invalid_ar
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "bad-fields");
     let agent = AgentProcess::start("node-a", &files.args());
-    let mut client = raw_client(&agent, Some(tls_config(&ca, Some(&ca))))
+    let mut client = client::connect(&agent, Some(client::tls(&ca, Some(&ca.client()))))
         .await
         .expect("connect");
     let bad_targets = [

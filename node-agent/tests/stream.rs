@@ -8,29 +8,17 @@ use std::ffi::CString;
 use std::time::Duration;
 
 use support::certs::{AGENT_NAME, AgentFiles, Ca};
+use support::client;
 use support::process::AgentProcess;
 use support::workload::FakeContainer;
 use tokio_stream::StreamExt;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 use tracejob_api::{Tool, ToolArgs, TraceJobSpec};
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::{AgentError, AgentPool, ContainerTarget, JobId};
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{JobRef, ResultMessage, StartJobRequest, StreamResultsRequest, Target};
-
-async fn client(ca: &Ca, agent: &AgentProcess) -> AgentClient<Channel> {
-    let pem = ca.client();
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca.pem()))
-        .identity(Identity::from_pem(pem.cert, pem.key))
-        .domain_name(AGENT_NAME);
-    let endpoint = Endpoint::from_shared(format!("https://127.0.0.1:{}", agent.port()))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls");
-    AgentClient::new(endpoint.connect().await.expect("connect"))
-}
 
 fn open_job(uid: &str, container: &FakeContainer) -> StartJobRequest {
     StartJobRequest {
@@ -109,7 +97,7 @@ async fn the_stream_carries_every_event_in_sequence_a_resume_repeats_nothing_and
     let ca = Ca::new("tracejob test CA");
     let files = AgentFiles::write(&ca, "stream");
     let agent = AgentProcess::start("node-a", &files.args());
-    let mut client = client(&ca, &agent).await;
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let path = CString::new("/dev/null").expect("path");
     client
@@ -169,7 +157,7 @@ async fn a_consumer_that_falls_behind_the_buffer_is_told_what_it_missed() {
     let mut args = files.args();
     args.extend(["--stream-buffer".to_owned(), "100".to_owned()]);
     let agent = AgentProcess::start("node-a", &args);
-    let mut client = client(&ca, &agent).await;
+    let mut client = client::operator(&ca, &agent).await;
     let container = FakeContainer::new();
     let path = CString::new("/dev/null").expect("path");
     client

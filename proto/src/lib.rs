@@ -1,6 +1,13 @@
 //! The node agent's gRPC API. The Rust here is generated from `proto/tracejob/agent/v1/agent.proto`
-//! by `make generate` and checked in; conversions to domain types live at each edge
-//! (the agent's and the operator's `convert` modules), not here.
+//! by `make generate` and checked in. Beside it, the conversions between its messages and
+//! the API's types that both sides share (`From`/`TryFrom`, one place for each), so the
+//! agent and the operator cannot disagree on what a message means; conversions to one
+//! side's own types stay in that side's `convert` module.
+
+mod args;
+mod details;
+mod event;
+mod summary;
 
 /// `tracejob.agent.v1`.
 #[allow(
@@ -21,7 +28,16 @@ pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// [`MAX_RESULT_BYTES`] so no answer ever reaches this limit.
 pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
-/// The largest job result the agent sends (its full summary JSON is dropped, then rows
-/// are trimmed, beyond it), half of [`MAX_RESPONSE_BYTES`] to leave room for the rest of
-/// an answer.
+/// The largest job result the agent sends (its summary's longest row lists are cut,
+/// smallest rows first, beyond it), half of [`MAX_RESPONSE_BYTES`] to leave room for the
+/// rest of an answer.
 pub const MAX_RESULT_BYTES: usize = MAX_RESPONSE_BYTES / 2;
+
+/// A message that does not carry what its API type needs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("{field}: {raw} is not a value type (int, long, pointer, string or none)")]
+    UnknownValueType { field: String, raw: i32 },
+}

@@ -95,7 +95,7 @@ impl Output for FilesOutput {
         manifest
             .artifacts
             .push(self.write_file(layout::SUMMARY, &json, counts)?);
-        for artifact in summary.summary.artifacts() {
+        for artifact in tracejob_engine::artifacts::of(summary.summary) {
             manifest.artifacts.push(self.write_file(
                 &artifact.name,
                 &artifact.bytes,

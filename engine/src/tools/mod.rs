@@ -1,12 +1,13 @@
 //! One folder per tool. Its `mod.rs` is the driver: which object it loads, how it
 //! attaches, how its ring-buffer records decode and how its summary is read (`record.rs`
-//! where decoding is more than a struct literal), `rows.rs` its summary's rows, and
-//! anything else only that tool uses sits beside them. What one event decodes into is the
-//! API's (`tracejob_api::event`, re-exported by `records.rs`), so every output writes the
-//! same event line; `summary.rs` holds `ToolSummary` over all tools.
+//! where decoding is more than a struct literal), `rows.rs` where its summary's rows are
+//! built from counts, and anything else only that tool uses sits beside them. What one
+//! event decodes into and what a summary holds are the API's (`tracejob_api::event` and
+//! `tracejob_api::summary`, re-exported by `records.rs` and `summary.rs`), so every output
+//! writes the same event line and summary.
 //! Adding a tool: its folder, its C program in `ebpf/programs/`, its `Tool` variant in
-//! the API, and one arm below (plus a variant in `Event` or `ToolSummary` if it has events
-//! or rows of its own). The job lifecycle around the drivers (targets, the reader, lost-event
+//! the API, and one arm below (plus a variant in `Event` or `ToolSummary`, and their
+//! messages in `tracejob.agent.v1`, if it has events or rows of its own). The job lifecycle around the drivers (targets, the reader, lost-event
 //! accounting) is the same for all, in `job.rs`.
 
 pub(crate) mod blockio;

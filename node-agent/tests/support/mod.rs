@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test target uses a different subset")]
 
 pub mod certs;
+pub mod client;
 pub mod jobs;
 pub mod process;
 pub mod workload;

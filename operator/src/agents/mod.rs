@@ -44,9 +44,10 @@ pub struct NodeResult {
     /// Event tools: events per pod and container, most first (empty for tools that
     /// aggregate in the kernel).
     pub pods: Vec<tracejob_api::event::PodEvents>,
-    /// The engine's full summary as JSON (profile stacks, per-device latency...), for
-    /// `summary.json` in object storage; too big for the status.
-    pub summary_json: Option<String>,
+    /// The engine's full summary (profile stacks, per-device latency...), for
+    /// `summary.json` in object storage; too big for the status. `rows_omitted` in it
+    /// counts rows the agent cut to stay within its message limit.
+    pub summary: Option<tracejob_api::summary::Summary>,
 }
 
 /// One message of a job's result stream on a node.

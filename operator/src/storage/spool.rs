@@ -76,7 +76,7 @@ struct NodeSpool {
     not_kept: u64,
     rotations: u64,
     /// The engine's full summary from the final message.
-    final_summary: Option<String>,
+    final_summary: Option<tracejob_api::summary::Summary>,
     /// The sequence of the last stream message handled (0: none since the stream began).
     sequence: u64,
     /// Where the first reader of this process resumes, as recovered from storage.
@@ -303,12 +303,12 @@ impl JobSpool {
         spool.sequence = sequence;
     }
 
-    pub fn finish(&self, node: &str, summary_json: Option<String>) {
+    pub fn finish(&self, node: &str, summary: Option<tracejob_api::summary::Summary>) {
         {
             let mut nodes = self.lock();
             let spool = nodes.entry(node.to_owned()).or_default();
             spool.finished = true;
-            spool.final_summary = summary_json;
+            spool.final_summary = summary;
         }
         self.finished.notify_waiters();
     }
@@ -318,8 +318,8 @@ impl JobSpool {
         self.lock()
             .iter()
             .filter_map(|(node, s)| {
-                let json = s.final_summary.as_deref()?;
-                Some((node.clone(), serde_json::from_str(json).ok()?))
+                let summary = s.final_summary.as_ref()?;
+                Some((node.clone(), serde_json::to_value(summary).ok()?))
             })
             .collect()
     }

@@ -71,16 +71,16 @@ pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId
                             }
                             // The engine's full summary (every folded stack of a profile)
                             // goes to storage with the final message only: not kept per node.
-                            result.summary_json = None;
+                            result.summary = None;
                             if feed.update(result) {
                                 pace.request(&job);
                             }
                         }
                         (StreamItem::Final(mut result), spool) => {
-                            let summary_json = result.summary_json.take();
+                            let summary = result.summary.take();
                             if let Some(spool) = spool {
                                 spool.handled(&node, message.sequence);
-                                spool.finish(&node, summary_json);
+                                spool.finish(&node, summary);
                             }
                             feed.finish(Some(result));
                             pace.request(&job);
@@ -132,7 +132,7 @@ pub(super) async fn count(
         match agents.results(&node, &job).await {
             Ok(mut result) => {
                 wait = COUNTS_EVERY;
-                result.summary_json = None;
+                result.summary = None;
                 if feed.update(result) {
                     pace.request(&job);
                 }

@@ -142,13 +142,225 @@ pub struct JobResult {
     pub duration_ms: u64,
     #[prost(message, repeated, tag = "8")]
     pub rows: ::prost::alloc::vec::Vec<Row>,
-    /// The engine's full summary (profile stacks, per-device latency...) as JSON.
-    #[prost(string, tag = "9")]
-    pub summary_json: ::prost::alloc::string::String,
     /// Event tools: events per pod and container, most first. Empty for tools that
     /// aggregate in the kernel (syscalls, runqlat, profile, funclatency, funccount).
     #[prost(message, repeated, tag = "10")]
     pub pods: ::prost::alloc::vec::Vec<PodEvents>,
+    /// The tool's full summary (every row, profile stacks, per-device latency), for
+    /// summary.json; absent before the job has one.
+    #[prost(message, optional, tag = "11")]
+    pub summary: ::core::option::Option<ToolSummary>,
+    /// Rows the agent left out of `summary` (and so of `rows`) to keep this result within
+    /// its limit of 32 MiB: the longest lists lose their smallest rows first.
+    #[prost(uint64, tag = "12")]
+    pub rows_omitted: u64,
+}
+/// What a tool adds to a summary. Each field means what the field of the same name in
+/// `summary.json` does (the Rust types in `tracejob_api::summary` document them); lists
+/// are sorted most first.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ToolSummary {
+    #[prost(oneof = "tool_summary::Details", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
+    pub details: ::core::option::Option<tool_summary::Details>,
+}
+/// Nested message and enum types in `ToolSummary`.
+pub mod tool_summary {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Details {
+        #[prost(message, tag = "1")]
+        Syscalls(super::SyscallsSummary),
+        #[prost(message, tag = "2")]
+        Exec(super::ExecSummary),
+        #[prost(message, tag = "3")]
+        Open(super::OpenSummary),
+        #[prost(message, tag = "4")]
+        Runqlat(super::RunqlatSummary),
+        #[prost(message, tag = "5")]
+        Blockio(super::BlockioSummary),
+        #[prost(message, tag = "6")]
+        Tcp(super::TcpSummary),
+        #[prost(message, tag = "7")]
+        Profile(super::ProfileSummary),
+        /// uprobe, funclatency and funccount.
+        #[prost(message, tag = "8")]
+        Calls(super::CallsSummary),
+    }
+}
+/// A latency distribution; `histogram` holds the non-empty log2 nanosecond buckets.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Latency {
+    #[prost(uint64, tag = "1")]
+    pub count: u64,
+    #[prost(uint64, tag = "2")]
+    pub total_ns: u64,
+    #[prost(uint64, tag = "3")]
+    pub avg_ns: u64,
+    #[prost(uint64, tag = "4")]
+    pub max_ns: u64,
+    #[prost(uint64, tag = "5")]
+    pub p50_ns: u64,
+    #[prost(uint64, tag = "6")]
+    pub p99_ns: u64,
+    #[prost(message, repeated, tag = "7")]
+    pub histogram: ::prost::alloc::vec::Vec<Bucket>,
+}
+/// Latencies below `lt_ns` (and at least half of it).
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Bucket {
+    #[prost(uint64, tag = "1")]
+    pub lt_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyscallsSummary {
+    #[prost(message, repeated, tag = "1")]
+    pub syscalls: ::prost::alloc::vec::Vec<SyscallRow>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyscallRow {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub nr: u32,
+    #[prost(uint64, tag = "3")]
+    pub errors: u64,
+    #[prost(message, optional, tag = "4")]
+    pub latency: ::core::option::Option<Latency>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ExecSummary {
+    #[prost(message, repeated, tag = "1")]
+    pub execs: ::prost::alloc::vec::Vec<ExecRow>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ExecRow {
+    #[prost(string, tag = "1")]
+    pub filename: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+    #[prost(uint64, tag = "3")]
+    pub errors: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct OpenSummary {
+    #[prost(message, repeated, tag = "1")]
+    pub opens: ::prost::alloc::vec::Vec<OpenRow>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct OpenRow {
+    #[prost(string, tag = "1")]
+    pub path: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+    #[prost(uint64, tag = "3")]
+    pub errors: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RunqlatSummary {
+    #[prost(message, optional, tag = "1")]
+    pub runqueue: ::core::option::Option<Latency>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BlockioSummary {
+    #[prost(message, repeated, tag = "1")]
+    pub devices: ::prost::alloc::vec::Vec<DeviceRow>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DeviceRow {
+    #[prost(string, tag = "1")]
+    pub device: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub major_minor: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "3")]
+    pub errors: u64,
+    #[prost(message, optional, tag = "4")]
+    pub latency: ::core::option::Option<Latency>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TcpSummary {
+    #[prost(uint64, tag = "1")]
+    pub connections: u64,
+    #[prost(message, repeated, tag = "2")]
+    pub peers: ::prost::alloc::vec::Vec<PeerRow>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PeerRow {
+    #[prost(string, tag = "1")]
+    pub direction: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub peer: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "3")]
+    pub connections: u64,
+    #[prost(uint64, tag = "4")]
+    pub failed: u64,
+    #[prost(uint64, tag = "5")]
+    pub rx_bytes: u64,
+    #[prost(uint64, tag = "6")]
+    pub tx_bytes: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ProfileSummary {
+    #[prost(uint64, tag = "1")]
+    pub samples: u64,
+    #[prost(uint32, tag = "2")]
+    pub frequency_hz: u32,
+    #[prost(message, repeated, tag = "3")]
+    pub functions: ::prost::alloc::vec::Vec<FunctionRow>,
+    #[prost(message, repeated, tag = "4")]
+    pub stacks: ::prost::alloc::vec::Vec<FoldedStack>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FunctionRow {
+    #[prost(string, tag = "1")]
+    pub function: ::prost::alloc::string::String,
+    #[prost(bool, tag = "2")]
+    pub kernel: bool,
+    #[prost(uint64, tag = "3")]
+    pub self_samples: u64,
+    #[prost(uint64, tag = "4")]
+    pub total_samples: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FoldedStack {
+    #[prost(string, tag = "1")]
+    pub stack: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub count: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CallsSummary {
+    #[prost(message, repeated, tag = "1")]
+    pub functions: ::prost::alloc::vec::Vec<CallRow>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CallRow {
+    #[prost(string, tag = "1")]
+    pub function: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub binary: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub latency: ::core::option::Option<Latency>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -1,7 +1,6 @@
 //! `blockio`: block I/O latency per device, and every request on demand.
 
 mod devices;
-pub(crate) mod rows;
 
 use std::sync::Arc;
 
@@ -12,13 +11,13 @@ use tracejob_ebpf::layout::{BlockEvent, LatencyStats, c_string};
 use super::{Decoded, Decoder, ToolDriver};
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
-use crate::latency::{self, Latency};
+use crate::latency;
 use crate::maps::map_ref;
 use crate::probe::{self, Hook, ProbeKind};
 use crate::records::BlockRecord;
 use crate::records::{Clock, Event};
+use crate::summary::DeviceRow;
 use crate::summary::ToolSummary;
-use rows::DeviceRow;
 
 const HOOKS: [Hook; 3] = [
     Hook {
@@ -89,7 +88,7 @@ impl ToolDriver for Blockio {
                 device: devices::name(dev),
                 major_minor: format!("{major}:{minor}"),
                 errors: total.errors,
-                latency: Latency::from_stats(&total),
+                latency: latency::from_stats(&total),
             });
         }
         devices.sort_by(|a, b| {

@@ -14,7 +14,6 @@ use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use rows::ExecRow;
 
 #[derive(Debug)]
 pub struct Exec;
@@ -47,11 +46,7 @@ impl ToolDriver for Exec {
         Ok((
             events,
             ToolSummary::Exec {
-                execs: counts
-                    .sorted()
-                    .into_iter()
-                    .map(ExecRow::from_counts)
-                    .collect(),
+                execs: counts.sorted().into_iter().map(rows::from_counts).collect(),
             },
         ))
     }

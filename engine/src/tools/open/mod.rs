@@ -14,7 +14,6 @@ use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
-use rows::OpenRow;
 
 #[derive(Debug)]
 pub struct Open {
@@ -53,11 +52,7 @@ impl ToolDriver for Open {
         Ok((
             events,
             ToolSummary::Open {
-                opens: counts
-                    .sorted()
-                    .into_iter()
-                    .map(OpenRow::from_counts)
-                    .collect(),
+                opens: counts.sorted().into_iter().map(rows::from_counts).collect(),
             },
         ))
     }

@@ -3,7 +3,6 @@
 //! frames through /proc/kallsyms, user frames through the ELF symbols of the files each
 //! process maps (captured while it runs, see `watcher`).
 
-pub(crate) mod rows;
 mod stacks;
 mod watcher;
 

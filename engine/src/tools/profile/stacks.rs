@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::rows::{FoldedStack, FunctionRow};
+use crate::summary::{FoldedStack, FunctionRow};
 
 /// Kernel frames carry this suffix in folded stacks, as `stackcollapse-perf --kernel`
 /// writes them; flame graphs colour them apart.

@@ -1,7 +1,5 @@
 //! `syscalls`: per-syscall counts, errors and latency histograms aggregated in the kernel.
 
-pub(crate) mod rows;
-
 use aya::Ebpf;
 use aya::maps::{Array, PerCpuArray};
 use tracejob_api::ToolArgs;
@@ -10,12 +8,12 @@ use tracejob_ebpf::layout::{LatencyStats, MAX_SYSCALLS};
 use super::ToolDriver;
 use crate::aggregate::KeyedCounts;
 use crate::error::EngineError;
-use crate::latency::{self, Latency};
+use crate::latency;
 use crate::maps::{map_mut, map_ref};
 use crate::probe::{self, ProbeKind, SYSCALL_HOOKS};
+use crate::summary::SyscallRow;
 use crate::summary::ToolSummary;
 use crate::syscall_names;
-use rows::SyscallRow;
 
 #[derive(Debug)]
 pub struct Syscalls {
@@ -108,7 +106,7 @@ fn read_stats(ebpf: &Ebpf) -> Result<Vec<SyscallRow>, EngineError> {
         })?;
         let total = latency::sum(per_cpu.iter());
         if total.count > 0 {
-            let latency = Latency::from_stats(&total);
+            let latency = latency::from_stats(&total);
             rows.push(SyscallRow {
                 name: syscall_names::name(nr),
                 nr,

@@ -1,7 +1,5 @@
 //! `tcp`: TCP connection lifecycles of the targets (BCC tcplife).
 
-pub(crate) mod rows;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use std::sync::Arc;
@@ -15,8 +13,8 @@ use crate::error::EngineError;
 use crate::probe::{self, Hook, ProbeKind};
 use crate::records::TcpRecord;
 use crate::records::{Clock, Event};
+use crate::summary::PeerRow;
 use crate::summary::ToolSummary;
-use rows::PeerRow;
 
 const HOOKS: [Hook; 1] = [Hook {
     program: "state",

@@ -3,8 +3,9 @@
 
 use tonic::{Code, Status};
 use tracejob_api::event::PodEvents;
+use tracejob_api::summary::Summary;
 use tracejob_api::{SummaryRow, TraceJobSpec};
-use tracejob_proto::v1::{JobRef, JobResult, JobState, StartJobRequest, Target};
+use tracejob_proto::v1::{self, JobRef, JobResult, JobState, StartJobRequest, Target};
 
 use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
 
@@ -43,40 +44,23 @@ pub fn start_request(
         job: Some(job.into()),
         generation: 0,
         tool: spec.tool.name().to_owned(),
-        args: Some(super::event::tool_args(&spec.args)),
+        args: Some(v1::ToolArgs::from(&spec.args)),
         events: spec.output.events,
         targets: self::targets(targets),
     }
 }
 
 impl From<JobResult> for NodeResult {
+    /// A result without a summary (a job replaced before it had one) has none here.
     fn from(result: JobResult) -> Self {
         NodeResult {
+            summary: Summary::try_from(&result).ok(),
             probe: Some(result.probe).filter(|p| !p.is_empty()),
             events: result.events,
             lost: result.lost,
-            rows: result
-                .rows
-                .into_iter()
-                .map(|row| SummaryRow {
-                    key: row.key,
-                    count: row.count,
-                    errors: row.errors,
-                    latency_us_log2: row.latency_us_log2,
-                })
-                .collect(),
+            rows: result.rows.into_iter().map(SummaryRow::from).collect(),
             message: None,
-            pods: result
-                .pods
-                .into_iter()
-                .map(|p| PodEvents {
-                    namespace: p.namespace,
-                    pod: Some(p.pod).filter(|s| !s.is_empty()),
-                    container: Some(p.container).filter(|s| !s.is_empty()),
-                    events: p.events,
-                })
-                .collect(),
-            summary_json: Some(result.summary_json).filter(|s| !s.is_empty()),
+            pods: result.pods.iter().map(PodEvents::from).collect(),
         }
     }
 }
@@ -153,6 +137,40 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_result_with_a_summary_gives_it_typed_and_one_without_gives_none() {
+        use tracejob_api::summary::{ExecRow, ToolSummary};
+        let summary = Summary {
+            tool: "exec".into(),
+            probe: "tp_btf".into(),
+            events: 2,
+            lost: 0,
+            lost_kernel: 0,
+            lost_user: 0,
+            duration_ms: 5,
+            cgroups: Vec::new(),
+            pods: vec![PodEvents {
+                namespace: "shop".into(),
+                pod: Some("web-0".into()),
+                container: Some("app".into()),
+                events: 2,
+            }],
+            rows_omitted: 0,
+            details: ToolSummary::Exec {
+                execs: vec![ExecRow {
+                    filename: "/bin/sh".into(),
+                    count: 2,
+                    errors: 0,
+                }],
+            },
+        };
+        let result = NodeResult::from(JobResult::from(&summary));
+        assert_eq!(result.summary.as_ref(), Some(&summary));
+        assert_eq!(result.pods, summary.pods);
+        assert_eq!(result.rows[0].key, "/bin/sh");
+        assert_eq!(NodeResult::from(JobResult::default()).summary, None);
+    }
+
+    #[test]
     fn containers_the_agent_could_not_find_are_named_in_the_node_message() {
         let state = JobState {
             targets: vec![
@@ -204,5 +222,32 @@ mod tests {
         );
         let transient = agent_error("n1", &Status::unavailable("connection refused"));
         assert!(matches!(transient, AgentError::Unavailable { .. }));
+    }
+
+    #[test]
+    fn a_start_request_carries_the_spec_s_tool_and_arguments_typed() {
+        use tracejob_api::{Tool, ToolArgs, ValueType};
+        let spec = TraceJobSpec {
+            tool: Tool::Uprobe,
+            args: ToolArgs {
+                arg_types: vec![ValueType::String, ValueType::Pointer],
+                return_type: Some(ValueType::Int),
+                ..ToolArgs::default()
+            },
+            ..TraceJobSpec::default()
+        };
+        let job = JobId {
+            namespace: "shop".into(),
+            name: "trace".into(),
+            uid: "u1".into(),
+        };
+        let request = start_request(&job, &spec, &[]);
+        assert_eq!(request.tool, "uprobe");
+        let wire = request.args.expect("arguments");
+        assert_eq!(
+            wire.arg_types,
+            [v1::ValueType::String as i32, v1::ValueType::Pointer as i32]
+        );
+        assert_eq!(wire.return_type, Some(v1::ValueType::Int as i32));
     }
 }

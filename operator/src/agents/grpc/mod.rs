@@ -3,7 +3,6 @@
 
 mod backoff;
 pub mod convert;
-pub mod event;
 pub mod node_ip;
 mod stream;
 

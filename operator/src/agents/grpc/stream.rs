@@ -2,11 +2,11 @@
 
 use futures::StreamExt;
 use tonic::transport::Channel;
+use tracejob_api::event::EventLine;
 use tracejob_proto::v1::agent_client::AgentClient;
 use tracejob_proto::v1::result_message::Body;
 use tracejob_proto::v1::{ResultMessage, StreamResultsRequest};
 
-use super::event::event_line;
 use super::{GrpcAgents, convert};
 use crate::agents::{AgentError, JobId, NodeResult, ResultStream, Sequenced, StreamItem};
 
@@ -56,10 +56,13 @@ fn acknowledge(mut client: AgentClient<Channel>, job_uid: String, last: u64) {
 
 fn sequenced(node: &str, message: ResultMessage) -> Sequenced {
     let item = match message.body {
-        Some(Body::Event(event)) => match event_line(node, event) {
-            Some(line) => StreamItem::Event(Box::new(line)),
+        Some(Body::Event(event)) => match EventLine::try_from(event) {
+            Ok(mut line) => {
+                line.origin.node = Some(node.to_owned());
+                StreamItem::Event(Box::new(line))
+            }
             // A record of a newer agent: the event is counted as lost, not guessed at.
-            None => StreamItem::Lost(1),
+            Err(_) => StreamItem::Lost(1),
         },
         Some(Body::Lost(lost)) => StreamItem::Lost(lost.messages),
         Some(Body::Final(result)) => StreamItem::Final(NodeResult::from(result)),
@@ -70,5 +73,47 @@ fn sequenced(node: &str, message: ResultMessage) -> Sequenced {
     Sequenced {
         sequence: message.sequence,
         item,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracejob_proto::v1;
+
+    fn event_message(record: Option<v1::event::Record>) -> ResultMessage {
+        ResultMessage {
+            sequence: 7,
+            body: Some(Body::Event(v1::Event {
+                origin: Some(v1::Origin {
+                    namespace: "shop".into(),
+                    pod: "web-0".into(),
+                    container: String::new(),
+                }),
+                record,
+            })),
+        }
+    }
+
+    #[test]
+    fn an_event_becomes_a_line_naming_the_node_and_the_agents_origin() {
+        let record = v1::event::Record::Exec(v1::ExecEvent {
+            filename: "/bin/sh".into(),
+            ..v1::ExecEvent::default()
+        });
+        let message = sequenced("n1", event_message(Some(record)));
+        assert_eq!(message.sequence, 7);
+        let StreamItem::Event(line) = message.item else {
+            panic!("an event: {:?}", message.item);
+        };
+        assert_eq!(line.origin.node.as_deref(), Some("n1"));
+        assert_eq!(line.origin.pod.as_deref(), Some("web-0"));
+        assert_eq!(line.origin.container, None, "empty is unknown");
+    }
+
+    #[test]
+    fn a_record_this_operator_does_not_know_counts_as_one_lost_event() {
+        let message = sequenced("n1", event_message(None));
+        assert_eq!(message.item, StreamItem::Lost(1));
     }
 }
