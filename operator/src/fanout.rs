@@ -12,6 +12,9 @@ use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
 
 use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
 use crate::context::Context;
+use crate::decide::nodes::{
+    AgentStep, Answer, LeftStep, TargetNode, failed_row, plan_left, plan_target, settle_target,
+};
 use crate::error::Error;
 use crate::lost;
 use crate::targets::Targets;
@@ -85,6 +88,8 @@ pub fn refused_everywhere(
 const STOPS_AT_ONCE: usize = 32;
 
 /// Brings every node in line with `targets`; `spec_changed` restarts the job where it runs.
+/// Act only: what to ask of each agent and what its answer means are decided in
+/// [`crate::decide::nodes`].
 pub async fn drive(
     ctx: &Context,
     job: &JobId,
@@ -98,81 +103,50 @@ pub async fn drive(
     let observed = &observed;
     // Every node at once: one slow or unreachable agent must not hold up the others.
     let per_node = targets.by_node.iter().map(|(node, containers)| async move {
-        let previous = old_rows.iter().find(|r| &r.node == node);
-        let seen = observed.get(node);
-        let was_running = previous.is_some_and(|r| r.phase == NodePhase::Running);
-        // Unreachable after having run (a probe was reported): the agent may have restarted.
-        let was_lost_track_of = previous
-            .is_some_and(|r| r.phase == NodePhase::Unavailable && r.probe.is_some())
-            && !spec_changed;
-        // The node's stream found that the agent no longer knows the job (it restarted).
-        let agent_lost_it = seen.is_some_and(|s| s.unknown_to_agent);
-        let pods = u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX);
-        let same_spec = was_running && !spec_changed && !agent_lost_it;
-        // Targets this process has not handed to the agent yet (not a repeated start of a
-        // node the status does not list as running yet).
-        let new_targets = ctx.applied_digest(&job.uid, node) != Some(digest(containers));
-        let outcome = ensure(ctx, node, job, spec, containers, same_spec).await;
-        match outcome {
-            Ok(applied) => {
-                let afresh = applied == Ensured::Restarted || agent_lost_it;
-                let gap = afresh && (was_running || was_lost_track_of) && !spec_changed;
-                if applied != Ensured::Unchanged {
-                    ctx.streams.started(&job.uid, node, afresh);
-                }
-                let result = if afresh {
-                    None
-                } else {
-                    seen.and_then(|s| s.result.clone())
-                };
-                let row = running_row(node, pods, previous, result.as_ref(), afresh);
-                (
-                    row,
-                    result,
-                    gap,
-                    None,
-                    applied == Ensured::Applied && new_targets,
-                )
-            }
-            Err(error) => {
-                ctx.forget_applied(&job.uid, node);
-                let rejected = match &error {
-                    AgentError::Rejected { message, .. } => Some(message.clone()),
-                    _ => None,
-                };
-                (
-                    failed_row(node, pods, previous, &error),
-                    None,
-                    false,
-                    rejected,
-                    false,
-                )
-            }
+        let target = TargetNode {
+            node,
+            pods: u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX),
+            previous: old_rows.iter().find(|r| &r.node == node),
+            seen: observed.get(node),
+            digest: digest(containers),
+            applied: ctx.applied_digest(&job.uid, node),
+        };
+        let plan = plan_target(&target, spec_changed);
+        let answer = ensure(ctx, node, job, spec, containers, plan.step, target.digest).await;
+        if matches!(answer, Answer::Failed(_)) {
+            ctx.forget_applied(&job.uid, node);
         }
+        let settled = settle_target(&target, &plan, answer);
+        if let Some(afresh) = settled.stream_started {
+            ctx.streams.started(&job.uid, node, afresh);
+        }
+        settled
     });
-    for (row, result, gap, rejected, applied) in futures::future::join_all(per_node).await {
-        if applied {
-            out.applied.push(row.node.clone());
+    for settled in futures::future::join_all(per_node).await {
+        let node = settled.row.node.clone();
+        if settled.applied {
+            out.applied.push(node.clone());
         }
         out.rejected
-            .extend(rejected.map(|reason| (row.node.clone(), reason)));
-        if gap {
-            tracing::warn!(job = %job.name, node = %row.node, "the agent lost the running job (it restarted): the trace has a gap");
-            out.gaps.push(row.node.clone());
+            .extend(settled.rejected.map(|reason| (node.clone(), reason)));
+        if settled.gap {
+            tracing::warn!(job = %job.name, node = %node, "the agent lost the running job (it restarted): the trace has a gap");
+            out.gaps.push(node);
         }
-        out.rows.push(row);
-        out.live.extend(result);
+        out.rows.push(settled.row);
+        out.live.extend(settled.result);
     }
-    let left: Vec<&NodeStatus> = old_rows
+    let left: Vec<(&NodeStatus, LeftStep)> = old_rows
         .iter()
         .filter(|r| !targets.by_node.contains_key(&r.node))
+        .map(|r| (r, plan_left(r)))
         .collect();
     // Nodes the job left are stopped at the same time, a bounded number at once: each
     // unreachable one costs a connect timeout.
     let stops = left
         .iter()
-        .filter(|r| matches!(r.phase, NodePhase::Running | NodePhase::Unavailable))
-        .map(|&previous| {
+        .filter(|(_, step)| *step == LeftStep::Stop)
+        .map(|&(previous, _)| {
             async move {
                 ctx.forget_applied(&job.uid, &previous.node);
                 let stopped = stop_or_lose(ctx, job, previous, Timestamp::now()).await;
@@ -186,9 +160,9 @@ pub async fn drive(
         .buffer_unordered(STOPS_AT_ONCE)
         .collect()
         .await;
-    for previous in left {
-        match previous.phase {
-            NodePhase::Running | NodePhase::Unavailable => match stopped.remove(&previous.node) {
+    for (previous, step) in left {
+        match step {
+            LeftStep::Stop => match stopped.remove(&previous.node) {
                 Some(Ok((row, result))) => {
                     out.rows.push(row);
                     out.live.extend(result);
@@ -199,80 +173,51 @@ pub async fn drive(
                 }
                 None => {}
             },
-            NodePhase::Stopped => {
+            LeftStep::KeepStopped => {
                 out.rows.push(previous.clone());
                 out.live
                     .extend(observed.get(&previous.node).and_then(|s| s.result.clone()));
             }
-            // Lost stays lost (with its counts at last contact) unless it is a target again.
-            NodePhase::Lost => out.rows.push(previous.clone()),
-            NodePhase::NoAgent | NodePhase::Rejected => {}
+            LeftStep::KeepLost => out.rows.push(previous.clone()),
+            LeftStep::Drop => {}
         }
     }
     out
 }
 
-/// What [`ensure`] did on a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ensured {
-    /// The agent runs the job with these targets already.
-    Unchanged,
-    /// The job was started, or its targets updated.
-    Applied,
-    /// The agent had lost the running job (it restarted) and was given it again.
-    Restarted,
-}
-
-/// Starts the job on the node or brings its targets up to date.
+/// Asks the node's agent what `step` says; an update that finds the agent lost the job
+/// starts it again.
 async fn ensure(
     ctx: &Context,
     node: &str,
     job: &JobId,
     spec: &TraceJobSpec,
     containers: &[ContainerTarget],
-    running_same_spec: bool,
-) -> Result<Ensured, AgentError> {
-    let digest = digest(containers);
-    let mut ensured = Ensured::Applied;
-    if running_same_spec {
-        if ctx.applied_digest(&job.uid, node) == Some(digest) {
-            return Ok(Ensured::Unchanged);
+    step: AgentStep,
+    digest: u64,
+) -> Answer {
+    let answer = match step {
+        AgentStep::Keep => return Answer::Unchanged,
+        AgentStep::Update => match ctx.agents.update_targets(node, job, containers).await {
+            Err(AgentError::NotRunning { .. }) => ctx
+                .agents
+                .start(node, job, spec, containers)
+                .await
+                .map(|()| Answer::Restarted),
+            other => other.map(|()| Answer::Applied),
+        },
+        AgentStep::Start => ctx
+            .agents
+            .start(node, job, spec, containers)
+            .await
+            .map(|()| Answer::Applied),
+    };
+    match answer {
+        Ok(answer) => {
+            ctx.remember_applied(&job.uid, node, digest);
+            answer
         }
-        match ctx.agents.update_targets(node, job, containers).await {
-            Err(AgentError::NotRunning { .. }) => {
-                ensured = Ensured::Restarted;
-                ctx.agents.start(node, job, spec, containers).await?
-            }
-            other => other?,
-        }
-    } else {
-        ctx.agents.start(node, job, spec, containers).await?;
-    }
-    ctx.remember_applied(&job.uid, node, digest);
-    Ok(ensured)
-}
-
-/// The row of a node running the job: its counts from its stream's latest result, else
-/// (none arrived yet since this process started reading) those of the previous row, or
-/// zero when the agent runs the job afresh.
-fn running_row(
-    node: &str,
-    pods: u32,
-    previous: Option<&NodeStatus>,
-    result: Option<&NodeResult>,
-    afresh: bool,
-) -> NodeStatus {
-    let previous = previous.filter(|_| !afresh);
-    NodeStatus {
-        node: node.to_owned(),
-        pods,
-        phase: NodePhase::Running,
-        probe: result
-            .and_then(|r| r.probe.clone())
-            .or_else(|| previous.and_then(|r| r.probe.clone())),
-        events: result.map_or_else(|| previous.map_or(0, |r| r.events), |r| r.events),
-        lost: result.map_or_else(|| previous.map_or(0, |r| r.lost), |r| r.lost),
-        message: result.and_then(|r| r.message.clone()),
+        Err(error) => Answer::Failed(error),
     }
 }
 
@@ -400,28 +345,6 @@ pub async fn forget_all(ctx: &Context, job: &JobId, rows: &[NodeStatus]) {
         }
     });
     futures::future::join_all(each).await;
-}
-
-fn failed_row(
-    node: &str,
-    pods: u32,
-    previous: Option<&NodeStatus>,
-    error: &AgentError,
-) -> NodeStatus {
-    let phase = match error {
-        AgentError::NoAgent { .. } => NodePhase::NoAgent,
-        AgentError::Rejected { .. } => NodePhase::Rejected,
-        AgentError::Unavailable { .. } | AgentError::NotRunning { .. } => NodePhase::Unavailable,
-    };
-    NodeStatus {
-        node: node.to_owned(),
-        pods,
-        phase,
-        probe: previous.and_then(|r| r.probe.clone()),
-        events: previous.map_or(0, |r| r.events),
-        lost: previous.map_or(0, |r| r.lost),
-        message: Some(crate::conditions::truncate(&error.to_string())),
-    }
 }
 
 fn digest(containers: &[ContainerTarget]) -> u64 {

@@ -2,6 +2,8 @@
 //! the agents and their streams said) to its next status. Pure: no client, no agent, no
 //! clock but the `now` it is given; table-tested with plain structs.
 
+pub mod nodes;
+
 use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
