@@ -3,6 +3,7 @@
 //! clock but the `now` it is given; table-tested with plain structs.
 
 pub mod nodes;
+pub mod round;
 
 use std::collections::BTreeSet;
 
