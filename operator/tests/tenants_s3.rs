@@ -149,7 +149,11 @@ async fn two_tenants(garage: &Garage) {
         "{:?}",
         recovered[0]
     );
-    assert_eq!(recovered[1], Ok(()), "the live tenant's storage is read back");
+    assert_eq!(
+        recovered[1],
+        Ok(()),
+        "the live tenant's storage is read back"
+    );
     assert!(
         storage.losses(&dead.id.uid).dropped > 9_000,
         "the dead tenant's events beyond its share are counted as dropped"
