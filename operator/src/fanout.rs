@@ -7,6 +7,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
 
@@ -167,9 +168,10 @@ pub async fn drive(
                     out.rows.push(row);
                     out.live.extend(result);
                 }
-                Some(Err(error)) => {
-                    out.rows
-                        .push(failed_row(&previous.node, 0, Some(previous), &error))
+                Some(Err(failed)) => {
+                    let mut row = failed_row(&previous.node, 0, Some(previous), &failed.error);
+                    row.unreachable_since = failed.unreachable_since.map(Time);
+                    out.rows.push(row);
                 }
                 None => {}
             },
@@ -238,37 +240,55 @@ pub async fn stop_one(
         lost: row.lost.max(result.lost),
         probe: result.probe.clone().or_else(|| row.probe.clone()),
         message: None,
+        unreachable_since: None,
         ..row.clone()
     };
     Ok((stopped, result))
 }
 
+/// A stop that failed; an agent that did not answer has been failing since then (the grace
+/// period counts from it, and the status keeps it for a restarted operator).
+#[derive(Debug)]
+pub struct StopFailed {
+    pub error: AgentError,
+    pub unreachable_since: Option<Timestamp>,
+}
+
 /// Stops the job on the node; a node whose agent does not answer and that counts as lost
 /// (see [`crate::lost`]) gets a `Lost` row with its counts at last contact instead of an
-/// error, so the caller stops waiting for it.
+/// error, so the caller stops waiting for it. The grace period counts from the row's
+/// `unreachableSince` when the status has one (an earlier operator process saw the first
+/// failure), else from the first failure this process saw.
 pub async fn stop_or_lose(
     ctx: &Context,
     job: &JobId,
     row: &NodeStatus,
     now: Timestamp,
-) -> Result<(NodeStatus, Option<NodeResult>), AgentError> {
+) -> Result<(NodeStatus, Option<NodeResult>), StopFailed> {
     match stop_one(ctx, job, row).await {
         Ok((stopped, result)) => {
             ctx.reached(&job.uid, &row.node);
             Ok((stopped, Some(result)))
         }
         Err(error @ AgentError::Unavailable { .. }) => {
-            let since = ctx.unreachable_since(&job.uid, &row.node, now);
+            let first_seen = row.unreachable_since.as_ref().map_or(now, |t| t.0);
+            let since = ctx.unreachable_since(&job.uid, &row.node, first_seen);
             let state = lost::observe(&ctx.nodes, &row.node).await;
             match lost::lost(state, since, now, ctx.settings.node_lost_grace) {
                 Some(because) => {
                     tracing::warn!(job = %job.name, node = %row.node, because = because.as_str(), "node lost");
                     Ok((lost_row(row, because), None))
                 }
-                None => Err(error),
+                None => Err(StopFailed {
+                    error,
+                    unreachable_since: Some(since),
+                }),
             }
         }
-        Err(error) => Err(error),
+        Err(error) => Err(StopFailed {
+            error,
+            unreachable_since: None,
+        }),
     }
 }
 
@@ -279,6 +299,7 @@ fn lost_row(row: &NodeStatus, because: lost::LostBecause) -> NodeStatus {
             "{}: counts are from the last contact",
             because.as_str()
         )),
+        unreachable_since: None,
         ..row.clone()
     }
 }
@@ -286,12 +307,12 @@ fn lost_row(row: &NodeStatus, because: lost::LostBecause) -> NodeStatus {
 /// Stops the job on every node that may run it (all at once: one unreachable agent must not
 /// hold up the others), and collects the final results of every node that ran it. Lost nodes
 /// keep their last counts. The first failure is returned so the caller retries (stopping is
-/// idempotent).
+/// idempotent), with when each agent that did not answer first failed (for the status).
 pub async fn stop_all(
     ctx: &Context,
     job: &JobId,
     rows: &[NodeStatus],
-) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
+) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), StopAllFailed> {
     let now = Timestamp::now();
     let per_row = rows.iter().map(|row| async move {
         match row.phase {
@@ -306,33 +327,49 @@ pub async fn stop_all(
         stop_or_lose(ctx, job, row, now)
             .await
             .map(|(row, result)| (Some(row), result))
-            .map_err(|source| Error::Stop {
-                node: row.node.clone(),
-                source,
-            })
+            .map_err(|failed| (row.node.clone(), failed))
     });
     let mut out_rows = Vec::new();
     let mut finals = Vec::new();
     let mut first_error = None;
+    let mut unreachable_since = BTreeMap::new();
     for outcome in futures::future::join_all(per_row).await {
         match outcome {
             Ok((row, result)) => {
                 out_rows.extend(row);
                 finals.extend(result);
             }
-            Err(error) => {
-                first_error.get_or_insert(error);
+            Err((node, failed)) => {
+                if let Some(since) = failed.unreachable_since {
+                    unreachable_since.insert(node.clone(), since);
+                }
+                first_error.get_or_insert(Error::Stop {
+                    node,
+                    source: failed.error,
+                });
             }
         }
     }
     ctx.forget_job(&job.uid);
     match first_error {
-        Some(error) => Err(error),
+        Some(error) => Err(StopAllFailed {
+            error,
+            unreachable_since,
+        }),
         None => {
             ctx.forget_unreachable(&job.uid);
             Ok((out_rows, finals))
         }
     }
+}
+
+/// [`stop_all`] failed on some node.
+#[derive(Debug)]
+pub struct StopAllFailed {
+    /// The first failure.
+    pub error: Error,
+    /// Per node whose agent did not answer (and is not lost yet), since when.
+    pub unreachable_since: BTreeMap<String, Timestamp>,
 }
 
 /// Tells every agent that ran the job to drop what it kept, all at once (unreachable agents

@@ -8,12 +8,13 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::controller::Action;
-use tracejob_api::{Phase, TraceJob, TraceJobStatus};
+use tracejob_api::{NodeStatus, Phase, TraceJob, TraceJobStatus};
 
+use crate::agents::{JobId, NodeResult};
 use crate::artifacts::{self, AtEnd};
 use crate::conditions::{self as cond, Desired, Reason, Type};
 use crate::context::Context;
-use crate::decide::finished;
+use crate::decide::{finished, with_unreachable_since};
 use crate::error::Error;
 use crate::storage::GaveUp;
 use crate::{fanout, job_id, summary, write};
@@ -27,7 +28,7 @@ pub async fn complete(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
-    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
+    let (rows, finals) = stop_everywhere(job, ctx, &id, old).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
@@ -97,7 +98,7 @@ pub async fn storage_gave_up(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
-    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
+    let (rows, finals) = stop_everywhere(job, ctx, &id, old).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
@@ -140,7 +141,7 @@ pub async fn fail(
     (reason, problem): (Reason, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
+    let (rows, _) = stop_everywhere(job, ctx, &job_id(job)?, old).await?;
     let mut next = finished(job, old, rows, now);
     next.phase = Some(Phase::Failed);
     next.message = Some(cond::truncate(&problem));
@@ -153,6 +154,27 @@ pub async fn fail(
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, reason.as_str(), problem).await;
     after_finished(job, ctx, &next, now).await
+}
+
+/// Stops the job on every node ([`fanout::stop_all`]). While some agent does not answer,
+/// when it first failed goes into the status (`unreachableSince`) before the error is
+/// returned for a retry: a restarted operator continues that node's grace period instead
+/// of starting it again.
+async fn stop_everywhere(
+    job: &TraceJob,
+    ctx: &Context,
+    id: &JobId,
+    old: &TraceJobStatus,
+) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
+    match fanout::stop_all(ctx, id, &summary::all_rows(old)).await {
+        Ok(stopped) => Ok(stopped),
+        Err(failed) => {
+            if let Some(clocked) = with_unreachable_since(old, &failed.unreachable_since) {
+                write::status(job, ctx, &clocked).await?;
+            }
+            Err(failed.error)
+        }
+    }
 }
 
 /// A finished job waits for its `ttlSecondsAfterFinished`, then is deleted.
@@ -198,7 +220,7 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let status = job.status.clone().unwrap_or_default();
     let still_running = status.phase.is_some_and(|p| !p.is_finished());
     let id = job_id(job)?;
-    let (rows, _) = fanout::stop_all(ctx, &id, &summary::all_rows(&status)).await?;
+    let (rows, _) = stop_everywhere(job, ctx, &id, &status).await?;
     if still_running && job.spec.duration.is_none() {
         // A standing job's last events since its last flush: one attempt, best effort (a
         // deletion does not wait for storage).

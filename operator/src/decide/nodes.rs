@@ -178,6 +178,7 @@ fn running_row(
         events: result.map_or_else(|| previous.map_or(0, |r| r.events), |r| r.events),
         lost: result.map_or_else(|| previous.map_or(0, |r| r.lost), |r| r.lost),
         message: result.and_then(|r| r.message.clone()),
+        unreachable_since: None,
     }
 }
 
@@ -201,6 +202,7 @@ pub fn failed_row(
         events: previous.map_or(0, |r| r.events),
         lost: previous.map_or(0, |r| r.lost),
         message: Some(crate::conditions::truncate(&error.to_string())),
+        unreachable_since: None,
     }
 }
 
