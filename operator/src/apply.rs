@@ -122,9 +122,21 @@ pub fn end_time(job: &TraceJob, status: &TraceJobStatus) -> Option<Timestamp> {
 
 async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> {
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
-    let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    let pods = pods.list(&ListParams::default().labels(&query)).await?;
+    let pods = if ctx.pods.watched() {
+        // From the controller's Pod watch. An empty cache is not "no pod matches": that
+        // would stop the job everywhere.
+        if !ctx.pods.synced(crate::nodes::SYNC_WAIT).await {
+            return Err(Error::PodsNotSynced);
+        }
+        ctx.pods.matching(&namespace, job.spec.selector.as_ref())
+    } else {
+        // No controller runs (a reconcile called directly): ask the API server.
+        let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+        pods.list(&ListParams::default().labels(&query))
+            .await?
+            .items
+    };
     let eligible = if job.spec.node_selector.is_empty() {
         None
     } else {
@@ -135,7 +147,7 @@ async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> 
         }
         Some(ctx.nodes.matching(&job.spec.node_selector))
     };
-    Ok(targets::resolve(&pods.items, &job.spec, eligible.as_ref()))
+    Ok(targets::resolve(&pods, &job.spec, eligible.as_ref()))
 }
 
 /// Events for the transitions a person cares about.

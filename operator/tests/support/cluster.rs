@@ -88,6 +88,12 @@ fn kubeconfig_path() -> Result<String, String> {
 
 /// A client from a kubeconfig written by the control-plane script.
 pub async fn client_for(path: &PathBuf) -> Result<Client, String> {
+    let config = config_for(path).await?;
+    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+/// The client configuration of a kubeconfig written by the control-plane script.
+pub async fn config_for(path: &PathBuf) -> Result<Config, String> {
     let kubeconfig =
         Kubeconfig::read_from(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if kubeconfig.current_context.as_deref() != Some(CONTEXT) {
@@ -96,10 +102,9 @@ pub async fn client_for(path: &PathBuf) -> Result<Client, String> {
             path.display()
         ));
     }
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|e| format!("bad kubeconfig {}: {e}", path.display()))?;
-    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+        .map_err(|e| format!("bad kubeconfig {}: {e}", path.display()))
 }
 
 async fn install_crd(client: &Client) {
