@@ -2,6 +2,7 @@
 //! the agents and their streams said) to its next status. Pure: no client, no agent, no
 //! clock but the `now` it is given; table-tested with plain structs.
 
+pub mod ending;
 pub mod nodes;
 pub mod round;
 
