@@ -10,7 +10,7 @@ use tracejob_api::{Phase, TraceJob, TraceJobStatus};
 
 use super::{may_wait, next_status};
 use crate::conditions::Reason;
-use crate::fanout::{Fanout, refused_everywhere};
+use crate::fanout::Fanout;
 use crate::storage::GaveUp;
 use crate::summary;
 use crate::targets::Targets;
@@ -106,6 +106,35 @@ pub fn running(
         new_targets,
         gaps,
     }
+}
+
+/// When the agent of every target node refused the job and it runs nowhere, why — the
+/// job cannot run as written, so it ends `Failed` with this — grouping nodes that gave the
+/// same reason.
+pub fn refused_everywhere(
+    target_nodes: usize,
+    running: usize,
+    rejected: &[(String, String)],
+) -> Option<String> {
+    if target_nodes == 0 || running > 0 || rejected.len() < target_nodes {
+        return None;
+    }
+    let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (node, reason) in rejected {
+        by_reason.entry(reason).or_default().push(node);
+    }
+    let reasons: Vec<String> = by_reason
+        .into_iter()
+        .map(|(reason, nodes)| match nodes.as_slice() {
+            [one] => format!("{one}: {reason}"),
+            [first, rest @ ..] => format!("{first} and {} more: {reason}", rest.len()),
+            [] => reason.to_owned(),
+        })
+        .collect();
+    Some(format!(
+        "the agent of every target node refused the job: {}",
+        reasons.join("; ")
+    ))
 }
 
 /// How soon the job's status may be written ([`crate::pace::Pace`]).
@@ -486,5 +515,47 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    fn refused(nodes: &[(&str, &str)]) -> Vec<(String, String)> {
+        nodes
+            .iter()
+            .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_fails_only_when_every_target_node_refused_it_and_it_runs_nowhere() {
+        let both = refused(&[("n1", "no BTF"), ("n2", "no BTF")]);
+        type Case<'a> = (usize, usize, &'a [(String, String)], bool);
+        let cases: [Case; 5] = [
+            (2, 0, &both, true),
+            (3, 0, &both, false),
+            (2, 1, &both[..1], false),
+            (0, 0, &[], false),
+            (1, 0, &both[..1], true),
+        ];
+        for (targets, running, rejected, fails) in cases {
+            assert_eq!(
+                refused_everywhere(targets, running, rejected).is_some(),
+                fails,
+                "{targets} targets, {running} running, {rejected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_giving_the_same_reason_are_named_once() {
+        let many: Vec<(String, String)> = (0..200)
+            .map(|i| (format!("n{i:03}"), "the kernel has no BTF".to_owned()))
+            .chain([("x".to_owned(), "verifier said no".to_owned())])
+            .collect();
+        assert_eq!(
+            refused_everywhere(201, 0, &many).as_deref(),
+            Some(
+                "the agent of every target node refused the job: n000 and 199 more: the \
+                 kernel has no BTF; x: verifier said no"
+            )
+        );
     }
 }
