@@ -80,6 +80,10 @@ pub struct TraceJobStatus {
     /// When the job reached Succeeded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
+    /// When writing the artifacts began to fail, while it keeps failing: the operator's
+    /// storage deadline counts from here, across operator restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_failing_since: Option<Time>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -142,6 +146,10 @@ pub struct NodeStatus {
     /// Why the node is not running, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When its agent first failed to answer a stop, while it keeps failing: the node
+    /// counts as lost the operator's grace period after this, across operator restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<Time>,
 }
 
 /// One node of the control record (`nodeRecord`): what the operator must remember of it to
@@ -162,6 +170,9 @@ pub struct NodeRecord {
     /// Events lost on the node, at last contact.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub lost: u64,
+    /// When its agent first failed to answer a stop, while it keeps failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<Time>,
 }
 
 impl From<&NodeStatus> for NodeRecord {
@@ -172,6 +183,7 @@ impl From<&NodeStatus> for NodeRecord {
             probe: row.probe.clone(),
             events: row.events,
             lost: row.lost,
+            unreachable_since: row.unreachable_since.clone(),
         }
     }
 }
@@ -186,6 +198,7 @@ impl From<&NodeRecord> for NodeStatus {
             events: record.events,
             lost: record.lost,
             message: None,
+            unreachable_since: record.unreachable_since.clone(),
         }
     }
 }

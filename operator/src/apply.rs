@@ -1,7 +1,5 @@
 //! The Apply half of reconciliation: a job that is not finished.
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
@@ -10,14 +8,16 @@ use kube::runtime::controller::Action;
 use tracejob_api::validate::validate_spec;
 use tracejob_api::{Phase, TraceJob, TraceJobStatus, parse_duration};
 
-use crate::conditions::{self as cond, Reason, Type};
+use crate::conditions::{self as cond, Type};
 use crate::context::Context;
-use crate::decide::{may_wait, next_status};
+use crate::decide::round::{self, Act, AfterStorage, Pacing, Route, Running, Settle};
 use crate::error::Error;
 use crate::fanout;
 use crate::targets::{self, Targets};
 use crate::{artifacts, finish, job_id, selector, summary, write};
 
+/// Observe (the old status, the spec, the targets, the streams) → decide
+/// ([`crate::decide::round`], pure) → act (agents, storage, the status patch).
 pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let now = Timestamp::now();
     let spec_changed = job
@@ -35,61 +35,73 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
             ..TraceJobStatus::default()
         };
     }
-    if old.phase.is_some_and(Phase::is_finished) {
-        return finish::after_finished(job, ctx, &old, now).await;
-    }
-    if let Err(problem) = check_spec(job, ctx) {
-        return finish::fail(job, ctx, &old, (Reason::InvalidSpec, problem), now).await;
-    }
-    if let Some(end) = end_time(job, &old)
-        && end <= now
-    {
-        return finish::complete(job, ctx, &old, now).await;
+    let finished = old.phase.is_some_and(Phase::is_finished);
+    let spec_problem = if finished {
+        None
+    } else {
+        check_spec(job, ctx).err()
+    };
+    match round::route(&old, spec_problem, end_time(job, &old), now) {
+        Route::Finished => return finish::after_finished(job, ctx, &old, now).await,
+        Route::Fail(reason, problem) => {
+            return finish::fail(job, ctx, &old, (reason, problem), now).await;
+        }
+        Route::Complete => return finish::complete(job, ctx, &old, now).await,
+        Route::Run => {}
     }
     let targets = fetch_targets(job, ctx).await?;
     let id = job_id(job)?;
     let old_rows = summary::all_rows(&old);
     let fanout = fanout::drive(ctx, &id, &job.spec, &old_rows, &targets, spec_changed).await;
-    if let Some(problem) =
-        fanout::refused_everywhere(targets.by_node.len(), fanout.running(), &fanout.rejected)
+    let (mut next, acts, new_targets, gaps) = match round::running(job, &old, &targets, fanout, now)
     {
-        // A final answer instead of Pending for ever; a changed spec is tried afresh.
-        let mut refused = old.clone();
-        summary::set_rows(&mut refused, fanout.rows);
-        return finish::fail(job, ctx, &refused, (Reason::RejectedByAgents, problem), now).await;
-    }
-    for node in &fanout.gaps {
-        ctx.storage.stream_restarted(&id.uid, node);
-    }
-    let gaps = !fanout.gaps.is_empty();
-    let new_targets = !fanout.applied.is_empty();
-    let mut next = next_status(job, &old, &targets, fanout, now);
-    let flush = artifacts::while_running(job, ctx, &id, &mut next, now).await;
-    if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
-        // A standing job whose storage never comes back must not hold the spool for ever.
-        return finish::storage_gave_up(job, ctx, &next, gave_up, now).await;
-    }
-    // At most one status write per job per interval: these counts go out with the next;
-    // new targets wait (an interval at most) for their first counts, to go out together
-    // (their arrival asks for a reconcile at once, see Pace::request).
-    let held = new_targets.then(|| ctx.pace.hold(&id.uid)).flatten();
-    let wait = match (ctx.pace.too_soon(&id.uid), held) {
-        (Some(soon), Some(held)) => Some(soon.max(held)),
-        (soon, held) => soon.or(held),
+        Running::Fail {
+            status,
+            reason,
+            problem,
+        } => return finish::fail(job, ctx, &status, (reason, problem), now).await,
+        Running::Next {
+            status,
+            acts,
+            new_targets,
+            gaps,
+        } => (*status, acts, new_targets, gaps),
     };
-    if let Some(wait) = wait
-        && may_wait(&old, &next, gaps)
-    {
-        return Ok(Action::requeue(wait));
+    for act in acts {
+        match act {
+            Act::RestartStream(node) => ctx.storage.stream_restarted(&id.uid, &node),
+        }
     }
-    if write::status(job, ctx, &next).await? {
-        ctx.pace.wrote(&id.uid);
+    let flush_in = artifacts::while_running(job, ctx, &id, &mut next, now).await;
+    let gave_up = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now);
+    let pacing = if gave_up.is_some() {
+        Pacing::default()
+    } else {
+        Pacing {
+            // Holding starts a clock: only when new targets are waiting for their counts.
+            held: new_targets.then(|| ctx.pace.hold(&id.uid)).flatten(),
+            too_soon: ctx.pace.too_soon(&id.uid),
+        }
+    };
+    let seen = AfterStorage {
+        gave_up,
+        flush_in,
+        pacing,
+        end: end_time(job, &next),
+        poll: ctx.settings.poll_interval,
+    };
+    match round::settle(&old, &next, gaps, seen, now) {
+        // A standing job whose storage never comes back must not hold the spool for ever.
+        Settle::GiveUp(gave_up) => finish::storage_gave_up(job, ctx, &next, gave_up, now).await,
+        Settle::Wait(wait) => Ok(Action::requeue(wait)),
+        Settle::Write(after) => {
+            if write::status(job, ctx, &next).await? {
+                ctx.pace.wrote(&id.uid);
+            }
+            announce(job, ctx, &old, &next).await;
+            Ok(Action::requeue(after))
+        }
     }
-    announce(job, ctx, &old, &next).await;
-    // A standing job's next flush may be due before the next poll.
-    let after = requeue_after(job, ctx, &next, now);
-    let after = flush.map_or(after, |f| after.min(f.max(Duration::from_millis(100))));
-    Ok(Action::requeue(after))
 }
 
 /// What the schema could not reject.
@@ -110,9 +122,21 @@ pub fn end_time(job: &TraceJob, status: &TraceJobStatus) -> Option<Timestamp> {
 
 async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> {
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
-    let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    let pods = pods.list(&ListParams::default().labels(&query)).await?;
+    let pods = if ctx.pods.watched() {
+        // From the controller's Pod watch. An empty cache is not "no pod matches": that
+        // would stop the job everywhere.
+        if !ctx.pods.synced(crate::nodes::SYNC_WAIT).await {
+            return Err(Error::PodsNotSynced);
+        }
+        ctx.pods.matching(&namespace, job.spec.selector.as_ref())
+    } else {
+        // No controller runs (a reconcile called directly): ask the API server.
+        let query = selector::to_query(job.spec.selector.as_ref()).unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+        pods.list(&ListParams::default().labels(&query))
+            .await?
+            .items
+    };
     let eligible = if job.spec.node_selector.is_empty() {
         None
     } else {
@@ -123,7 +147,7 @@ async fn fetch_targets(job: &TraceJob, ctx: &Context) -> Result<Targets, Error> 
         }
         Some(ctx.nodes.matching(&job.spec.node_selector))
     };
-    Ok(targets::resolve(&pods.items, &job.spec, eligible.as_ref()))
+    Ok(targets::resolve(&pods, &job.spec, eligible.as_ref()))
 }
 
 /// Events for the transitions a person cares about.
@@ -159,12 +183,4 @@ async fn announce(job: &TraceJob, ctx: &Context, old: &TraceJobStatus, next: &Tr
             write::event(job, ctx, warning, reason, message).await;
         }
     }
-}
-
-fn requeue_after(job: &TraceJob, ctx: &Context, next: &TraceJobStatus, now: Timestamp) -> Duration {
-    let poll = ctx.settings.poll_interval;
-    let until_end = end_time(job, next)
-        .and_then(|end| Duration::try_from(end.duration_since(now)).ok())
-        .map(|d| d.max(Duration::from_millis(100)));
-    until_end.map_or(poll, |d| d.min(poll))
 }

@@ -55,6 +55,7 @@ pub async fn while_running(
         set(next, job, no_storage(), now);
         return None;
     };
+    continue_deadline(ctx, id, next).await;
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
         // Reading the streams before knowing what an earlier process wrote would write
         // events twice: they wait in the agents' buffers until storage answers, and only
@@ -65,7 +66,16 @@ pub async fn while_running(
             .filter(|r| r.phase == NodePhase::Running)
             .map(|r| r.node.as_str());
         ctx.streams.count(&ctx.agents, id, running);
-        return record(ctx, job, next, Some(failed), &target, now, Reason::Flushed);
+        return record(
+            ctx,
+            job,
+            id,
+            next,
+            Some(failed),
+            &target,
+            now,
+            Reason::Flushed,
+        );
     }
     ctx.storage
         .keep_at_most(&id.uid, job.spec.output.max_events);
@@ -88,7 +98,7 @@ pub async fn while_running(
         .storage
         .flush_if_due(&ctx.client, &target, job, id, next)
         .await;
-    let retry = record(ctx, job, next, flushed, &target, now, Reason::Flushed);
+    let retry = record(ctx, job, id, next, flushed, &target, now, Reason::Flushed);
     Some(retry.unwrap_or(ctx.settings.storage.flush_interval))
 }
 
@@ -104,8 +114,18 @@ pub async fn at_end(
         set(next, job, no_storage(), now);
         return AtEnd::Done;
     };
+    continue_deadline(ctx, id, next).await;
     if let Err(failed) = ctx.storage.recover(&ctx.client, &target, id).await {
-        let retry = record(ctx, job, next, Some(failed), &target, now, Reason::Written);
+        let retry = record(
+            ctx,
+            job,
+            id,
+            next,
+            Some(failed),
+            &target,
+            now,
+            Reason::Written,
+        );
         return AtEnd::Retry(retry.unwrap_or(Duration::from_secs(1)));
     }
     // After an operator restart nothing reads the streams yet: a stopped job's stream still
@@ -124,9 +144,26 @@ pub async fn at_end(
         .finish(&ctx.client, &target, job, id, &with_losses(ctx, id, next))
         .await;
     add_losses(ctx, id, next);
-    match record(ctx, job, next, Some(outcome), &target, now, Reason::Written) {
+    match record(
+        ctx,
+        job,
+        id,
+        next,
+        Some(outcome),
+        &target,
+        now,
+        Reason::Written,
+    ) {
         None => AtEnd::Done,
         Some(retry) => AtEnd::Retry(retry),
+    }
+}
+
+/// The status says storage has been failing since some time (an earlier operator process
+/// saw it): the deadline counts from then, not from this process's first failure.
+async fn continue_deadline(ctx: &Context, id: &JobId, next: &TraceJobStatus) {
+    if let Some(since) = &next.storage_failing_since {
+        ctx.storage.failing_since_before(&id.uid, since.0).await;
     }
 }
 
@@ -152,16 +189,24 @@ fn read_streams(
 }
 
 /// Puts an outcome into the status; returns the retry delay of a failure.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call per storage outcome, all of it needed"
+)]
 fn record(
     ctx: &Context,
     job: &TraceJob,
+    id: &JobId,
     next: &mut TraceJobStatus,
     outcome: Option<Outcome>,
     target: &Target,
     now: Timestamp,
     reason: Reason,
 ) -> Option<Duration> {
-    match outcome? {
+    let outcome = outcome?;
+    // Kept in the status so that a restarted operator continues the storage deadline.
+    next.storage_failing_since = ctx.storage.failing_since(&id.uid).map(Time);
+    match outcome {
         Outcome::Written {
             artifacts,
             message,

@@ -11,6 +11,7 @@ use crate::agents::AgentPool;
 use crate::metrics::Metrics;
 use crate::nodes::NodeCache;
 use crate::pace::{DEFAULT_STATUS_INTERVAL, Pace};
+use crate::pods::PodCache;
 use crate::storage::{Storage, StorageSettings};
 use crate::streams::Streams;
 
@@ -56,6 +57,8 @@ pub struct Context {
     pub storage: Storage,
     /// The cluster's Nodes, from one watch ([`crate::controller::run`] runs it).
     pub nodes: NodeCache,
+    /// The watched namespaces' Pods, from the controller's Pod watch.
+    pub pods: PodCache,
     /// Each (job, node)'s result stream and what it said last.
     pub streams: Streams,
     /// When each job's status may be written next, and the reconciles its counts ask for.
@@ -92,6 +95,7 @@ impl Context {
             pace,
             storage: Storage::new(settings.storage.clone()),
             nodes: NodeCache::default(),
+            pods: PodCache::default(),
             client,
             metrics,
             agents,

@@ -136,24 +136,27 @@ pub async fn run(
         controller = controller.reconcile_on(requests);
     }
     let store = controller.store();
+    let jobs_of = move |pod: Pod| {
+        let labels = pod.labels().clone();
+        let namespace = pod.namespace();
+        store
+            .state()
+            .into_iter()
+            .filter(|job| {
+                job.namespace() == namespace
+                    && selector::matches(job.spec.selector.as_ref(), &labels)
+            })
+            .map(|job| ObjectRef::from_obj(&*job))
+            .collect::<Vec<_>>()
+    };
+    // One Pod watch both triggers the jobs a pod concerns and fills the cache their
+    // targets are resolved from (no LIST per reconcile).
+    let config = watcher::Config::default().any_semantic();
+    controller = match ctx.pods.watch(pods.clone(), config.clone()) {
+        Some(watch) => controller.watches_stream(watch, jobs_of),
+        None => controller.watches(pods, config, jobs_of),
+    };
     controller
-        .watches(
-            pods,
-            watcher::Config::default().any_semantic(),
-            move |pod| {
-                let labels = pod.labels().clone();
-                let namespace = pod.namespace();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|job| {
-                        job.namespace() == namespace
-                            && selector::matches(job.spec.selector.as_ref(), &labels)
-                    })
-                    .map(|job| ObjectRef::from_obj(&*job))
-                    .collect::<Vec<_>>()
-            },
-        )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

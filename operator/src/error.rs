@@ -20,6 +20,8 @@ pub enum Error {
     MissingField(&'static str),
     #[error("the Node cache has no full list yet (is `watch` on nodes granted?)")]
     NodesNotSynced,
+    #[error("the Pod cache has no full list yet (is `watch` on pods granted?)")]
+    PodsNotSynced,
     #[error("reconciling the job panicked: {0}")]
     Panicked(String),
 }
@@ -38,6 +40,7 @@ impl Error {
             Error::Serialize(_) => "serialize",
             Error::MissingField(_) => "invalid_object",
             Error::NodesNotSynced => "nodes",
+            Error::PodsNotSynced => "pods",
             Error::Panicked(_) => "panic",
         }
     }

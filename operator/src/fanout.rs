@@ -7,11 +7,15 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use tracejob_api::{NodePhase, NodeStatus, TraceJobSpec};
 
 use crate::agents::{AgentError, ContainerTarget, JobId, NodeResult};
 use crate::context::Context;
+use crate::decide::nodes::{
+    AgentStep, Answer, LeftStep, TargetNode, failed_row, plan_left, plan_target, settle_target,
+};
 use crate::error::Error;
 use crate::lost;
 use crate::targets::Targets;
@@ -52,39 +56,12 @@ impl Fanout {
     }
 }
 
-/// When the agent of every target node refused the job and it runs nowhere, why — the
-/// job cannot run as written, so it ends `Failed` with this — grouping nodes that gave the
-/// same reason.
-pub fn refused_everywhere(
-    target_nodes: usize,
-    running: usize,
-    rejected: &[(String, String)],
-) -> Option<String> {
-    if target_nodes == 0 || running > 0 || rejected.len() < target_nodes {
-        return None;
-    }
-    let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for (node, reason) in rejected {
-        by_reason.entry(reason).or_default().push(node);
-    }
-    let reasons: Vec<String> = by_reason
-        .into_iter()
-        .map(|(reason, nodes)| match nodes.as_slice() {
-            [one] => format!("{one}: {reason}"),
-            [first, rest @ ..] => format!("{first} and {} more: {reason}", rest.len()),
-            [] => reason.to_owned(),
-        })
-        .collect();
-    Some(format!(
-        "the agent of every target node refused the job: {}",
-        reasons.join("; ")
-    ))
-}
-
 /// How many nodes the job left are stopped at once.
 const STOPS_AT_ONCE: usize = 32;
 
 /// Brings every node in line with `targets`; `spec_changed` restarts the job where it runs.
+/// Act only: what to ask of each agent and what its answer means are decided in
+/// [`crate::decide::nodes`].
 pub async fn drive(
     ctx: &Context,
     job: &JobId,
@@ -98,81 +75,50 @@ pub async fn drive(
     let observed = &observed;
     // Every node at once: one slow or unreachable agent must not hold up the others.
     let per_node = targets.by_node.iter().map(|(node, containers)| async move {
-        let previous = old_rows.iter().find(|r| &r.node == node);
-        let seen = observed.get(node);
-        let was_running = previous.is_some_and(|r| r.phase == NodePhase::Running);
-        // Unreachable after having run (a probe was reported): the agent may have restarted.
-        let was_lost_track_of = previous
-            .is_some_and(|r| r.phase == NodePhase::Unavailable && r.probe.is_some())
-            && !spec_changed;
-        // The node's stream found that the agent no longer knows the job (it restarted).
-        let agent_lost_it = seen.is_some_and(|s| s.unknown_to_agent);
-        let pods = u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX);
-        let same_spec = was_running && !spec_changed && !agent_lost_it;
-        // Targets this process has not handed to the agent yet (not a repeated start of a
-        // node the status does not list as running yet).
-        let new_targets = ctx.applied_digest(&job.uid, node) != Some(digest(containers));
-        let outcome = ensure(ctx, node, job, spec, containers, same_spec).await;
-        match outcome {
-            Ok(applied) => {
-                let afresh = applied == Ensured::Restarted || agent_lost_it;
-                let gap = afresh && (was_running || was_lost_track_of) && !spec_changed;
-                if applied != Ensured::Unchanged {
-                    ctx.streams.started(&job.uid, node, afresh);
-                }
-                let result = if afresh {
-                    None
-                } else {
-                    seen.and_then(|s| s.result.clone())
-                };
-                let row = running_row(node, pods, previous, result.as_ref(), afresh);
-                (
-                    row,
-                    result,
-                    gap,
-                    None,
-                    applied == Ensured::Applied && new_targets,
-                )
-            }
-            Err(error) => {
-                ctx.forget_applied(&job.uid, node);
-                let rejected = match &error {
-                    AgentError::Rejected { message, .. } => Some(message.clone()),
-                    _ => None,
-                };
-                (
-                    failed_row(node, pods, previous, &error),
-                    None,
-                    false,
-                    rejected,
-                    false,
-                )
-            }
+        let target = TargetNode {
+            node,
+            pods: u32::try_from(targets.pods_on(node)).unwrap_or(u32::MAX),
+            previous: old_rows.iter().find(|r| &r.node == node),
+            seen: observed.get(node),
+            digest: digest(containers),
+            applied: ctx.applied_digest(&job.uid, node),
+        };
+        let plan = plan_target(&target, spec_changed);
+        let answer = ensure(ctx, node, job, spec, containers, plan.step, target.digest).await;
+        if matches!(answer, Answer::Failed(_)) {
+            ctx.forget_applied(&job.uid, node);
         }
+        let settled = settle_target(&target, &plan, answer);
+        if let Some(afresh) = settled.stream_started {
+            ctx.streams.started(&job.uid, node, afresh);
+        }
+        settled
     });
-    for (row, result, gap, rejected, applied) in futures::future::join_all(per_node).await {
-        if applied {
-            out.applied.push(row.node.clone());
+    for settled in futures::future::join_all(per_node).await {
+        let node = settled.row.node.clone();
+        if settled.applied {
+            out.applied.push(node.clone());
         }
         out.rejected
-            .extend(rejected.map(|reason| (row.node.clone(), reason)));
-        if gap {
-            tracing::warn!(job = %job.name, node = %row.node, "the agent lost the running job (it restarted): the trace has a gap");
-            out.gaps.push(row.node.clone());
+            .extend(settled.rejected.map(|reason| (node.clone(), reason)));
+        if settled.gap {
+            tracing::warn!(job = %job.name, node = %node, "the agent lost the running job (it restarted): the trace has a gap");
+            out.gaps.push(node);
         }
-        out.rows.push(row);
-        out.live.extend(result);
+        out.rows.push(settled.row);
+        out.live.extend(settled.result);
     }
-    let left: Vec<&NodeStatus> = old_rows
+    let left: Vec<(&NodeStatus, LeftStep)> = old_rows
         .iter()
         .filter(|r| !targets.by_node.contains_key(&r.node))
+        .map(|r| (r, plan_left(r)))
         .collect();
     // Nodes the job left are stopped at the same time, a bounded number at once: each
     // unreachable one costs a connect timeout.
     let stops = left
         .iter()
-        .filter(|r| matches!(r.phase, NodePhase::Running | NodePhase::Unavailable))
-        .map(|&previous| {
+        .filter(|(_, step)| *step == LeftStep::Stop)
+        .map(|&(previous, _)| {
             async move {
                 ctx.forget_applied(&job.uid, &previous.node);
                 let stopped = stop_or_lose(ctx, job, previous, Timestamp::now()).await;
@@ -186,93 +132,65 @@ pub async fn drive(
         .buffer_unordered(STOPS_AT_ONCE)
         .collect()
         .await;
-    for previous in left {
-        match previous.phase {
-            NodePhase::Running | NodePhase::Unavailable => match stopped.remove(&previous.node) {
+    for (previous, step) in left {
+        match step {
+            LeftStep::Stop => match stopped.remove(&previous.node) {
                 Some(Ok((row, result))) => {
                     out.rows.push(row);
                     out.live.extend(result);
                 }
-                Some(Err(error)) => {
-                    out.rows
-                        .push(failed_row(&previous.node, 0, Some(previous), &error))
+                Some(Err(failed)) => {
+                    let mut row = failed_row(&previous.node, 0, Some(previous), &failed.error);
+                    row.unreachable_since = failed.unreachable_since.map(Time);
+                    out.rows.push(row);
                 }
                 None => {}
             },
-            NodePhase::Stopped => {
+            LeftStep::KeepStopped => {
                 out.rows.push(previous.clone());
                 out.live
                     .extend(observed.get(&previous.node).and_then(|s| s.result.clone()));
             }
-            // Lost stays lost (with its counts at last contact) unless it is a target again.
-            NodePhase::Lost => out.rows.push(previous.clone()),
-            NodePhase::NoAgent | NodePhase::Rejected => {}
+            LeftStep::KeepLost => out.rows.push(previous.clone()),
+            LeftStep::Drop => {}
         }
     }
     out
 }
 
-/// What [`ensure`] did on a node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ensured {
-    /// The agent runs the job with these targets already.
-    Unchanged,
-    /// The job was started, or its targets updated.
-    Applied,
-    /// The agent had lost the running job (it restarted) and was given it again.
-    Restarted,
-}
-
-/// Starts the job on the node or brings its targets up to date.
+/// Asks the node's agent what `step` says; an update that finds the agent lost the job
+/// starts it again.
 async fn ensure(
     ctx: &Context,
     node: &str,
     job: &JobId,
     spec: &TraceJobSpec,
     containers: &[ContainerTarget],
-    running_same_spec: bool,
-) -> Result<Ensured, AgentError> {
-    let digest = digest(containers);
-    let mut ensured = Ensured::Applied;
-    if running_same_spec {
-        if ctx.applied_digest(&job.uid, node) == Some(digest) {
-            return Ok(Ensured::Unchanged);
+    step: AgentStep,
+    digest: u64,
+) -> Answer {
+    let answer = match step {
+        AgentStep::Keep => return Answer::Unchanged,
+        AgentStep::Update => match ctx.agents.update_targets(node, job, containers).await {
+            Err(AgentError::NotRunning { .. }) => ctx
+                .agents
+                .start(node, job, spec, containers)
+                .await
+                .map(|()| Answer::Restarted),
+            other => other.map(|()| Answer::Applied),
+        },
+        AgentStep::Start => ctx
+            .agents
+            .start(node, job, spec, containers)
+            .await
+            .map(|()| Answer::Applied),
+    };
+    match answer {
+        Ok(answer) => {
+            ctx.remember_applied(&job.uid, node, digest);
+            answer
         }
-        match ctx.agents.update_targets(node, job, containers).await {
-            Err(AgentError::NotRunning { .. }) => {
-                ensured = Ensured::Restarted;
-                ctx.agents.start(node, job, spec, containers).await?
-            }
-            other => other?,
-        }
-    } else {
-        ctx.agents.start(node, job, spec, containers).await?;
-    }
-    ctx.remember_applied(&job.uid, node, digest);
-    Ok(ensured)
-}
-
-/// The row of a node running the job: its counts from its stream's latest result, else
-/// (none arrived yet since this process started reading) those of the previous row, or
-/// zero when the agent runs the job afresh.
-fn running_row(
-    node: &str,
-    pods: u32,
-    previous: Option<&NodeStatus>,
-    result: Option<&NodeResult>,
-    afresh: bool,
-) -> NodeStatus {
-    let previous = previous.filter(|_| !afresh);
-    NodeStatus {
-        node: node.to_owned(),
-        pods,
-        phase: NodePhase::Running,
-        probe: result
-            .and_then(|r| r.probe.clone())
-            .or_else(|| previous.and_then(|r| r.probe.clone())),
-        events: result.map_or_else(|| previous.map_or(0, |r| r.events), |r| r.events),
-        lost: result.map_or_else(|| previous.map_or(0, |r| r.lost), |r| r.lost),
-        message: result.and_then(|r| r.message.clone()),
+        Err(error) => Answer::Failed(error),
     }
 }
 
@@ -293,37 +211,55 @@ pub async fn stop_one(
         lost: row.lost.max(result.lost),
         probe: result.probe.clone().or_else(|| row.probe.clone()),
         message: None,
+        unreachable_since: None,
         ..row.clone()
     };
     Ok((stopped, result))
 }
 
+/// A stop that failed; an agent that did not answer has been failing since then (the grace
+/// period counts from it, and the status keeps it for a restarted operator).
+#[derive(Debug)]
+pub struct StopFailed {
+    pub error: AgentError,
+    pub unreachable_since: Option<Timestamp>,
+}
+
 /// Stops the job on the node; a node whose agent does not answer and that counts as lost
 /// (see [`crate::lost`]) gets a `Lost` row with its counts at last contact instead of an
-/// error, so the caller stops waiting for it.
+/// error, so the caller stops waiting for it. The grace period counts from the row's
+/// `unreachableSince` when the status has one (an earlier operator process saw the first
+/// failure), else from the first failure this process saw.
 pub async fn stop_or_lose(
     ctx: &Context,
     job: &JobId,
     row: &NodeStatus,
     now: Timestamp,
-) -> Result<(NodeStatus, Option<NodeResult>), AgentError> {
+) -> Result<(NodeStatus, Option<NodeResult>), StopFailed> {
     match stop_one(ctx, job, row).await {
         Ok((stopped, result)) => {
             ctx.reached(&job.uid, &row.node);
             Ok((stopped, Some(result)))
         }
         Err(error @ AgentError::Unavailable { .. }) => {
-            let since = ctx.unreachable_since(&job.uid, &row.node, now);
+            let first_seen = row.unreachable_since.as_ref().map_or(now, |t| t.0);
+            let since = ctx.unreachable_since(&job.uid, &row.node, first_seen);
             let state = lost::observe(&ctx.nodes, &row.node).await;
             match lost::lost(state, since, now, ctx.settings.node_lost_grace) {
                 Some(because) => {
                     tracing::warn!(job = %job.name, node = %row.node, because = because.as_str(), "node lost");
                     Ok((lost_row(row, because), None))
                 }
-                None => Err(error),
+                None => Err(StopFailed {
+                    error,
+                    unreachable_since: Some(since),
+                }),
             }
         }
-        Err(error) => Err(error),
+        Err(error) => Err(StopFailed {
+            error,
+            unreachable_since: None,
+        }),
     }
 }
 
@@ -334,6 +270,7 @@ fn lost_row(row: &NodeStatus, because: lost::LostBecause) -> NodeStatus {
             "{}: counts are from the last contact",
             because.as_str()
         )),
+        unreachable_since: None,
         ..row.clone()
     }
 }
@@ -341,12 +278,12 @@ fn lost_row(row: &NodeStatus, because: lost::LostBecause) -> NodeStatus {
 /// Stops the job on every node that may run it (all at once: one unreachable agent must not
 /// hold up the others), and collects the final results of every node that ran it. Lost nodes
 /// keep their last counts. The first failure is returned so the caller retries (stopping is
-/// idempotent).
+/// idempotent), with when each agent that did not answer first failed (for the status).
 pub async fn stop_all(
     ctx: &Context,
     job: &JobId,
     rows: &[NodeStatus],
-) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
+) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), StopAllFailed> {
     let now = Timestamp::now();
     let per_row = rows.iter().map(|row| async move {
         match row.phase {
@@ -361,33 +298,49 @@ pub async fn stop_all(
         stop_or_lose(ctx, job, row, now)
             .await
             .map(|(row, result)| (Some(row), result))
-            .map_err(|source| Error::Stop {
-                node: row.node.clone(),
-                source,
-            })
+            .map_err(|failed| (row.node.clone(), failed))
     });
     let mut out_rows = Vec::new();
     let mut finals = Vec::new();
     let mut first_error = None;
+    let mut unreachable_since = BTreeMap::new();
     for outcome in futures::future::join_all(per_row).await {
         match outcome {
             Ok((row, result)) => {
                 out_rows.extend(row);
                 finals.extend(result);
             }
-            Err(error) => {
-                first_error.get_or_insert(error);
+            Err((node, failed)) => {
+                if let Some(since) = failed.unreachable_since {
+                    unreachable_since.insert(node.clone(), since);
+                }
+                first_error.get_or_insert(Error::Stop {
+                    node,
+                    source: failed.error,
+                });
             }
         }
     }
     ctx.forget_job(&job.uid);
     match first_error {
-        Some(error) => Err(error),
+        Some(error) => Err(StopAllFailed {
+            error,
+            unreachable_since,
+        }),
         None => {
             ctx.forget_unreachable(&job.uid);
             Ok((out_rows, finals))
         }
     }
+}
+
+/// [`stop_all`] failed on some node.
+#[derive(Debug)]
+pub struct StopAllFailed {
+    /// The first failure.
+    pub error: Error,
+    /// Per node whose agent did not answer (and is not lost yet), since when.
+    pub unreachable_since: BTreeMap<String, Timestamp>,
 }
 
 /// Tells every agent that ran the job to drop what it kept, all at once (unreachable agents
@@ -402,77 +355,8 @@ pub async fn forget_all(ctx: &Context, job: &JobId, rows: &[NodeStatus]) {
     futures::future::join_all(each).await;
 }
 
-fn failed_row(
-    node: &str,
-    pods: u32,
-    previous: Option<&NodeStatus>,
-    error: &AgentError,
-) -> NodeStatus {
-    let phase = match error {
-        AgentError::NoAgent { .. } => NodePhase::NoAgent,
-        AgentError::Rejected { .. } => NodePhase::Rejected,
-        AgentError::Unavailable { .. } | AgentError::NotRunning { .. } => NodePhase::Unavailable,
-    };
-    NodeStatus {
-        node: node.to_owned(),
-        pods,
-        phase,
-        probe: previous.and_then(|r| r.probe.clone()),
-        events: previous.map_or(0, |r| r.events),
-        lost: previous.map_or(0, |r| r.lost),
-        message: Some(crate::conditions::truncate(&error.to_string())),
-    }
-}
-
 fn digest(containers: &[ContainerTarget]) -> u64 {
     let mut hasher = DefaultHasher::new();
     containers.hash(&mut hasher);
     hasher.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn refused(nodes: &[(&str, &str)]) -> Vec<(String, String)> {
-        nodes
-            .iter()
-            .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn a_job_fails_only_when_every_target_node_refused_it_and_it_runs_nowhere() {
-        let both = refused(&[("n1", "no BTF"), ("n2", "no BTF")]);
-        type Case<'a> = (usize, usize, &'a [(String, String)], bool);
-        let cases: [Case; 5] = [
-            (2, 0, &both, true),
-            (3, 0, &both, false),
-            (2, 1, &both[..1], false),
-            (0, 0, &[], false),
-            (1, 0, &both[..1], true),
-        ];
-        for (targets, running, rejected, fails) in cases {
-            assert_eq!(
-                refused_everywhere(targets, running, rejected).is_some(),
-                fails,
-                "{targets} targets, {running} running, {rejected:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn nodes_giving_the_same_reason_are_named_once() {
-        let many: Vec<(String, String)> = (0..200)
-            .map(|i| (format!("n{i:03}"), "the kernel has no BTF".to_owned()))
-            .chain([("x".to_owned(), "verifier said no".to_owned())])
-            .collect();
-        assert_eq!(
-            refused_everywhere(201, 0, &many).as_deref(),
-            Some(
-                "the agent of every target node refused the job: n000 and 199 more: the \
-                 kernel has no BTF; x: verifier said no"
-            )
-        );
-    }
 }

@@ -3,23 +3,25 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::controller::Action;
-use tracejob_api::{Phase, TraceJob, TraceJobStatus};
+use tracejob_api::{NodeStatus, TraceJob, TraceJobStatus};
 
+use crate::agents::{JobId, NodeResult};
 use crate::artifacts::{self, AtEnd};
-use crate::conditions::{self as cond, Desired, Reason, Type};
+use crate::conditions::Reason;
 use crate::context::Context;
-use crate::decide::finished;
+use crate::decide::ending::{self, Completed};
+use crate::decide::{finished, with_unreachable_since};
 use crate::error::Error;
 use crate::storage::GaveUp;
 use crate::{fanout, job_id, summary, write};
 
-/// The duration elapsed: stop every agent, merge the final results, write the artifacts,
-/// Succeeded — or, while storage fails, stay Running (stopped) and retry with backoff.
+/// The duration elapsed: stop every agent, merge the final results, write the artifacts
+/// (act), then [`ending::completed`] decides: Succeeded — or, while storage fails, stay
+/// Running (stopped) and retry with backoff, or give up on it past the deadline.
 pub async fn complete(
     job: &TraceJob,
     ctx: &Context,
@@ -27,63 +29,37 @@ pub async fn complete(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
-    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
+    let (rows, finals) = stop_everywhere(job, ctx, &id, old).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
     }
-    let generation = job.metadata.generation;
-    if let AtEnd::Retry(retry_in) = artifacts::at_end(job, ctx, &id, &mut next, now).await {
-        if let Some(gave_up) = ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now) {
-            return storage_gave_up(job, ctx, old, gave_up, now).await;
+    let at_end = artifacts::at_end(job, ctx, &id, &mut next, now).await;
+    let given_up = match at_end {
+        AtEnd::Retry(_) => ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now),
+        AtEnd::Done => None,
+    };
+    match ending::completed(job, old, next, at_end, given_up, now) {
+        Completed::GiveUp(gave_up) => storage_gave_up(job, ctx, old, gave_up, now).await,
+        Completed::Retry {
+            status,
+            storage_event,
+            requeue,
+        } => {
+            write::status(job, ctx, &status).await?;
+            if let Some(message) = storage_event {
+                write::event(job, ctx, true, "StorageUnavailable", message).await;
+            }
+            Ok(Action::requeue(requeue))
         }
-        // Not Succeeded until the artifacts are durable: the trace is stopped, the summary
-        // is in, the events wait in the spool.
-        next.completion_time = old.completion_time.clone();
-        let message = format!(
-            "the trace stopped; writing its artifacts failed, retrying in {} s",
-            retry_in.as_secs().max(1)
-        );
-        next.message = Some(message.clone());
-        cond::set(
-            &mut next.conditions,
-            Desired::new(Type::Complete, Reason::WritingArtifacts, message),
-            generation,
-            &Time(now),
-        );
-        let first_failure = !cond::has(
-            &old.conditions,
-            Type::ArtifactsWritten,
-            Reason::StorageUnavailable,
-        );
-        write::status(job, ctx, &next).await?;
-        if first_failure
-            && let Some(failed) = cond::find(&next.conditions, Type::ArtifactsWritten.as_str())
-        {
-            write::event(job, ctx, true, "StorageUnavailable", failed.message.clone()).await;
+        Completed::Succeeded { status, message } => {
+            ctx.streams.forget(&id.uid);
+            ctx.storage.forget(&id.uid);
+            write::status(job, ctx, &status).await?;
+            write::event(job, ctx, false, "Completed", message).await;
+            after_finished(job, ctx, &status, now).await
         }
-        return Ok(Action::requeue(retry_in.max(Duration::from_millis(200))));
     }
-    ctx.streams.forget(&id.uid);
-    ctx.storage.forget(&id.uid);
-    next.phase = Some(Phase::Succeeded);
-    let message = format!(
-        "traced for {} on {} nodes: {} events, {} lost",
-        job.spec.duration.as_deref().unwrap_or("?"),
-        next.node_record.len(),
-        next.events.unwrap_or(0),
-        next.lost.unwrap_or(0)
-    );
-    next.message = Some(message.clone());
-    cond::set(
-        &mut next.conditions,
-        Desired::new(Type::Complete, Reason::DurationElapsed, message.clone()),
-        generation,
-        &Time(now),
-    );
-    write::status(job, ctx, &next).await?;
-    write::event(job, ctx, false, "Completed", message).await;
-    after_finished(job, ctx, &next, now).await
 }
 
 /// Writing the artifacts failed past the deadline (`--storage-deadline-seconds`): stop the
@@ -97,33 +73,13 @@ pub async fn storage_gave_up(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
-    let (rows, finals) = fanout::stop_all(ctx, &id, &summary::all_rows(old)).await?;
+    let (rows, finals) = stop_everywhere(job, ctx, &id, old).await?;
     let mut next = finished(job, old, rows, now);
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
     }
-    next.lost = Some(next.lost.unwrap_or(0) + gave_up.unwritten);
-    next.phase = Some(Phase::Failed);
-    let message = format!(
-        "gave up writing the artifacts after {} s of failures (since {}): {}; {} events were \
-         not written and are counted as lost",
-        ctx.storage.settings.give_up_after.as_secs(),
-        gave_up.since,
-        gave_up.error,
-        gave_up.unwritten
-    );
-    next.message = Some(cond::truncate(&message));
-    let generation = job.metadata.generation;
-    for desired in [
-        Desired::new(
-            Type::ArtifactsWritten,
-            Reason::StorageDeadlineExceeded,
-            message.clone(),
-        ),
-        Desired::new(Type::Complete, Reason::ArtifactsNotWritten, message.clone()),
-    ] {
-        cond::set(&mut next.conditions, desired, generation, &Time(now));
-    }
+    let deadline = ctx.storage.settings.give_up_after;
+    let (next, message) = ending::gave_up(job, next, &gave_up, deadline, now);
     ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     write::status(job, ctx, &next).await?;
@@ -140,19 +96,32 @@ pub async fn fail(
     (reason, problem): (Reason, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let (rows, _) = fanout::stop_all(ctx, &job_id(job)?, &summary::all_rows(old)).await?;
-    let mut next = finished(job, old, rows, now);
-    next.phase = Some(Phase::Failed);
-    next.message = Some(cond::truncate(&problem));
-    cond::set(
-        &mut next.conditions,
-        Desired::new(Type::Complete, reason, problem.clone()),
-        job.metadata.generation,
-        &Time(now),
-    );
+    let (rows, _) = stop_everywhere(job, ctx, &job_id(job)?, old).await?;
+    let next = ending::failed(job, finished(job, old, rows, now), reason, &problem, now);
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, reason.as_str(), problem).await;
     after_finished(job, ctx, &next, now).await
+}
+
+/// Stops the job on every node ([`fanout::stop_all`]). While some agent does not answer,
+/// when it first failed goes into the status (`unreachableSince`) before the error is
+/// returned for a retry: a restarted operator continues that node's grace period instead
+/// of starting it again.
+async fn stop_everywhere(
+    job: &TraceJob,
+    ctx: &Context,
+    id: &JobId,
+    old: &TraceJobStatus,
+) -> Result<(Vec<NodeStatus>, Vec<NodeResult>), Error> {
+    match fanout::stop_all(ctx, id, &summary::all_rows(old)).await {
+        Ok(stopped) => Ok(stopped),
+        Err(failed) => {
+            if let Some(clocked) = with_unreachable_since(old, &failed.unreachable_since) {
+                write::status(job, ctx, &clocked).await?;
+            }
+            Err(failed.error)
+        }
+    }
 }
 
 /// A finished job waits for its `ttlSecondsAfterFinished`, then is deleted.
@@ -198,7 +167,7 @@ pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let status = job.status.clone().unwrap_or_default();
     let still_running = status.phase.is_some_and(|p| !p.is_finished());
     let id = job_id(job)?;
-    let (rows, _) = fanout::stop_all(ctx, &id, &summary::all_rows(&status)).await?;
+    let (rows, _) = stop_everywhere(job, ctx, &id, &status).await?;
     if still_running && job.spec.duration.is_none() {
         // A standing job's last events since its last flush: one attempt, best effort (a
         // deletion does not wait for storage).

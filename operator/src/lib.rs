@@ -17,6 +17,7 @@ pub mod lost;
 pub mod metrics;
 pub mod nodes;
 pub mod pace;
+pub mod pods;
 pub mod selector;
 pub mod server;
 pub mod storage;

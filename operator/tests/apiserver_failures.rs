@@ -109,25 +109,6 @@ async fn a_job_the_operator_cannot_run_fails_naming_the_field_and_the_next_job_s
     );
 }
 
-/// A Node object, Ready unless `ready` says otherwise.
-async fn node(client: &kube::Client, name: &str, ready: bool) {
-    use k8s_openapi::api::core::v1::Node;
-    use kube::api::{Api, Patch, PatchParams, PostParams};
-    let nodes: Api<Node> = Api::all(client.clone());
-    let object = serde_json::from_value(json!({"metadata": {"name": name}})).expect("a node");
-    nodes
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("the node is created");
-    let status = if ready { "True" } else { "False" };
-    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": status,
-        "reason": "Test", "message": "set by the test"}]}});
-    nodes
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("the node status is patched");
-}
-
 fn counted(events: u64) -> tracejob_operator::agents::NodeResult {
     tracejob_operator::agents::NodeResult {
         probe: Some("tp_btf".into()),

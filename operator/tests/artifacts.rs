@@ -337,6 +337,10 @@ async fn storage_failing_past_the_deadline_fails_the_job_counting_the_events_not
         .expect("reconcile succeeds");
     let (mut server, status) = api.await.expect("the first round");
     assert_eq!(status["phase"], "Running");
+    assert!(
+        status["storageFailingSince"].is_string(),
+        "the first failure is kept for a restarted operator: {status}"
+    );
 
     // The next attempt is past the deadline: Failed, the events counted as not written.
     let job = job_json(spec, Some(status));
@@ -363,5 +367,74 @@ async fn storage_failing_past_the_deadline_fails_the_job_counting_the_events_not
         "ArtifactsNotWritten"
     );
     assert_eq!(status["lost"], 10, "the events not written count as lost");
+    assert_eq!(action, Action::await_change());
+}
+
+/// A whole second, `seconds` ago, as the status writes times.
+fn second_ago(seconds: i64) -> String {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    k8s_openapi::jiff::Timestamp::from_second(now - seconds)
+        .expect("a time")
+        .to_string()
+}
+
+/// A restarted operator on a job whose storage has been failing: the status says since when.
+async fn restarted_on_failing_storage(failing_since: &str, event: &'static str) -> (Value, Action) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("blocked"), b"").expect("a file");
+    let url = format!("file://{}/blocked/results", dir.path().display());
+    let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "30s",
+                      "output": {"storage": {"url": url}}});
+    let agents = two_nodes_streaming(&spec, [5, 5]).await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let (client, mut server) = mock::client();
+    let pool: Arc<dyn AgentPool> = agents.clone();
+    let mut settings = Settings::default();
+    settings.storage.spool_dir = spool.path().to_owned();
+    settings.storage.allow_file_urls = true;
+    settings.storage.give_up_after = std::time::Duration::from_secs(3600);
+    let ctx = Arc::new(Context::new(
+        client,
+        pool,
+        Arc::new(Metrics::default()),
+        settings,
+    ));
+    let mut status = running_status(0);
+    status["storageFailingSince"] = json!(failing_since);
+    let job = job_json(spec, Some(status));
+    let answer = job.clone();
+    let api = tokio::spawn(async move {
+        let patch = server.expect("PATCH", &format!("{JOB_PATH}/status")).await;
+        let status = patch.status_after(&answer);
+        patch.respond_with_status(&answer);
+        server.expect_event(event).await;
+        status
+    });
+    let action = reconcile(Arc::new(job_from(&job)), ctx)
+        .await
+        .expect("reconcile succeeds");
+    (api.await.expect("the round"), action)
+}
+
+#[tokio::test]
+async fn a_restarted_operator_continues_the_storage_deadline_from_the_first_failure() {
+    // Failing for a minute of the hour: the job waits, and the clock is not started again.
+    let minute_ago = second_ago(60);
+    let (status, _) = restarted_on_failing_storage(&minute_ago, "StorageUnavailable").await;
+    assert_eq!(status["phase"], "Running");
+    assert_eq!(
+        condition(&status, "ArtifactsWritten")["reason"],
+        "StorageUnavailable"
+    );
+    assert_eq!(status["storageFailingSince"], json!(minute_ago));
+
+    // Failing for two hours: the restarted operator gives up at once.
+    let (status, action) =
+        restarted_on_failing_storage(&second_ago(7200), "StorageDeadlineExceeded").await;
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(
+        condition(&status, "ArtifactsWritten")["reason"],
+        "StorageDeadlineExceeded"
+    );
     assert_eq!(action, Action::await_change());
 }

@@ -122,6 +122,8 @@ struct UploadState {
     recovered: bool,
     last_flush: Option<Instant>,
     waited_for_streams: bool,
+    /// A write of this process succeeded: an earlier process's failures are over.
+    written_since_start: bool,
 }
 
 #[derive(Debug)]
@@ -211,6 +213,11 @@ impl Storage {
                     resume(&entry, &mut upload, manifest, id);
                 }
                 upload.recovered = true;
+                // Storage answers again: the failures before (this process's or, from the
+                // status, an earlier one's) no longer count towards the deadline.
+                upload.first_failure = None;
+                upload.failures = 0;
+                upload.written_since_start = true;
                 Ok(())
             }
             Err(error) => Err(self.outcome(target, &mut upload, Err(error))),
@@ -253,6 +260,25 @@ impl Storage {
                 .saturating_sub(written)
                 .saturating_sub(entry.spool.not_kept()),
         })
+    }
+
+    /// Continues the storage deadline of an earlier operator process: writing the job's
+    /// artifacts has been failing since `since` (its status says so), unless this process
+    /// saw a failure of its own first or a write succeeded since.
+    pub async fn failing_since_before(&self, uid: &str, since: Timestamp) {
+        let entry = self.entry(uid);
+        let mut upload = entry.upload.lock().await;
+        if upload.first_failure.is_none() && !upload.written_since_start {
+            upload.first_failure = Some(since);
+        }
+    }
+
+    /// Since when writing the job's artifacts keeps failing (`None`: the last write worked,
+    /// or none failed yet).
+    pub fn failing_since(&self, uid: &str) -> Option<Timestamp> {
+        let entry = self.jobs().get(uid)?.clone();
+        let upload = entry.upload.try_lock().ok()?;
+        upload.first_failure
     }
 
     /// Deletes the job's spool (its readers are stopped by [`crate::streams::Streams::forget`]).
@@ -335,6 +361,7 @@ impl Storage {
                     ));
                 }
                 upload.failures = 0;
+                upload.written_since_start = true;
                 upload.retry_at = None;
                 upload.first_failure = None;
                 upload.last_error = None;

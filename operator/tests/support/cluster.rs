@@ -88,6 +88,12 @@ fn kubeconfig_path() -> Result<String, String> {
 
 /// A client from a kubeconfig written by the control-plane script.
 pub async fn client_for(path: &PathBuf) -> Result<Client, String> {
+    let config = config_for(path).await?;
+    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
+/// The client configuration of a kubeconfig written by the control-plane script.
+pub async fn config_for(path: &PathBuf) -> Result<Config, String> {
     let kubeconfig =
         Kubeconfig::read_from(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if kubeconfig.current_context.as_deref() != Some(CONTEXT) {
@@ -96,10 +102,9 @@ pub async fn client_for(path: &PathBuf) -> Result<Client, String> {
             path.display()
         ));
     }
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|e| format!("bad kubeconfig {}: {e}", path.display()))?;
-    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+        .map_err(|e| format!("bad kubeconfig {}: {e}", path.display()))
 }
 
 async fn install_crd(client: &Client) {
@@ -302,4 +307,23 @@ pub fn kubectl(kubeconfig: &PathBuf, args: &[&str], stdin: Option<&str>) -> (boo
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
+}
+
+/// A Node object, Ready unless `ready` says otherwise.
+pub async fn node(client: &kube::Client, name: &str, ready: bool) {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+    let nodes: Api<Node> = Api::all(client.clone());
+    let object = serde_json::from_value(json!({"metadata": {"name": name}})).expect("a node");
+    nodes
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("the node is created");
+    let status = if ready { "True" } else { "False" };
+    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": status,
+        "reason": "Test", "message": "set by the test"}]}});
+    nodes
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("the node status is patched");
 }

@@ -2,7 +2,11 @@
 //! the agents and their streams said) to its next status. Pure: no client, no agent, no
 //! clock but the `now` it is given; table-tested with plain structs.
 
-use std::collections::BTreeSet;
+pub mod ending;
+pub mod nodes;
+pub mod round;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -225,6 +229,28 @@ pub fn finished(
     next
 }
 
+/// The status with each node's `unreachableSince` (its agent has not answered a stop since
+/// then), or `None` if it holds them already. A node that is not listed keeps its clock: a
+/// failed stop round may not have reached it.
+pub fn with_unreachable_since(
+    status: &TraceJobStatus,
+    since: &BTreeMap<String, Timestamp>,
+) -> Option<TraceJobStatus> {
+    let mut next = status.clone();
+    let clock = |node: &str, at: &mut Option<Time>| {
+        if let Some(t) = since.get(node) {
+            *at = Some(Time(*t));
+        }
+    };
+    for row in &mut next.nodes {
+        clock(&row.node, &mut row.unreachable_since);
+    }
+    for record in &mut next.node_record {
+        clock(&record.node, &mut record.unreachable_since);
+    }
+    (next != *status).then_some(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +426,47 @@ mod tests {
         assert_eq!(reason(&next, Type::NodeLost), "NodesLost");
         assert_eq!(reason(&next, Type::AgentsReady), "Stopped");
         assert_eq!(next.node_record.len(), 3);
+    }
+
+    #[test]
+    fn a_failed_stop_round_records_when_each_silent_agent_first_failed_once() {
+        let mut status = TraceJobStatus::default();
+        summary::set_rows(
+            &mut status,
+            vec![
+                row("a", NodePhase::Running, 1),
+                row("b", NodePhase::Running, 2),
+            ],
+        );
+        let first = Timestamp::from_second(1000).expect("a time");
+        let since = BTreeMap::from([("a".to_owned(), first)]);
+        let clocked = with_unreachable_since(&status, &since).expect("a new clock");
+        let clock = |s: &TraceJobStatus, node: &str| {
+            let record = s
+                .node_record
+                .iter()
+                .find(|r| r.node == node)
+                .expect("a record");
+            let row = s.nodes.iter().find(|r| r.node == node).expect("a row");
+            assert_eq!(record.unreachable_since, row.unreachable_since);
+            record.unreachable_since.as_ref().map(|t| t.0)
+        };
+        assert_eq!(clock(&clocked, "a"), Some(first));
+        assert_eq!(
+            clock(&clocked, "b"),
+            None,
+            "a node that answered has no clock"
+        );
+        assert_eq!(
+            with_unreachable_since(&clocked, &since),
+            None,
+            "the same clock again is no write"
+        );
+        assert_eq!(
+            with_unreachable_since(&clocked, &BTreeMap::new()),
+            None,
+            "a node missing from a round keeps its clock"
+        );
     }
 
     #[test]
