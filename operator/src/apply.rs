@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::decide::round::{self, Act, AfterStorage, Pacing, Route, Running, Settle};
 use crate::error::Error;
 use crate::fanout;
+use crate::pace::{Counted, Held};
 use crate::targets::{self, Targets};
 use crate::{artifacts, finish, job_id, selector, summary, write};
 
@@ -53,6 +54,16 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let id = job_id(job)?;
     let old_rows = summary::all_rows(&old);
     let fanout = fanout::drive(ctx, &id, &job.spec, &old_rows, &targets, spec_changed).await;
+    let counted = Counted::of(&fanout.live);
+    // Pods of the nodes just given new targets whose first counts are still to come.
+    let new_pods: Vec<String> = fanout
+        .applied
+        .iter()
+        .filter_map(|node| targets.by_node.get(node))
+        .flatten()
+        .map(|c| c.pod.clone())
+        .filter(|pod| !counted.has(pod))
+        .collect();
     let (mut next, acts, new_targets, gaps) = match round::running(job, &old, &targets, fanout, now)
     {
         Running::Fail {
@@ -77,10 +88,22 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let pacing = if gave_up.is_some() {
         Pacing::default()
     } else {
-        Pacing {
-            // Holding starts a clock: only when new targets are waiting for their counts.
-            held: new_targets.then(|| ctx.pace.hold(&id.uid)).flatten(),
-            too_soon: ctx.pace.too_soon(&id.uid),
+        // Holding starts a clock: only when new targets are waiting for their counts.
+        let held = if new_targets {
+            ctx.pace.hold(&id.uid, new_pods).map_or(Held::No, Held::For)
+        } else {
+            ctx.pace.held(&id.uid, &counted)
+        };
+        match held {
+            Held::Released => Pacing::default(),
+            Held::For(wait) => Pacing {
+                held: Some(wait),
+                too_soon: ctx.pace.too_soon(&id.uid),
+            },
+            Held::No => Pacing {
+                held: None,
+                too_soon: ctx.pace.too_soon(&id.uid),
+            },
         }
     };
     let seen = AfterStorage {

@@ -5,7 +5,7 @@
 //! Bounded: one small entry per job that has reported, removed when the job is forgotten;
 //! at most one delayed request per job is waiting at any time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +30,47 @@ struct JobPace {
     pending: bool,
     /// Since when a write is held for the first counts of newly applied targets.
     held_since: Option<Instant>,
+    /// The new pods whose first counts the held write waits for.
+    awaited: BTreeSet<String>,
+}
+
+/// Which pods the nodes' latest results have counted events of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counted {
+    pods: BTreeSet<String>,
+    /// Some result counts events but not per pod (a tool that aggregates in the kernel):
+    /// a pod's first counts cannot be told apart, any counts release a held write.
+    per_pod: bool,
+}
+
+impl Counted {
+    pub fn of(results: &[crate::agents::NodeResult]) -> Self {
+        Counted {
+            pods: results
+                .iter()
+                .flat_map(|r| &r.pods)
+                .filter(|p| p.events > 0)
+                .filter_map(|p| p.pod.clone())
+                .collect(),
+            per_pod: !results.iter().any(|r| r.events > 0 && r.pods.is_empty()),
+        }
+    }
+
+    pub fn has(&self, pod: &str) -> bool {
+        self.pods.contains(pod)
+    }
+}
+
+/// Whether the job's status waits for new pods' first counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Nothing is held: the interval alone paces the write.
+    No,
+    /// At most this long more.
+    For(Duration),
+    /// The awaited pods were just counted: the held write goes out now, whatever the
+    /// interval (one write per change of targets, on top of the paced ones).
+    Released,
 }
 
 #[derive(Debug)]
@@ -129,15 +170,47 @@ impl Pace {
         (!wait.is_zero()).then_some(wait)
     }
 
-    /// The job's targets just changed on some node: how long its status may wait for their
-    /// first counts, so that both go out in one write (the interval at most, counted from the
-    /// first change not yet written; `None`: write now).
-    pub fn hold(&self, uid: &str) -> Option<Duration> {
+    /// The job's targets just changed on some node: how long its status may wait for the
+    /// first counts of `pods` (the new ones not counted yet), so that both go out in one
+    /// write (the interval at most, counted from the first change not yet written; `None`:
+    /// write now).
+    pub fn hold(&self, uid: &str, pods: impl IntoIterator<Item = String>) -> Option<Duration> {
         let mut jobs = self.jobs();
         let pace = jobs.entry(uid.to_owned()).or_default();
         let since = *pace.held_since.get_or_insert_with(Instant::now);
+        pace.awaited.extend(pods);
         let wait = (since + self.interval).saturating_duration_since(Instant::now());
         (!wait.is_zero()).then_some(wait)
+    }
+
+    /// A later look at a held write: still waiting while some awaited pod has no counts
+    /// (and the interval since the hold is not up), released once all have.
+    pub fn held(&self, uid: &str, counted: &Counted) -> Held {
+        let mut jobs = self.jobs();
+        let Some(pace) = jobs.get_mut(uid) else {
+            return Held::No;
+        };
+        let Some(since) = pace.held_since else {
+            return Held::No;
+        };
+        if pace.awaited.is_empty() {
+            return Held::No;
+        }
+        if !counted.per_pod {
+            pace.awaited.clear();
+            return Held::Released;
+        }
+        pace.awaited.retain(|pod| !counted.has(pod));
+        if pace.awaited.is_empty() {
+            return Held::Released;
+        }
+        let wait = (since + self.interval).saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            pace.awaited.clear();
+            Held::No
+        } else {
+            Held::For(wait)
+        }
     }
 
     /// The job's status was just written.
@@ -146,6 +219,7 @@ impl Pace {
         let pace = jobs.entry(uid.to_owned()).or_default();
         pace.last_write = Some(Instant::now());
         pace.held_since = None;
+        pace.awaited.clear();
     }
 
     pub fn forget(&self, uid: &str) {
@@ -217,7 +291,7 @@ mod tests {
             requests.try_recv().is_err(),
             "the next waits for the interval"
         );
-        pace.hold("uid-1");
+        pace.hold("uid-1", []);
         pace.request(&job());
         assert!(
             requests.try_recv().is_ok(),
@@ -228,14 +302,71 @@ mod tests {
     #[tokio::test]
     async fn a_write_held_for_new_targets_waits_one_interval_at_most() {
         let pace = Pace::new(INTERVAL);
-        let first = pace.hold("uid-1").expect("held");
+        let first = pace.hold("uid-1", []).expect("held");
         assert!(first <= INTERVAL);
         tokio::time::sleep(first).await;
-        assert_eq!(pace.hold("uid-1"), None, "held long enough: written now");
+        assert_eq!(
+            pace.hold("uid-1", []),
+            None,
+            "held long enough: written now"
+        );
         pace.wrote("uid-1");
         assert!(
-            pace.hold("uid-1").is_some(),
+            pace.hold("uid-1", []).is_some(),
             "the next change is held afresh"
         );
+    }
+
+    fn result(events: u64, pods: &[(&str, u64)]) -> crate::agents::NodeResult {
+        crate::agents::NodeResult {
+            events,
+            pods: pods
+                .iter()
+                .map(|&(pod, events)| tracejob_api::event::PodEvents {
+                    namespace: "shop".into(),
+                    pod: Some(pod.into()),
+                    container: Some("c".into()),
+                    events,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_held_write_waits_for_the_new_pods_first_counts_not_for_any_counts() {
+        // The write for a new pod waited for the next counts, which other pods' events
+        // sent first; the pod's own counts then waited out a whole interval after it.
+        let pace = Pace::new(Duration::from_secs(3600));
+        pace.hold("uid-1", ["new".to_owned()]).expect("held");
+        let others_only = Counted::of(&[result(5, &[("old", 5)])]);
+        assert!(matches!(pace.held("uid-1", &others_only), Held::For(_)));
+        pace.wrote("uid-1");
+        assert_eq!(
+            pace.held("uid-1", &others_only),
+            Held::No,
+            "written: nothing held"
+        );
+
+        pace.hold("uid-1", ["new".to_owned()]);
+        let with_new = Counted::of(&[result(6, &[("old", 5), ("new", 1)])]);
+        assert_eq!(pace.held("uid-1", &with_new), Held::Released);
+        assert_eq!(pace.held("uid-1", &with_new), Held::No, "released once");
+    }
+
+    #[test]
+    fn counts_that_are_not_per_pod_release_a_held_write() {
+        let pace = Pace::new(Duration::from_secs(3600));
+        pace.hold("uid-1", ["new".to_owned()]);
+        let aggregated = Counted::of(&[result(9, &[])]);
+        assert_eq!(pace.held("uid-1", &aggregated), Held::Released);
+    }
+
+    #[tokio::test]
+    async fn a_pod_that_is_never_counted_is_waited_for_one_interval_at_most() {
+        let pace = Pace::new(INTERVAL);
+        let first = pace.hold("uid-1", ["quiet".to_owned()]).expect("held");
+        tokio::time::sleep(first).await;
+        assert_eq!(pace.held("uid-1", &Counted::of(&[])), Held::No);
     }
 }
