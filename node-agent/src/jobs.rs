@@ -47,7 +47,7 @@ impl Default for Settings {
             max_jobs: 32,
             stopped_buffer_ttl: Duration::from_secs(300),
             event_queue: 65536,
-            summary_interval: Duration::from_millis(250),
+            summary_interval: Duration::from_millis(100),
             keep_warm: Duration::from_secs(60),
         }
     }
