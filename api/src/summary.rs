@@ -245,9 +245,10 @@ pub struct Bucket {
     pub count: u64,
 }
 
-#[cfg(test)]
-pub(crate) mod samples {
-    //! One summary per tool, shared by the tests here.
+#[cfg(any(test, feature = "samples"))]
+pub mod samples {
+    //! One summary per tool, each field set, for the tests here and of the crates that
+    //! convert summaries (feature `samples`).
 
     use super::*;
 
