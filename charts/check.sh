@@ -71,4 +71,5 @@ done
 "$venv/bin/python" charts/check-certificates.py "$out/cert-manager-values.yaml" "$out/default.yaml"
 "$venv/bin/python" charts/check-rbac.py operator/deploy/rbac.yaml "$out/default.yaml"
 "$venv/bin/python" charts/validate-examples.py "$chart/crds/tracejob.io_tracejobs.yaml" examples
+bash "$chart/argocd/test.sh"
 echo "chart-check: lint, template and strict validation (Kubernetes ${versions[*]}) passed"

@@ -136,6 +136,30 @@ where
         .expect("the watch works")
 }
 
+/// With `TRACEJOB_RECORD_STATUSES=DIR`, each TraceJob a test waited for is written there
+/// as JSON (`<name>--<what>.json`): real statuses, for the chart's Argo CD health check
+/// fixtures (charts/tracejob/argocd/).
+fn record(job: &TraceJob, what: &str) {
+    let Ok(dir) = std::env::var("TRACEJOB_RECORD_STATUSES") else {
+        return;
+    };
+    let slug: String = what
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let path = std::path::Path::new(&dir).join(format!("{name}--{slug}.json"));
+    if let Ok(text) = serde_json::to_string_pretty(job) {
+        let _ = std::fs::write(path, text);
+    }
+}
+
 /// Waits until the TraceJob's status satisfies `check`, and returns the job.
 pub async fn wait_for_job(
     api: &Api<TraceJob>,
@@ -151,7 +175,10 @@ pub async fn wait_for_job(
     )
     .await;
     match found {
-        Ok(Ok(Some(job))) => job,
+        Ok(Ok(Some(job))) => {
+            record(&job, what);
+            job
+        }
         _ => {
             let now = api.get_opt(name).await.ok().flatten();
             panic!("{name}: {what} did not happen within {WAIT:?}; the job is now {now:#?}")
