@@ -33,8 +33,9 @@ pub struct TraceJobStatus {
     /// A human-readable reason for the phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// `Targeted`, `AgentsReady`, `Complete`, `Degraded`, `Gap`, `ArtifactsWritten` and
-    /// `NodeLost`.
+    /// `Targeted`, `AgentsReady`, `Complete`, `Degraded`, `Gap`, `ArtifactsWritten`,
+    /// `NodeLost`, and `Ready` (kstatus: True while tracing and once succeeded with every
+    /// node's results).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

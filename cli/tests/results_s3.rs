@@ -39,6 +39,12 @@ fn artifacts_condition(job: &TraceJob) -> Option<(String, String, String)> {
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+fn ready_condition(job: &TraceJob) -> Option<(String, String)> {
+    let status = job.status.as_ref()?;
+    tracejob_operator::conditions::find(&status.conditions, "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
 /// The local API server and a fresh Garage, or None when the test cannot run (it says why).
 async fn cluster_and_garage(test: &str) -> Option<(Cluster, Garage)> {
     let cluster = cluster().await?;
@@ -144,11 +150,29 @@ async fn a_finished_jobs_artifacts_are_in_s3_listed_in_its_status_and_downloadab
     let spec = json!({"tool": "exec", "selector": {"matchLabels": {"app": "web"}}, "duration": "2s",
         "output": {"storage": {"url": format!("s3://{BUCKET}/runs"), "secretRef": {"name": "s3-creds"}}}});
     let api = create_job(client, &ns, "execs", spec).await;
+    // What a person or a GitOps tool waits on: the kstatus-style Ready condition.
+    let (ready, waited) = kubectl(
+        &cluster.kubeconfig,
+        &[
+            "wait",
+            "-n",
+            &ns,
+            "--for=condition=Ready",
+            "tracejob/execs",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    assert!(ready, "{waited}");
     let job = wait_for_job(&api, "execs", "Succeeded", |j| {
         phase(j) == Some(Phase::Succeeded)
     })
     .await;
     operator.stop().await;
+    assert_eq!(
+        ready_condition(&job),
+        Some(("True".to_owned(), "Finished".to_owned()))
+    );
 
     let status = job.status.clone().expect("status");
     assert_eq!(status.events, Some(1234));
@@ -435,6 +459,11 @@ async fn a_missing_bucket_wrong_credentials_and_a_missing_secret_are_named_in_th
             "{name}: expected {expected:?} in {message}"
         );
         assert_eq!(phase(&job), Some(Phase::Running), "{name}");
+        assert_eq!(
+            ready_condition(&job),
+            Some(("False".to_owned(), "StorageFailing".to_owned())),
+            "{name}"
+        );
     }
     operator.stop().await;
 }

@@ -19,6 +19,9 @@ pub enum Type {
     ArtifactsWritten,
     /// Set when a job ends: True if nodes went away before the trace was stopped there.
     NodeLost,
+    /// The kstatus summary (`kubectl wait --for=condition=Ready`, GitOps health): see
+    /// [`crate::ready`].
+    Ready,
 }
 
 impl Type {
@@ -31,6 +34,7 @@ impl Type {
             Type::Gap => "Gap",
             Type::ArtifactsWritten => "ArtifactsWritten",
             Type::NodeLost => "NodeLost",
+            Type::Ready => "Ready",
         }
     }
 }
@@ -71,6 +75,14 @@ pub enum Reason {
     // NodeLost
     AllNodesStopped,
     NodesLost,
+    // Ready
+    Tracing,
+    Finished,
+    Waiting,
+    JobFailed,
+    StorageFailing,
+    NodesGone,
+    NodesNotTracing,
 }
 
 impl Reason {
@@ -103,6 +115,13 @@ impl Reason {
             Reason::StorageDeadlineExceeded => "StorageDeadlineExceeded",
             Reason::AllNodesStopped => "AllNodesStopped",
             Reason::NodesLost => "NodesLost",
+            Reason::Tracing => "Tracing",
+            Reason::Finished => "Finished",
+            Reason::Waiting => "Waiting",
+            Reason::JobFailed => "JobFailed",
+            Reason::StorageFailing => "StorageFailing",
+            Reason::NodesGone => "NodesGone",
+            Reason::NodesNotTracing => "NodesNotTracing",
         }
     }
 
@@ -122,6 +141,8 @@ impl Reason {
                 | Reason::Flushed
                 | Reason::Written
                 | Reason::NodesLost
+                | Reason::Tracing
+                | Reason::Finished
         )
     }
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod nodes;
 pub mod pace;
 pub mod pods;
+mod ready;
 pub mod selector;
 pub mod server;
 pub mod storage;

@@ -1,11 +1,14 @@
 //! Writing the status (a minimal JSON merge patch to `/status`) and publishing events.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value};
 use tracejob_api::{TraceJob, TraceJobStatus};
 
+use crate::conditions as cond;
 use crate::context::Context;
 use crate::error::Error;
 
@@ -13,6 +16,16 @@ use crate::error::Error;
 /// sent when they are equal. True if a patch was sent.
 pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Result<bool, Error> {
     let old = job.status.clone().unwrap_or_default();
+    // Every write carries the `Ready` summary of what it writes.
+    let mut new = new.clone();
+    let ready = crate::ready::of(&new);
+    cond::set(
+        &mut new.conditions,
+        ready,
+        job.metadata.generation,
+        &Time(Timestamp::now()),
+    );
+    let new = &new;
     let diff = merge_patch(&serde_json::to_value(&old)?, &serde_json::to_value(new)?);
     let Some(diff) = diff else { return Ok(false) };
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
