@@ -7,13 +7,30 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::Stream;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::selector;
+
+/// Drops from a watched pod what neither targeting nor the controller reads (managed
+/// fields, annotations, the spec but its node, the status conditions): the cache holds
+/// every pod of the watched namespaces, and most of a pod's bytes are those.
+pub fn trim(pod: &mut Pod) {
+    pod.managed_fields_mut().clear();
+    pod.annotations_mut().clear();
+    if let Some(spec) = pod.spec.as_mut() {
+        *spec = PodSpec {
+            node_name: spec.node_name.take(),
+            ..PodSpec::default()
+        };
+    }
+    if let Some(status) = pod.status.as_mut() {
+        status.conditions = None;
+    }
+}
 
 /// The Pod cache: filled by the stream [`PodCache::watch`] hands to the controller. Without
 /// that watch (a reconcile called directly, in tests or by an embedder) it holds nothing and
@@ -54,7 +71,8 @@ impl PodCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()?;
-        Some(reflector::reflector(writer, watcher(pods, config)).touched_objects())
+        let trimmed = watcher(pods, config).modify(trim);
+        Some(reflector::reflector(writer, trimmed).touched_objects())
     }
 
     /// Whether the controller's watch fills this cache.
@@ -97,6 +115,38 @@ mod tests {
             "metadata": {"namespace": namespace, "name": name, "labels": {"app": app}}
         }))
         .expect("a pod")
+    }
+
+    #[test]
+    fn a_trimmed_pod_is_smaller_and_gives_the_same_targets() {
+        let full: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "shop", "name": "web-1", "uid": "u1",
+                "labels": {"app": "web"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "x".repeat(4000)},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:containers": {}}}}]},
+            "spec": {"nodeName": "node-a", "containers": [{"name": "app", "image": "web:1",
+                "env": [{"name": "CONFIG", "value": "y".repeat(4000)}]}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0,
+                    "image": "web:1", "imageID": "", "containerID": "containerd://a1",
+                    "state": {"running": {}}}]}
+        }))
+        .expect("a pod");
+        let mut trimmed = full.clone();
+        trim(&mut trimmed);
+        let size = |pod: &Pod| serde_json::to_vec(pod).expect("json").len();
+        assert!(
+            size(&trimmed) * 10 < size(&full),
+            "{} of {} bytes kept",
+            size(&trimmed),
+            size(&full)
+        );
+        let spec = serde_json::from_value(serde_json::json!({"tool": "exec"})).expect("a spec");
+        let targets = |pod: Pod| crate::targets::resolve(&[pod], &spec, None).by_node;
+        assert_eq!(targets(trimmed.clone()), targets(full.clone()));
+        assert!(!targets(trimmed.clone()).is_empty());
+        assert_eq!(trimmed.labels(), full.labels(), "selectors still match");
     }
 
     #[test]
