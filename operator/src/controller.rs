@@ -126,7 +126,14 @@ pub async fn run(
         None => (Api::all(client.clone()), Api::all(client)),
     };
     // One Node watch for every poll (spec.nodeSelector, lost nodes); it ends with the controller.
-    let node_watch = ctx.nodes.watch(ctx.client.clone()).map(tokio::spawn);
+    let agents = ctx.agents.clone();
+    let node_watch = ctx
+        .nodes
+        .watch(
+            ctx.client.clone(),
+            Box::new(move |exists| agents.forget_gone_nodes(exists)),
+        )
+        .map(tokio::spawn);
     let mut controller = Controller::new(jobs, watcher::Config::default().any_semantic());
     // A node's new counts (from its result stream) reconcile the job at once, paced.
     if let Some(requests) = ctx.pace.take_requests() {

@@ -120,6 +120,11 @@ pub trait AgentPool: Send + Sync + 'static {
     /// Drops everything the agent keeps of a stopped job (its TraceJob is being deleted).
     async fn forget(&self, node: &str, job: &JobId) -> Result<(), AgentError>;
 
+    /// Drops what the pool keeps for nodes that left the cluster (`exists` says which nodes
+    /// still do): over a long life with node churn, a pool that never forgets grows with
+    /// every node the cluster ever had.
+    fn forget_gone_nodes(&self, _exists: &dyn Fn(&str) -> bool) {}
+
     /// The job's messages from sequence `from` on (1 is the first): events as they happen,
     /// ending with [`StreamItem::Final`] once the job stops there.
     /// [`AgentError::NotRunning`] if the agent does not know the job.

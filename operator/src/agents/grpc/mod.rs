@@ -286,6 +286,21 @@ impl AgentPool for GrpcAgents {
     ) -> Result<ResultStream, AgentError> {
         self.stream(node, job, from).await
     }
+
+    fn forget_gone_nodes(&self, exists: &dyn Fn(&str) -> bool) {
+        let dropped = {
+            let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            let before = channels.len();
+            channels.retain(|node, _| exists(node));
+            before - channels.len()
+        };
+        if let Some(ips) = &self.node_ips {
+            ips.retain(exists);
+        }
+        if dropped > 0 {
+            tracing::info!(dropped, "dropped the agent channels of deleted nodes");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -321,6 +336,23 @@ mod tests {
             error.to_string().contains("{node_ip}:7443") && error.to_string().contains("n1"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_channels_of_deleted_nodes_are_dropped() {
+        let agents = GrpcAgents::new(Addresses::Pattern("https://{node}:7443".into()), None);
+        for node in ["n1", "n2", "n3"] {
+            block_on(agents.client(node)).expect("a lazy channel");
+        }
+        agents.forget_gone_nodes(&|node| node == "n2");
+        let kept: Vec<String> = agents
+            .channels
+            .lock()
+            .expect("the channels")
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(kept, ["n2"]);
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -81,6 +81,11 @@ impl NodeIps {
         self.lock().remove(node);
     }
 
+    /// Keeps only the nodes `exists` accepts (the others were deleted).
+    pub fn retain(&self, exists: &dyn Fn(&str) -> bool) {
+        self.lock().retain(|node, _| exists(node));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
