@@ -190,24 +190,34 @@ pub enum Value {
     Null,
 }
 
+#[cfg(any(test, feature = "samples"))]
+pub mod samples {
+    //! Events for the tests of the crates that convert events (feature `samples`).
+    use super::{Event, ExecRecord};
+
+    /// An exec event with every field set and no two numbers alike, so a conversion that
+    /// swaps or drops a field shows.
+    pub fn exec() -> Event {
+        Event::Exec(ExecRecord {
+            timestamp_ns: 1,
+            cgroup_id: 2,
+            pid: 3,
+            ppid: 4,
+            uid: 5,
+            comm: "sh".into(),
+            filename: "/bin/sh".into(),
+            argv: vec!["sh".into(), "-c".into()],
+            argv_truncated: true,
+            ret: -2,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn exec() -> Event {
-        Event::Exec(ExecRecord {
-            timestamp_ns: 1,
-            cgroup_id: 7,
-            pid: 42,
-            ppid: 1,
-            uid: 0,
-            comm: "sh".into(),
-            filename: "/bin/sh".into(),
-            argv: vec!["sh".into(), "-c".into()],
-            argv_truncated: false,
-            ret: 0,
-        })
-    }
+    use super::samples::exec;
 
     #[test]
     fn an_event_line_is_flat_with_its_origin_first_and_reads_back() {
@@ -224,7 +234,7 @@ mod tests {
         let json = serde_json::to_string(&line).expect("serialises");
         assert!(
             json.starts_with(
-                r#"{"node":"n1","namespace":"shop","pod":"web-0","container":"app","tool":"exec","timestamp_ns":1,"cgroup_id":7,"pid":42"#
+                r#"{"node":"n1","namespace":"shop","pod":"web-0","container":"app","tool":"exec","timestamp_ns":1,"cgroup_id":2,"pid":3"#
             ),
             "{json}"
         );

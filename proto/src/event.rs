@@ -199,18 +199,7 @@ mod tests {
 
     fn every_tool() -> Vec<Event> {
         vec![
-            Event::Exec(ExecRecord {
-                timestamp_ns: 1,
-                cgroup_id: 2,
-                pid: 3,
-                ppid: 4,
-                uid: 5,
-                comm: "sh".into(),
-                filename: "/bin/sh".into(),
-                argv: vec!["sh".into(), "-c".into()],
-                argv_truncated: true,
-                ret: -2,
-            }),
+            tracejob_api::event::samples::exec(),
             Event::Open(OpenRecord {
                 timestamp_ns: 1,
                 cgroup_id: 2,

@@ -299,7 +299,8 @@ mod tests {
         .expect("a job")
     }
 
-    fn targets(nodes: &[&str]) -> Targets {
+    /// One container per node (shared with the other steps' tests).
+    pub(super) fn targets(nodes: &[&str]) -> Targets {
         let mut targets = Targets::default();
         for node in nodes {
             targets.by_node.insert(

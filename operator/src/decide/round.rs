@@ -209,6 +209,7 @@ pub fn settle(
 mod tests {
     use super::*;
     use crate::conditions::{self as cond, Desired, Type};
+    use crate::decide::tests::targets;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use tracejob_api::{NodePhase, NodeStatus};
 
@@ -223,22 +224,6 @@ mod tests {
             "spec": {"tool": "exec"}
         }))
         .expect("a job")
-    }
-
-    fn targets(nodes: &[&str]) -> Targets {
-        let mut targets = Targets::default();
-        for node in nodes {
-            targets.by_node.insert(
-                (*node).to_owned(),
-                vec![crate::agents::ContainerTarget {
-                    pod: format!("pod-{node}"),
-                    pod_uid: format!("uid-{node}"),
-                    container: "c".into(),
-                    container_id: format!("containerd://{node}"),
-                }],
-            );
-        }
-        targets
     }
 
     fn row(node: &str, phase: NodePhase, events: u64) -> NodeStatus {

@@ -146,7 +146,8 @@ async fn forgetting_a_job_stops_its_readers_and_drops_its_results() {
     assert!(streams.jobs().is_empty());
 }
 
-#[tokio::test]
+// Paused time: the once-a-second polling is checked without waiting for it.
+#[tokio::test(start_paused = true)]
 async fn while_storage_is_unreadable_counts_are_asked_for_and_the_events_stay_with_the_agent() {
     let agents = started_on(&["n1"]).await;
     let pace = Arc::new(Pace::new(Duration::ZERO));
