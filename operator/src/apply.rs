@@ -55,6 +55,11 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let old_rows = summary::all_rows(&old);
     let fanout = fanout::drive(ctx, &id, &job.spec, &old_rows, &targets, spec_changed).await;
     let counted = Counted::of(&fanout.live);
+    ctx.metrics.jobs.set_pods(
+        &id.namespace,
+        &id.name,
+        fanout.live.iter().map(|r| r.pods.as_slice()),
+    );
     // Pods of the nodes just given new targets whose first counts are still to come.
     let new_pods: Vec<String> = fanout
         .applied

@@ -34,6 +34,8 @@ pub async fn complete(
     if let Some(merged) = summary::merge(finals.iter().map(|r| r.rows.as_slice())) {
         next.summary = Some(merged);
     }
+    let pods = finals.iter().map(|r| r.pods.as_slice());
+    ctx.metrics.jobs.set_pods(&id.namespace, &id.name, pods);
     let at_end = artifacts::at_end(job, ctx, &id, &mut next, now).await;
     let given_up = match at_end {
         AtEnd::Retry(_) => ctx.storage.gave_up(&id.uid, next.events.unwrap_or(0), now),

@@ -12,6 +12,7 @@ mod decide;
 pub mod error;
 mod fanout;
 mod finish;
+pub mod job_metrics;
 pub mod leader;
 pub mod lost;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! The operator's Prometheus metrics, one registry, every name prefixed `tracejob_`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -8,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::job_metrics::JobSeries;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
@@ -37,6 +40,8 @@ pub struct Metrics {
     pub leader: Gauge,
     pub artifact_writes: Family<WriteLabels, Counter>,
     pub artifact_bytes: Counter,
+    /// What each job counts, per key and per pod (see [`crate::job_metrics`]).
+    pub jobs: Arc<JobSeries>,
 }
 
 impl Default for Metrics {
@@ -90,8 +95,11 @@ impl Default for Metrics {
             "Bytes of artifacts written to object storage",
             artifact_bytes.clone(),
         );
+        let jobs = Arc::new(JobSeries::default());
+        registry.register_collector(Box::new(jobs.clone()));
         Metrics {
             registry,
+            jobs,
             artifact_writes,
             artifact_bytes,
             reconciles,
@@ -159,6 +167,7 @@ impl Metrics {
         let labels = job_labels(namespace, name);
         self.job_events.remove(&labels);
         self.job_lost_events.remove(&labels);
+        self.jobs.forget(namespace, name);
     }
 
     /// The registry in Prometheus text format.

@@ -26,9 +26,21 @@ pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Resu
         &Time(Timestamp::now()),
     );
     let new = &new;
+    let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
+    // The metrics follow what the operator holds, written or not (after a restart the
+    // first status equals the stored one and sends nothing).
+    if let (Some(events), Some(lost)) = (new.events, new.lost) {
+        ctx.metrics
+            .set_job_counts(&namespace, &job.name_any(), events, lost);
+    }
+    ctx.metrics.jobs.set_keys(
+        &namespace,
+        &job.name_any(),
+        job.spec.tool.name(),
+        new.summary.as_ref(),
+    );
     let diff = merge_patch(&serde_json::to_value(&old)?, &serde_json::to_value(new)?);
     let Some(diff) = diff else { return Ok(false) };
-    let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
     let api: Api<TraceJob> = Api::namespaced(ctx.client.clone(), &namespace);
     let patch = serde_json::json!({ "status": diff });
     api.patch_status(
@@ -37,10 +49,6 @@ pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Resu
         &Patch::Merge(&patch),
     )
     .await?;
-    if let (Some(events), Some(lost)) = (new.events, new.lost) {
-        ctx.metrics
-            .set_job_counts(&namespace, &job.name_any(), events, lost);
-    }
     Ok(true)
 }
 

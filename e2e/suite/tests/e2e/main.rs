@@ -7,3 +7,4 @@ mod events;
 mod figures;
 mod helm;
 mod lifecycle;
+mod metrics;
