@@ -27,7 +27,8 @@ pub struct LeaseTiming {
     pub lease: Duration,
     /// A leader that has not renewed for this long steps down; shorter than `lease`.
     pub renew_deadline: Duration,
-    /// Time between attempts, and the most any one call to the API server may take.
+    /// Time between attempts, and the most any one call to the API server may take while
+    /// acquiring (a renewal may take what is left of the renew deadline).
     pub retry: Duration,
 }
 
@@ -141,7 +142,14 @@ impl LeaseLock {
     /// replica saw it) or already ours (renewing it); `false` when another replica holds it
     /// or won the race. Each call to the API server may take at most the retry period.
     pub async fn try_acquire(&self) -> Result<bool, LeaseError> {
-        let existing = self.call(self.api.get_opt(&self.name)).await?;
+        self.acquire_or_renew(None).await
+    }
+
+    /// [`LeaseLock::try_acquire`], with every call to the API server ending by `until` when
+    /// given: a renewal may be slow (a busy API server, a saturated node) as long as it lands
+    /// before the renew deadline.
+    async fn acquire_or_renew(&self, until: Option<Instant>) -> Result<bool, LeaseError> {
+        let existing = self.call(self.api.get_opt(&self.name), until).await?;
         let now = Timestamp::now();
         let seconds = i32::try_from(self.timing.lease.as_secs()).unwrap_or(i32::MAX);
         let Some(existing) = existing else {
@@ -161,7 +169,7 @@ impl LeaseLock {
                 spec: Some(spec.clone()),
             };
             let won = conflict_is_false(
-                self.call(self.api.create(&PostParams::default(), &lease))
+                self.call(self.api.create(&PostParams::default(), &lease), until)
                     .await,
             )?;
             if won {
@@ -191,8 +199,11 @@ impl LeaseLock {
         };
         lease.spec = Some(next.clone());
         let won = conflict_is_false(
-            self.call(self.api.replace(&self.name, &PostParams::default(), &lease))
-                .await,
+            self.call(
+                self.api.replace(&self.name, &PostParams::default(), &lease),
+                until,
+            )
+            .await,
         )?;
         if won {
             self.observe(Record::of(&next), true);
@@ -202,7 +213,7 @@ impl LeaseLock {
 
     /// Gives the lease up if this replica holds it, so another can take over at once.
     pub async fn release(&self) -> Result<(), LeaseError> {
-        let Some(mut lease) = self.call(self.api.get_opt(&self.name)).await? else {
+        let Some(mut lease) = self.call(self.api.get_opt(&self.name), None).await? else {
             return Ok(());
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
@@ -212,8 +223,11 @@ impl LeaseLock {
         spec.holder_identity = None;
         spec.renew_time = None;
         conflict_is_false(
-            self.call(self.api.replace(&self.name, &PostParams::default(), &lease))
-                .await,
+            self.call(
+                self.api.replace(&self.name, &PostParams::default(), &lease),
+                None,
+            )
+            .await,
         )
         .map(|_| ())
     }
@@ -242,7 +256,10 @@ impl LeaseLock {
         loop {
             tokio::time::sleep(self.timing.retry).await;
             let sent = Instant::now();
-            match self.try_acquire().await {
+            // A slow answer still counts if it lands before the deadline: cutting each call at
+            // the retry period made a busy API server cost the lease (the 500-node fleet run).
+            let deadline = renewed + self.timing.renew_deadline;
+            match self.acquire_or_renew(Some(deadline)).await {
                 Ok(true) => renewed = sent,
                 Ok(false) => {
                     tracing::warn!(lease = %self.name, "another replica took the lease");
@@ -277,13 +294,18 @@ impl LeaseLock {
         }
     }
 
+    /// One call to the API server, ending by `until`, else within the retry period.
     async fn call<T>(
         &self,
         request: impl Future<Output = Result<T, kube::Error>>,
+        until: Option<Instant>,
     ) -> Result<T, LeaseError> {
-        tokio::time::timeout(self.timing.retry, request)
+        let limit = until.map_or(self.timing.retry, |until| {
+            until.saturating_duration_since(Instant::now())
+        });
+        tokio::time::timeout(limit, request)
             .await
-            .map_err(|_| LeaseError::Timeout(self.timing.retry))?
+            .map_err(|_| LeaseError::Timeout(limit))?
             .map_err(LeaseError::Api)
     }
 }

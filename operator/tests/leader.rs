@@ -1,5 +1,5 @@
 //! Leader election against the real local kube-apiserver, on a bad day: renewals that hang
-//! and replicas whose clocks disagree. Skipped with a reason when no control plane runs,
+//! or are slow, and replicas whose clocks disagree. Skipped with a reason when no control plane runs,
 //! unless `TRACEJOB_REQUIRE_ALL=1`.
 
 mod support;
@@ -30,11 +30,13 @@ fn timing() -> LeaseTiming {
     }
 }
 
-/// A TCP relay in front of the API server that can be frozen: bytes stop flowing both ways
-/// and every connection stays open, as with a partitioned network or a stuck server.
+/// A TCP relay in front of the API server that can be frozen (bytes stop flowing both ways
+/// and every connection stays open, as with a partitioned network or a stuck server) or
+/// slowed down (every chunk waits, as with a saturated server).
 struct Relay {
     addr: SocketAddr,
     frozen: watch::Sender<bool>,
+    delay: watch::Sender<Duration>,
 }
 
 impl Relay {
@@ -42,7 +44,9 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let (frozen, _) = watch::channel(false);
+        let (delay, _) = watch::channel(Duration::ZERO);
         let freeze = frozen.clone();
+        let slow = delay.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = TcpStream::connect(upstream).await else {
@@ -50,15 +54,35 @@ impl Relay {
                 };
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
-                tokio::spawn(pipe(client_read, server_write, freeze.subscribe()));
-                tokio::spawn(pipe(server_read, client_write, freeze.subscribe()));
+                let to_server = pipe(
+                    client_read,
+                    server_write,
+                    freeze.subscribe(),
+                    slow.subscribe(),
+                );
+                let to_client = pipe(
+                    server_read,
+                    client_write,
+                    freeze.subscribe(),
+                    slow.subscribe(),
+                );
+                tokio::spawn(to_server);
+                tokio::spawn(to_client);
             }
         });
-        Relay { addr, frozen }
+        Relay {
+            addr,
+            frozen,
+            delay,
+        }
     }
 
     fn freeze(&self) {
         self.frozen.send_replace(true);
+    }
+
+    fn slow_down(&self, each_chunk: Duration) {
+        self.delay.send_replace(each_chunk);
     }
 }
 
@@ -66,6 +90,7 @@ async fn pipe(
     mut from: impl AsyncReadExt + Unpin,
     mut to: impl AsyncWriteExt + Unpin,
     mut frozen: watch::Receiver<bool>,
+    delay: watch::Receiver<Duration>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -77,6 +102,8 @@ async fn pipe(
         if frozen.wait_for(|frozen| !frozen).await.is_err() {
             return;
         }
+        let wait = *delay.borrow();
+        tokio::time::sleep(wait).await;
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
@@ -160,10 +187,51 @@ async fn a_leader_whose_renewals_hang_steps_down_before_another_can_take_over() 
         stepped_down_at < b_leads_at,
         "a must stop acting before b leads"
     );
+    // A renewal may use the whole deadline, so a steps down at it (its clock starts when
+    // `hold` does, a moment after the freeze), not a retry period before.
+    let slack = Duration::from_millis(50);
     assert!(
-        stepped_down_at - frozen_at <= timing().renew_deadline,
+        stepped_down_at - frozen_at <= timing().renew_deadline + slack,
         "a stepped down {:?} after its renewals began to hang, past its renew deadline",
         stepped_down_at - frozen_at
+    );
+}
+
+#[tokio::test]
+async fn a_leader_whose_renewals_are_slow_but_land_before_the_deadline_keeps_its_lease() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&cluster.client, "lease-slow").await;
+    let relay = Relay::start(upstream_addr(&cluster)).await;
+    let through_relay = client_through(&cluster, &relay).await;
+    // A renewal is two calls; room for two slow ones and the retry pause before the deadline.
+    let timing = LeaseTiming {
+        lease: Duration::from_secs(9),
+        renew_deadline: Duration::from_secs(6),
+        retry: Duration::from_millis(400),
+    };
+    let a = LeaseLock::with_timing(through_relay, &ns, LEASE, "replica-a", timing);
+    assert!(a.try_acquire().await.expect("a reaches the API server"));
+
+    // Every call now takes at least 600 ms, past the retry period, well within the deadline.
+    relay.slow_down(Duration::from_millis(300));
+    let held = tokio::time::timeout(Duration::from_secs(8), a.hold()).await;
+    assert!(
+        held.is_err(),
+        "a stepped down though each renewal landed within its renew deadline"
+    );
+    let lease = Api::<Lease>::namespaced(cluster.client.clone(), &ns)
+        .get(LEASE)
+        .await
+        .expect("the lease");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-a"));
+    let renewed = spec.renew_time.expect("renewed").0;
+    let age = Timestamp::now().duration_since(renewed);
+    assert!(
+        age < SignedDuration::from_secs(3),
+        "the lease was renewed while slow (last renewal {age:?} ago)"
     );
 }
 
