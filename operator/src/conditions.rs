@@ -1,5 +1,6 @@
 //! The job's `metav1.Condition`s: `Targeted`, `AgentsReady`, `Complete`, `Degraded`, `Gap`,
-//! `ArtifactsWritten`, `NodeLost`.
+//! `ArtifactsWritten`, `NodeLost`, and the kstatus ones derived from them on every write:
+//! `Ready`, `Reconciling`, `Stalled` ([`crate::ready`]).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -22,6 +23,11 @@ pub enum Type {
     /// The kstatus summary (`kubectl wait --for=condition=Ready`, GitOps health): see
     /// [`crate::ready`].
     Ready,
+    /// kstatus, abnormal-true: True while the operator still works toward the spec (a new
+    /// generation not acted on yet, the job starting, storage being retried).
+    Reconciling,
+    /// kstatus, abnormal-true: True when the job failed and only a person can move it on.
+    Stalled,
 }
 
 impl Type {
@@ -35,6 +41,8 @@ impl Type {
             Type::ArtifactsWritten => "ArtifactsWritten",
             Type::NodeLost => "NodeLost",
             Type::Ready => "Ready",
+            Type::Reconciling => "Reconciling",
+            Type::Stalled => "Stalled",
         }
     }
 }
@@ -83,6 +91,16 @@ pub enum Reason {
     StorageFailing,
     NodesGone,
     NodesNotTracing,
+    // Reconciling
+    NewGeneration,
+    Starting,
+    StartingOnNodes,
+    RetryingStorage,
+    Reconciled,
+    // Stalled
+    CannotRun,
+    StorageGaveUp,
+    NotStalled,
 }
 
 impl Reason {
@@ -122,11 +140,19 @@ impl Reason {
             Reason::StorageFailing => "StorageFailing",
             Reason::NodesGone => "NodesGone",
             Reason::NodesNotTracing => "NodesNotTracing",
+            Reason::NewGeneration => "NewGeneration",
+            Reason::Starting => "Starting",
+            Reason::StartingOnNodes => "StartingOnNodes",
+            Reason::RetryingStorage => "RetryingStorage",
+            Reason::Reconciled => "Reconciled",
+            Reason::CannotRun => "CannotRun",
+            Reason::StorageGaveUp => "StorageGaveUp",
+            Reason::NotStalled => "NotStalled",
         }
     }
 
-    /// The status a condition with this reason has (Degraded, Gap and NodeLost are True
-    /// when something is wrong).
+    /// The status a condition with this reason has (Degraded, Gap, NodeLost, Reconciling and
+    /// Stalled are True when something is wrong or unfinished).
     pub fn status(self) -> bool {
         matches!(
             self,
@@ -143,6 +169,12 @@ impl Reason {
                 | Reason::NodesLost
                 | Reason::Tracing
                 | Reason::Finished
+                | Reason::NewGeneration
+                | Reason::Starting
+                | Reason::StartingOnNodes
+                | Reason::RetryingStorage
+                | Reason::CannotRun
+                | Reason::StorageGaveUp
         )
     }
 }
@@ -355,6 +387,10 @@ mod tests {
                 "False",
             ),
             (Type::NodeLost, Reason::NodesLost, "True"),
+            (Type::Reconciling, Reason::Starting, "True"),
+            (Type::Reconciling, Reason::Reconciled, "False"),
+            (Type::Stalled, Reason::CannotRun, "True"),
+            (Type::Stalled, Reason::NotStalled, "False"),
         ];
         for (type_, reason, status) in cases {
             let mut conditions = Vec::new();

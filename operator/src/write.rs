@@ -16,15 +16,15 @@ use crate::error::Error;
 /// sent when they are equal. True if a patch was sent.
 pub async fn status(job: &TraceJob, ctx: &Context, new: &TraceJobStatus) -> Result<bool, Error> {
     let old = job.status.clone().unwrap_or_default();
-    // Every write carries the `Ready` summary of what it writes.
+    // Every write carries the kstatus summary of what it writes (`Ready`, `Reconciling`,
+    // `Stalled`), stamped with the generation that status describes: a stale `Ready` must not
+    // satisfy `kubectl wait` for a newer spec.
     let mut new = new.clone();
-    let ready = crate::ready::of(&new);
-    cond::set(
-        &mut new.conditions,
-        ready,
-        job.metadata.generation,
-        &Time(Timestamp::now()),
-    );
+    let described = new.observed_generation.or(job.metadata.generation);
+    let now = Time(Timestamp::now());
+    for desired in crate::ready::kstatus(&new, job.metadata.generation) {
+        cond::set(&mut new.conditions, desired, described, &now);
+    }
     let new = &new;
     let namespace = job.namespace().ok_or(Error::MissingField("namespace"))?;
     // The metrics follow what the operator holds, written or not (after a restart the
