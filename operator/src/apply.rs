@@ -43,6 +43,9 @@ pub async fn apply(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
         check_spec(job, ctx).err()
     };
     match round::route(&old, spec_problem, end_time(job, &old), now) {
+        Route::Finished if spec_changed => {
+            return finish::spec_changed_after(job, ctx, &old, now).await;
+        }
         Route::Finished => return finish::after_finished(job, ctx, &old, now).await,
         Route::Fail(reason, problem) => {
             return finish::fail(job, ctx, &old, (reason, problem), now).await;

@@ -164,6 +164,27 @@ pub async fn after_finished(
     }
 }
 
+/// A finished job whose spec changed (a GitOps sync): it does not run again, and its status
+/// says the operator saw the new generation, so kstatus and `kubectl wait` settle instead of
+/// waiting for ever; an event says what to do to trace again.
+pub async fn spec_changed_after(
+    job: &TraceJob,
+    ctx: &Context,
+    old: &TraceJobStatus,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let seen = TraceJobStatus {
+        observed_generation: job.metadata.generation,
+        ..old.clone()
+    };
+    write::status(job, ctx, &seen).await?;
+    let note = "the job has finished and does not run again: a changed spec is recorded, \
+                not traced; apply it under a new name to trace again"
+        .to_owned();
+    write::event(job, ctx, true, "SpecChangeAfterFinish", note).await;
+    after_finished(job, ctx, &seen, now).await
+}
+
 /// The job is being deleted: stop it on every agent before the finalizer goes.
 pub async fn cleanup(job: &TraceJob, ctx: &Context) -> Result<Action, Error> {
     let status = job.status.clone().unwrap_or_default();

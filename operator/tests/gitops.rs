@@ -434,6 +434,74 @@ async fn a_spec_that_cannot_run_is_stalled_until_git_fixes_it() {
 }
 
 #[tokio::test]
+async fn a_spec_change_from_git_after_the_job_finished_is_seen_and_not_run() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let client = &cluster.client;
+    let ns = namespace(client, "gitops-finished").await;
+    running_pod(
+        client,
+        &ns,
+        "web-1",
+        "node-a",
+        json!({"app": "web"}),
+        "containerd://a1",
+    )
+    .await;
+    let agents = Arc::new(InMemoryAgents::on_every_node());
+    agents.set_result("node-a", result(6));
+    let operator = Operator::start(client, &agents, &ns);
+    let spec = |syscalls: &[&str]| {
+        json!({"tool": "syscalls", "selector": {"matchLabels": {"app": "web"}},
+               "duration": "1s", "args": {"syscalls": syscalls}})
+    };
+    apply_from_git(&cluster, &manifest(&ns, "once", spec(&["openat"]))).await;
+    let api: Api<TraceJob> = Api::namespaced(client.clone(), &ns);
+    wait_for_job(&api, "once", "succeeded", |j| {
+        j.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded)
+    })
+    .await;
+    let starts = || {
+        agents
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, AgentCall::Start { .. }))
+            .count()
+    };
+    let started = starts();
+
+    apply_from_git(&cluster, &manifest(&ns, "once", spec(&["openat", "read"]))).await;
+    let seen = wait_for_job(&api, "once", "generation 2 seen", |j| {
+        j.status.as_ref().and_then(|s| s.observed_generation) == Some(2)
+    })
+    .await;
+    assert_eq!(
+        seen.status.as_ref().and_then(|s| s.phase),
+        Some(Phase::Succeeded)
+    );
+    assert_eq!(events(&seen), Some(6), "the finished job's counts stay");
+    assert!(
+        condition_is(&seen, "Reconciling", "False"),
+        "kstatus settles: {:?}",
+        condition(&seen, "Reconciling")
+    );
+    assert!(condition_is(&seen, "Ready", "True"));
+    assert!(
+        kubectl_wait(&cluster, &ns, "once", "Ready", "10s").await,
+        "kubectl wait returns for the finished job"
+    );
+    let (_, described) =
+        kubectl_async(&cluster, &["describe", "-n", &ns, "tracejob/once"], None).await;
+    assert!(
+        described.contains("SpecChangeAfterFinish"),
+        "an event says the change is not traced: {described}"
+    );
+    assert_eq!(starts(), started, "a finished job is not started again");
+    operator.stop().await;
+}
+
+#[tokio::test]
 async fn pruning_the_job_from_git_stops_and_forgets_it_on_every_agent() {
     let Some(cluster) = cluster().await else {
         return;
