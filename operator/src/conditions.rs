@@ -278,16 +278,13 @@ pub fn gap(old: &[Condition], gaps_now: &[String]) -> Desired {
     Desired::new(Type::Gap, Reason::AgentRestarted, truncate(&message))
 }
 
-/// The `NodeLost` condition of a finished job, from its final node rows: names each node
-/// that went away, why, and its counts at last contact.
+/// The `NodeLost` condition of a finished job, from its final node rows: how many nodes went
+/// away with their summed last counts, then each node by why it went, with its own counts, as
+/// many as the message holds; the rest are counted, and `status.nodeRecord` names them all.
 pub fn node_lost(rows: &[tracejob_api::NodeStatus]) -> Desired {
-    let lost: Vec<String> = rows
+    let lost: Vec<&tracejob_api::NodeStatus> = rows
         .iter()
         .filter(|r| r.phase == tracejob_api::NodePhase::Lost)
-        .map(|r| {
-            let why = r.message.as_deref().unwrap_or("lost");
-            format!("{} ({why}; {} events, {} lost)", r.node, r.events, r.lost)
-        })
         .collect();
     if lost.is_empty() {
         return Desired::new(
@@ -296,11 +293,51 @@ pub fn node_lost(rows: &[tracejob_api::NodeStatus]) -> Desired {
             "the trace was stopped on every node",
         );
     }
-    let message = format!(
-        "{} nodes went away before the trace was stopped there: {}",
-        lost.len(),
-        lost.join(", ")
+    let events: u64 = lost.iter().map(|r| r.events).sum();
+    let lost_events: u64 = lost.iter().map(|r| r.lost).sum();
+    let mut message = format!(
+        "{} nodes went away before the trace was stopped there ({events} events, {lost_events} \
+         lost at their last contact)",
+        lost.len()
     );
+    // Grouped by why, so fifty deleted nodes do not repeat the same sentence fifty times.
+    let mut by_why: std::collections::BTreeMap<&str, Vec<&tracejob_api::NodeStatus>> =
+        std::collections::BTreeMap::new();
+    for row in &lost {
+        by_why
+            .entry(row.message.as_deref().unwrap_or("lost"))
+            .or_default()
+            .push(row);
+    }
+    let mut named = 0;
+    'groups: for (why, rows) in by_why {
+        let mut group = format!("; {why}:");
+        for (i, row) in rows.iter().enumerate() {
+            let node = format!(
+                "{} {} ({} events, {} lost)",
+                if i == 0 { "" } else { "," },
+                row.node,
+                row.events,
+                row.lost
+            );
+            // Room kept for the closing "and N more" clause.
+            if message.len() + group.len() + node.len() + 80 > MAX_MESSAGE_BYTES {
+                if i > 0 {
+                    message.push_str(&group);
+                }
+                break 'groups;
+            }
+            group.push_str(&node);
+            named += 1;
+        }
+        message.push_str(&group);
+    }
+    if named < lost.len() {
+        message.push_str(&format!(
+            "; and {} more, all in status.nodeRecord",
+            lost.len() - named
+        ));
+    }
     Desired::new(Type::NodeLost, Reason::NodesLost, truncate(&message))
 }
 
@@ -364,10 +401,60 @@ mod tests {
         assert!(desired.status());
         assert_eq!(
             desired.message,
-            "1 nodes went away before the trace was stopped there: b (the node was deleted: \
-             counts are from the last contact; 7 events, 1 lost)"
+            "1 nodes went away before the trace was stopped there (7 events, 1 lost at their \
+             last contact); the node was deleted: counts are from the last contact: b (7 \
+             events, 1 lost)"
         );
         assert!(!node_lost(&rows[..1]).status());
+    }
+
+    #[test]
+    fn node_lost_of_many_nodes_names_what_fits_and_counts_every_one() {
+        use tracejob_api::{NodePhase, NodeStatus};
+        let row = |i: u64, why: &str| NodeStatus {
+            node: format!("node-{i:03}"),
+            phase: NodePhase::Lost,
+            events: i,
+            lost: 1,
+            message: Some(why.into()),
+            ..NodeStatus::default()
+        };
+        let rows: Vec<NodeStatus> = (0..50)
+            .map(|i| {
+                row(
+                    i,
+                    if i < 40 {
+                        "deleted"
+                    } else {
+                        "unreachable for 120 s"
+                    },
+                )
+            })
+            .collect();
+        let message = node_lost(&rows).message;
+        assert!(message.len() <= MAX_MESSAGE_BYTES, "{}", message.len());
+        assert!(
+            message.starts_with(&format!(
+                "50 nodes went away before the trace was stopped there ({} events, 50 lost",
+                (0..50).sum::<u64>()
+            )),
+            "{message}"
+        );
+        let named = (0..50)
+            .filter(|i| message.contains(&format!("node-{i:03} (")))
+            .count();
+        assert!(
+            named >= 20,
+            "as many as fit are named: {named} in {message}"
+        );
+        assert!(
+            message.ends_with(&format!(
+                "; and {} more, all in status.nodeRecord",
+                50 - named
+            )),
+            "{message}"
+        );
+        assert!(!message.ends_with("..."), "never cut mid-name: {message}");
     }
 
     #[test]

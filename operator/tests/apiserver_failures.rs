@@ -195,9 +195,8 @@ async fn a_node_deleted_mid_job_is_counted_lost_with_its_last_counts_and_the_job
         .expect("a NodeLost condition");
     assert_eq!(lost.status, "True");
     assert!(
-        lost.message
-            .contains(&format!("{gone} (the node was deleted"))
-            && lost.message.contains("7 events, 1 lost"),
+        lost.message.contains("the node was deleted")
+            && lost.message.contains(&format!("{gone} (7 events, 1 lost)")),
         "{}",
         lost.message
     );
