@@ -134,15 +134,7 @@ async fn reapplying_from_git_while_the_operator_writes_status_never_conflicts_an
     };
     let client = &cluster.client;
     let ns = namespace(client, "gitops-reapply").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
+    web_pods(client, &ns, &["node-a"]).await;
     let agents = Arc::new(InMemoryAgents::on_every_node());
     agents.set_result("node-a", result(10));
     let operator = Operator::start(client, &agents, &ns);
@@ -223,15 +215,7 @@ async fn a_spec_change_from_git_updates_the_running_job_without_losing_its_count
     };
     let client = &cluster.client;
     let ns = namespace(client, "gitops-change").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
+    web_pods(client, &ns, &["node-a"]).await;
     let agents = Arc::new(InMemoryAgents::on_every_node());
     agents.set_result("node-a", result(10));
     let operator = Operator::start(client, &agents, &ns);
@@ -334,15 +318,7 @@ async fn kubectl_wait_for_ready_returns_once_the_job_traces_and_reconciling_says
     };
     let client = &cluster.client;
     let ns = namespace(client, "gitops-wait").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
+    web_pods(client, &ns, &["node-a"]).await;
     let agents = Arc::new(InMemoryAgents::on_every_node());
     agents.set_result("node-a", result(3));
     // The node's agent is not up yet: the job cannot start.
@@ -390,15 +366,7 @@ async fn a_spec_that_cannot_run_is_stalled_until_git_fixes_it() {
     };
     let client = &cluster.client;
     let ns = namespace(client, "gitops-stalled").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
+    web_pods(client, &ns, &["node-a"]).await;
     let agents = Arc::new(InMemoryAgents::on_every_node());
     agents.set_result("node-a", result(4));
     let operator = Operator::start(client, &agents, &ns);
@@ -440,15 +408,7 @@ async fn a_spec_change_from_git_after_the_job_finished_is_seen_and_not_run() {
     };
     let client = &cluster.client;
     let ns = namespace(client, "gitops-finished").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
+    web_pods(client, &ns, &["node-a"]).await;
     let agents = Arc::new(InMemoryAgents::on_every_node());
     agents.set_result("node-a", result(6));
     let operator = Operator::start(client, &agents, &ns);
@@ -508,24 +468,7 @@ async fn pruning_the_job_from_git_stops_and_forgets_it_on_every_agent() {
     };
     let client = &cluster.client;
     let ns = namespace(client, "gitops-prune").await;
-    running_pod(
-        client,
-        &ns,
-        "web-1",
-        "node-a",
-        json!({"app": "web"}),
-        "containerd://a1",
-    )
-    .await;
-    running_pod(
-        client,
-        &ns,
-        "web-2",
-        "node-b",
-        json!({"app": "web"}),
-        "containerd://b1",
-    )
-    .await;
+    web_pods(client, &ns, &["node-a", "node-b"]).await;
     let agents = Arc::new(InMemoryAgents::on_every_node());
     let operator = Operator::start(client, &agents, &ns);
     let spec = json!({"tool": "open", "selector": {"matchLabels": {"app": "web"}}});

@@ -231,6 +231,23 @@ pub async fn running_pod(
         .expect("the pod status is patched");
 }
 
+/// Running pods labelled `app: web`, `web-1` on the first node, `web-2` on the second and
+/// so on, each with one container `containerd://<node's last letter>1` (node-a → a1).
+pub async fn web_pods(client: &Client, namespace: &str, nodes: &[&str]) {
+    for (i, node) in nodes.iter().enumerate() {
+        let letter = node.chars().last().unwrap_or('x');
+        running_pod(
+            client,
+            namespace,
+            &format!("web-{}", i + 1),
+            node,
+            json!({"app": "web"}),
+            &format!("containerd://{letter}1"),
+        )
+        .await;
+    }
+}
+
 /// Creates a TraceJob from its spec.
 pub async fn create_job(
     client: &Client,
