@@ -20,6 +20,7 @@ pub mod nodes;
 pub mod pace;
 pub mod pods;
 mod ready;
+pub mod renewer;
 pub mod selector;
 pub mod server;
 pub mod storage;

@@ -15,6 +15,7 @@ use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::leader::LeaseLock;
 use tracejob_operator::metrics::Metrics;
+use tracejob_operator::renewer::{LeaseName, Renewer};
 use tracejob_operator::server::{self, Health};
 use tracejob_operator::storage::{StorageSettings, Target};
 use tracejob_operator::{Context, Settings, controller};
@@ -124,9 +125,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let client = Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration found (in-cluster, KUBECONFIG or ~/.kube/config)")?;
+    let client = Client::try_from(config.clone()).context("cannot make a Kubernetes client")?;
     controller::check_crd(&client).await?;
 
     let metrics = Arc::new(Metrics::default());
@@ -156,6 +158,13 @@ async fn main() -> anyhow::Result<()> {
     }
     metrics.leader.set(1);
     tracing::info!(%identity, "leading");
+    let lease = LeaseName {
+        namespace: args.lease_namespace.clone(),
+        name: args.lease_name.clone(),
+        identity: identity.clone(),
+    };
+    let mut renewer = Renewer::start(config, lease, lock.timing())
+        .context("cannot start the lease renewer's thread")?;
 
     let agents = agent_pool(&args, &client)?;
     let settings = Settings {
@@ -175,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
         },
     ));
     let lost = tokio::select! {
-        () = lock.hold() => true,
+        () = renewer.lost() => true,
         () = shutdown_signal() => false,
         // The controller must never end on its own: /healthz fails and the process exits
         // non-zero so the pod restarts (the Lease is left to expire).
@@ -198,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = stop_tx.send(());
     running.await.context("the controller task panicked")?;
     metrics.leader.set(0);
+    renewer.stop();
     lock.release()
         .await
         .context("failed to release the leader lease")?;

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracejob_operator::leader::{LeaseLock, LeaseTiming};
+use tracejob_operator::renewer::{LeaseName, Renewer};
 
 const LEASE: &str = "tracejob-operator";
 
@@ -233,6 +234,58 @@ async fn a_leader_whose_renewals_are_slow_but_land_before_the_deadline_keeps_its
         age < SignedDuration::from_secs(3),
         "the lease was renewed while slow (last renewal {age:?} ago)"
     );
+}
+
+/// The test control plane's client configuration (a renewer builds its own client from it).
+async fn config_of(cluster: &Cluster) -> Config {
+    let kubeconfig = Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_keeps_renewing_while_every_worker_of_its_runtime_is_busy() {
+    let Some(cluster) = cluster().await else {
+        return;
+    };
+    let ns = namespace(&cluster.client, "lease-busy").await;
+    let a = LeaseLock::with_timing(cluster.client.clone(), &ns, LEASE, "replica-a", timing());
+    assert!(a.try_acquire().await.expect("a reaches the API server"));
+    let lease = LeaseName {
+        namespace: ns.clone(),
+        name: LEASE.into(),
+        identity: "replica-a".into(),
+    };
+    let mut renewer = Renewer::start(config_of(&cluster).await, lease, timing()).expect("a thread");
+
+    // Both workers blocked for twice the renew deadline, as a saturated controller does.
+    let busy_for = 2 * timing().renew_deadline;
+    let hogs: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(async move { std::thread::sleep(busy_for) }))
+        .collect();
+    for hog in hogs {
+        hog.await.expect("the hog ran");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), renewer.lost())
+            .await
+            .is_err(),
+        "the lease was lost while the runtime's workers were busy"
+    );
+    let spec = Api::<Lease>::namespaced(cluster.client.clone(), &ns)
+        .get(LEASE)
+        .await
+        .expect("the lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("replica-a"));
+    let age = Timestamp::now().duration_since(spec.renew_time.expect("renewed").0);
+    assert!(
+        age < SignedDuration::from_secs(1),
+        "renewed while the workers were busy (last renewal {age:?} ago)"
+    );
+    renewer.stop();
 }
 
 #[tokio::test]
