@@ -105,6 +105,13 @@ impl Context {
         }
     }
 
+    /// Uses `nodes` (made before the context, so the agent pool could read it) as the Node
+    /// cache.
+    pub fn with_node_cache(mut self, nodes: NodeCache) -> Self {
+        self.nodes = nodes;
+        self
+    }
+
     pub(crate) fn applied_digest(&self, uid: &str, node: &str) -> Option<u64> {
         self.applied_map()
             .get(&(uid.to_owned(), node.to_owned()))

@@ -15,6 +15,7 @@ use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::leader::LeaseLock;
 use tracejob_operator::metrics::Metrics;
+use tracejob_operator::nodes::NodeCache;
 use tracejob_operator::renewer::{LeaseName, Renewer};
 use tracejob_operator::server::{self, Health};
 use tracejob_operator::storage::{StorageSettings, Target};
@@ -166,7 +167,9 @@ async fn main() -> anyhow::Result<()> {
     let mut renewer = Renewer::start(config, lease, lock.timing())
         .context("cannot start the lease renewer's thread")?;
 
-    let agents = agent_pool(&args, &client)?;
+    // Made before the context so the agent pool reads node addresses from it.
+    let nodes = NodeCache::default();
+    let agents = agent_pool(&args, &client, &nodes)?;
     let settings = Settings {
         poll_interval: Duration::from_secs(args.poll_seconds.max(1)),
         status_interval: Duration::from_millis(args.status_interval_ms),
@@ -174,7 +177,8 @@ async fn main() -> anyhow::Result<()> {
         node_lost_grace: Duration::from_secs(args.node_lost_grace_seconds),
         ..Settings::default()
     };
-    let ctx = Arc::new(Context::new(client, agents, metrics.clone(), settings));
+    let ctx =
+        Arc::new(Context::new(client, agents, metrics.clone(), settings).with_node_cache(nodes));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut running = tokio::spawn(controller::run(
         ctx,
@@ -252,7 +256,11 @@ fn storage_settings(args: &Args) -> anyhow::Result<StorageSettings> {
     })
 }
 
-fn agent_pool(args: &Args, client: &Client) -> anyhow::Result<Arc<dyn AgentPool>> {
+fn agent_pool(
+    args: &Args,
+    client: &Client,
+    nodes: &NodeCache,
+) -> anyhow::Result<Arc<dyn AgentPool>> {
     let Some(address) = &args.agent_address else {
         tracing::warn!(
             "no --agent-address: jobs run against in-process simulated agents that trace nothing"
@@ -281,7 +289,8 @@ fn agent_pool(args: &Args, client: &Client) -> anyhow::Result<Arc<dyn AgentPool>
     };
     tracing::info!(%address, tls = tls.is_some(), "gRPC agents");
     Ok(Arc::new(
-        GrpcAgents::new(Addresses::Pattern(address.clone()), tls).with_node_ips(client.clone()),
+        GrpcAgents::new(Addresses::Pattern(address.clone()), tls)
+            .with_node_ips(client.clone(), Some(nodes.reader())),
     ))
 }
 

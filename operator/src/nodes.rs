@@ -128,6 +128,11 @@ impl NodeCache {
             .collect()
     }
 
+    /// A reader of the cache for another part of the operator (the agent pool's addresses).
+    pub fn reader(&self) -> Store<Node> {
+        self.store.clone()
+    }
+
     /// The cached Node, if the cluster has it.
     pub fn get(&self, name: &str) -> Option<Arc<Node>> {
         self.store.get(&ObjectRef::new(name))

@@ -70,9 +70,14 @@ impl GrpcAgents {
         }
     }
 
-    /// Resolves `{node_ip}` through the API with this client.
-    pub fn with_node_ips(mut self, client: kube::Client) -> Self {
-        self.node_ips = Some(NodeIps::new(client));
+    /// Resolves `{node_ip}` from `nodes` (the controller's Node cache), or through the API
+    /// with this client for a node the cache does not hold (yet).
+    pub fn with_node_ips(
+        mut self,
+        client: kube::Client,
+        nodes: Option<kube::runtime::reflector::Store<k8s_openapi::api::core::v1::Node>>,
+    ) -> Self {
+        self.node_ips = Some(NodeIps::new(client, nodes));
         self
     }
 
