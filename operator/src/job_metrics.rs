@@ -137,40 +137,32 @@ impl Collector for JobSeries {
             tool: job.tool.clone(),
         };
 
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "job_key_events",
             "Events per key (syscall, executable, path, peer, device) of a TraceJob's top keys",
-            None,
-            MetricType::Counter,
+            jobs.iter().flat_map(|(id, job)| {
+                job.keys
+                    .iter()
+                    .map(move |r| (key(id, job, &r.key), r.count))
+            }),
         )?;
-        for (id, job) in &jobs {
-            for row in &job.keys {
-                ConstCounter::new(row.count)
-                    .encode(family.encode_family(&key(id, job, &row.key))?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "job_key_errors",
             "Failed calls per key of a TraceJob's top keys (syscalls, opens, execs)",
-            None,
-            MetricType::Counter,
+            jobs.iter().flat_map(|(id, job)| {
+                let failing = job.keys.iter().filter(|r| r.errors > 0);
+                failing.map(move |r| (key(id, job, &r.key), r.errors))
+            }),
         )?;
-        for (id, job) in &jobs {
-            for row in job.keys.iter().filter(|r| r.errors > 0) {
-                ConstCounter::new(row.errors)
-                    .encode(family.encode_family(&key(id, job, &row.key))?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "job_other_keys_events",
             "Events of a TraceJob's keys beyond its top keys, summed",
-            None,
-            MetricType::Counter,
+            jobs.iter()
+                .map(|(id, job)| (whole(id, job), job.other_keys_events)),
         )?;
-        for (id, job) in &jobs {
-            ConstCounter::new(job.other_keys_events)
-                .encode(family.encode_family(&whole(id, job))?)?;
-        }
         let mut family = encoder.encode_descriptor(
             "job_other_keys",
             "How many keys a TraceJob's other_keys series folds",
@@ -199,35 +191,45 @@ impl Collector for JobSeries {
                     .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "job_pod_events",
             "Events per pod of a TraceJob's busiest pods (event tools)",
-            None,
-            MetricType::Counter,
+            jobs.iter().flat_map(|((namespace, name), job)| {
+                job.pods.iter().map(move |(pod, events)| {
+                    let labels = PodLabels {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        tool: job.tool.clone(),
+                        pod: pod.clone(),
+                    };
+                    (labels, *events)
+                })
+            }),
         )?;
-        for ((namespace, name), job) in &jobs {
-            for (pod, events) in &job.pods {
-                let labels = PodLabels {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    tool: job.tool.clone(),
-                    pod: pod.clone(),
-                };
-                ConstCounter::new(*events).encode(family.encode_family(&labels)?)?;
-            }
-        }
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "job_other_pods_events",
             "Events of a TraceJob's pods beyond its busiest, and of cgroups no pod was named for",
-            None,
-            MetricType::Counter,
+            jobs.iter()
+                .map(|(id, job)| (whole(id, job), job.other_pods_events)),
         )?;
-        for (id, job) in &jobs {
-            ConstCounter::new(job.other_pods_events)
-                .encode(family.encode_family(&whole(id, job))?)?;
-        }
         Ok(())
     }
+}
+
+/// One counter family: its descriptor, then one sample per labels and value.
+fn counters<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// One µs in the agents' histograms is 1024 ns (they shift nanoseconds by 10).

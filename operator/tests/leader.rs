@@ -123,6 +123,14 @@ async fn client_through(cluster: &Cluster, relay: &Relay) -> Client {
     Client::try_from(config).expect("client")
 }
 
+/// A fresh namespace, a relay in front of the API server, and a client through it.
+async fn relayed(cluster: &Cluster, prefix: &str) -> (String, Relay, Client) {
+    let ns = namespace(&cluster.client, prefix).await;
+    let relay = Relay::start(upstream_addr(cluster)).await;
+    let through_relay = client_through(cluster, &relay).await;
+    (ns, relay, through_relay)
+}
+
 fn upstream_addr(cluster: &Cluster) -> SocketAddr {
     let kubeconfig = Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
     let server = kubeconfig.clusters[0]
@@ -163,9 +171,7 @@ async fn a_leader_whose_renewals_hang_steps_down_before_another_can_take_over() 
     let Some(cluster) = cluster().await else {
         return;
     };
-    let ns = namespace(&cluster.client, "lease-hang").await;
-    let relay = Relay::start(upstream_addr(&cluster)).await;
-    let through_relay = client_through(&cluster, &relay).await;
+    let (ns, relay, through_relay) = relayed(&cluster, "lease-hang").await;
     let a = LeaseLock::with_timing(through_relay, &ns, LEASE, "replica-a", timing());
     let b = LeaseLock::with_timing(cluster.client.clone(), &ns, LEASE, "replica-b", timing());
     assert!(a.try_acquire().await.expect("a reaches the API server"));
@@ -203,9 +209,7 @@ async fn a_leader_whose_renewals_are_slow_but_land_before_the_deadline_keeps_its
     let Some(cluster) = cluster().await else {
         return;
     };
-    let ns = namespace(&cluster.client, "lease-slow").await;
-    let relay = Relay::start(upstream_addr(&cluster)).await;
-    let through_relay = client_through(&cluster, &relay).await;
+    let (ns, relay, through_relay) = relayed(&cluster, "lease-slow").await;
     // A renewal is two calls; room for two slow ones and the retry pause before the deadline.
     let timing = LeaseTiming {
         lease: Duration::from_secs(9),
