@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+    NoLabelSet,
+};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -36,12 +39,33 @@ struct JobLabels {
     tool: String,
 }
 
+/// A label value a tenant controls (an executable's or a file's path): escaped as the text
+/// format requires, since the encoder writes values as they are and a quote or a newline in
+/// a name would end its sample and start another (or break the whole scrape).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Escaped(String);
+
+impl EncodeLabelValue for Escaped {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyLabels {
     namespace: String,
     name: String,
     tool: String,
-    key: String,
+    key: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,7 +73,7 @@ struct PodLabels {
     namespace: String,
     name: String,
     tool: String,
-    pod: String,
+    pod: Escaped,
 }
 
 /// One job's latest counts.
@@ -129,7 +153,7 @@ impl Collector for JobSeries {
             namespace: namespace.clone(),
             name: name.clone(),
             tool: job.tool.clone(),
-            key: key.to_owned(),
+            key: Escaped(key.to_owned()),
         };
         let whole = |(namespace, name): &(String, String), job: &JobCounts| JobLabels {
             namespace: namespace.clone(),
@@ -201,7 +225,7 @@ impl Collector for JobSeries {
                         namespace: namespace.clone(),
                         name: name.clone(),
                         tool: job.tool.clone(),
-                        pod: pod.clone(),
+                        pod: Escaped(pod.clone()),
                     };
                     (labels, *events)
                 })
@@ -326,6 +350,24 @@ mod tests {
         assert!(
             !text.contains(errors_of_true),
             "a key without errors has no error series:\n{text}"
+        );
+    }
+
+    #[test]
+    fn a_key_with_quotes_and_newlines_cannot_end_its_sample_or_add_one() {
+        let series = JobSeries::default();
+        let hostile = "/tmp/x\"} 1\nfake_metric 9\\";
+        let summary = Summary {
+            top: vec![row(hostile, 4, 0, &[])],
+            ..Summary::default()
+        };
+        series.set_keys("shop", "execs", "exec", Some(&summary));
+        let (text, _) = scrape(series);
+        let escaped = r#"tracejob_job_key_events_total{namespace="shop",name="execs",tool="exec",key="/tmp/x\"} 1\nfake_metric 9\\"} 4"#;
+        assert!(samples(&text).contains(&escaped), "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("fake_metric")),
+            "a key added a sample:\n{text}"
         );
     }
 
