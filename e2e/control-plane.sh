@@ -35,6 +35,16 @@ make_certs() {
         -days 2 -extfile "$d/san.ext" -out "$d/apiserver.crt" 2>/dev/null
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+    # The front proxy: the API server's client identity towards aggregated APIs (the
+    # operator's live API), from its own CA as kubeadm sets it up.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tracejob-test-front-proxy-ca" \
+        -keyout "$d/front-proxy-ca.key" -out "$d/front-proxy-ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
+        -keyout "$d/front-proxy-client.key" -out "$d/front-proxy-client.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$d/client.ext"
+    openssl x509 -req -in "$d/front-proxy-client.csr" -CA "$d/front-proxy-ca.crt" \
+        -CAkey "$d/front-proxy-ca.key" -CAcreateserial -days 2 -extfile "$d/client.ext" \
+        -out "$d/front-proxy-client.crt" 2>/dev/null
 }
 
 write_kubeconfig() { # file user token
@@ -70,14 +80,22 @@ up() {
     stop_pid etcd
     rm -rf "$STATE" && mkdir -p "$STATE"
     make_certs
-    local admin_token operator_token
+    local admin_token operator_token alice_token bob_token
     admin_token=$(openssl rand -hex 16)
     operator_token=$(openssl rand -hex 16)
-    # The admin for tests, and an unprivileged identity the operator can run as to prove its RBAC.
-    printf '%s,tracejob-admin,tracejob-admin,"system:masters"\n%s,tracejob-operator,tracejob-operator\n' \
-        "$admin_token" "$operator_token" >"$STATE/pki/tokens.csv"
+    alice_token=$(openssl rand -hex 16)
+    bob_token=$(openssl rand -hex 16)
+    # The admin for tests, an unprivileged identity the operator can run as to prove its
+    # RBAC, and two tenants with no rights until a test grants them some.
+    {
+        printf '%s,tracejob-admin,tracejob-admin,"system:masters"\n' "$admin_token"
+        printf '%s,tracejob-operator,tracejob-operator\n' "$operator_token"
+        printf '%s,alice,alice\n%s,bob,bob\n' "$alice_token" "$bob_token"
+    } >"$STATE/pki/tokens.csv"
     write_kubeconfig "$STATE/kubeconfig" tracejob-admin "$admin_token"
     write_kubeconfig "$STATE/operator.kubeconfig" tracejob-operator "$operator_token"
+    write_kubeconfig "$STATE/alice.kubeconfig" alice "$alice_token"
+    write_kubeconfig "$STATE/bob.kubeconfig" bob "$bob_token"
 
     start_bg etcd etcd --name tracejob-test --data-dir "$STATE/etcd" \
         --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -95,7 +113,13 @@ up() {
         --service-account-key-file "$STATE/pki/sa.pub" --service-account-signing-key-file "$STATE/pki/sa.key" \
         --service-account-issuer https://kubernetes.default.svc \
         --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type none \
-        --disable-admission-plugins ServiceAccount --allow-privileged=true
+        --disable-admission-plugins ServiceAccount --allow-privileged=true \
+        --requestheader-client-ca-file "$STATE/pki/front-proxy-ca.crt" \
+        --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$STATE/pki/front-proxy-client.crt" \
+        --proxy-client-key-file "$STATE/pki/front-proxy-client.key"
     wait_for kube-apiserver 60 kubectl --kubeconfig "$STATE/kubeconfig" get --raw /readyz
     # RBAC bootstrap policy lands shortly after readyz; the default namespace is needed by tests.
     wait_for "default namespace" 30 kubectl --kubeconfig "$STATE/kubeconfig" get namespace default

@@ -6,6 +6,7 @@
 
 mod duration;
 pub mod event;
+pub mod live;
 mod manifest;
 mod spec;
 pub mod status;

@@ -25,6 +25,8 @@ pub enum Verb {
     Get(GetArgs),
     /// Show one TraceJob: counts, top keys, nodes, conditions and artifacts.
     Describe(DescribeArgs),
+    /// Print a running TraceJob's events, merged across nodes; -f follows them live.
+    Logs(LogsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
 }
@@ -48,6 +50,31 @@ pub struct DescribeArgs {
     /// Its namespace (default: the kubeconfig context's).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Served by the operator through the Kubernetes API server (the aggregated API \
+live.tracejob.io): whoever may `get` the TraceJob sees its events. Without -f, the events the \
+operator still keeps (the last 256 KiB of each job); object storage has every event (tracejob \
+results NAME --dir DIR). What is not shown (events dropped on a node, no longer kept, or \
+skipped by a slow reader) is said and counted, on standard error in table format."
+)]
+pub struct LogsArgs {
+    /// The TraceJob's name.
+    pub name: String,
+    /// Its namespace (default: the kubeconfig context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Keep printing events as they arrive, until the job stops.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only events the operator received this recently (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// How to print events: the table of `tracejob run`, or JSON Lines.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Debug, clap::Args)]

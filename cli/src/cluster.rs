@@ -14,9 +14,20 @@ pub fn block_on<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Res
 }
 
 pub async fn client() -> anyhow::Result<Client> {
+    Client::try_from(config().await?).context("cannot make a Kubernetes client")
+}
+
+/// A client whose responses may stay quiet for any time (a followed stream of events).
+pub async fn client_for_streams() -> anyhow::Result<Client> {
+    let mut config = config().await?;
+    config.read_timeout = None;
+    Client::try_from(config).context("cannot make a Kubernetes client")
+}
+
+async fn config() -> anyhow::Result<kube::Config> {
     // kube's TLS uses rustls with ring; install it before the first client.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    Client::try_default()
+    kube::Config::infer()
         .await
         .context("no Kubernetes configuration found (KUBECONFIG, ~/.kube/config or in-cluster)")
 }

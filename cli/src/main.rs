@@ -5,6 +5,7 @@ mod args;
 mod cluster;
 mod command;
 mod get;
+mod logs;
 mod output;
 mod results;
 mod run;
@@ -21,6 +22,7 @@ fn main() {
         args::Verb::Results(results_args) => results::results(results_args).map(|()| 0),
         args::Verb::Get(get_args) => get::get(get_args).map(|()| 0),
         args::Verb::Describe(describe_args) => get::describe(describe_args).map(|()| 0),
+        args::Verb::Logs(logs_args) => logs::logs(logs_args).map(|()| 0),
         args::Verb::Completion(completion) => {
             let mut command = <args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(

@@ -98,7 +98,10 @@ pub async fn fail(
     (reason, problem): (Reason, String),
     now: Timestamp,
 ) -> Result<Action, Error> {
-    let (rows, _) = stop_everywhere(job, ctx, &job_id(job)?, old).await?;
+    let id = job_id(job)?;
+    let (rows, _) = stop_everywhere(job, ctx, &id, old).await?;
+    // Its live readers end with it (the streams stay until the job is deleted).
+    ctx.streams.live.forget(&id.uid);
     let next = ending::failed(job, finished(job, old, rows, now), reason, &problem, now);
     write::status(job, ctx, &next).await?;
     write::event(job, ctx, true, reason.as_str(), problem).await;

@@ -14,6 +14,7 @@ mod fanout;
 mod finish;
 pub mod job_metrics;
 pub mod leader;
+pub mod live;
 pub mod lost;
 pub mod metrics;
 pub mod nodes;

@@ -14,6 +14,7 @@ use tracejob_operator::agents::AgentPool;
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::leader::LeaseLock;
+use tracejob_operator::live::{self, LiveSettings};
 use tracejob_operator::metrics::Metrics;
 use tracejob_operator::nodes::NodeCache;
 use tracejob_operator::renewer::{LeaseName, Renewer};
@@ -112,9 +113,17 @@ struct Args {
     )]
     storage_deadline_seconds: u64,
     /// The spool's bound in bytes, across every job; events beyond it are counted as lost.
-
     #[arg(long, env = "TRACEJOB_SPOOL_MAX_BYTES", default_value_t = 1 << 30)]
     spool_max_bytes: u64,
+    /// Serve `tracejob logs` (the aggregated API live.tracejob.io) on this address, over
+    /// TLS with --live-tls-cert and --live-tls-key, once leading.
+    #[arg(long, env = "TRACEJOB_LIVE_ADDR", requires_all = ["live_tls_cert", "live_tls_key"])]
+    live_addr: Option<SocketAddr>,
+    /// PEM certificate of the live API, for the name its APIService's Service has.
+    #[arg(long, env = "TRACEJOB_LIVE_TLS_CERT", requires = "live_addr")]
+    live_tls_cert: Option<PathBuf>,
+    #[arg(long, env = "TRACEJOB_LIVE_TLS_KEY", requires = "live_addr")]
+    live_tls_key: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -179,6 +188,22 @@ async fn main() -> anyhow::Result<()> {
     };
     let ctx =
         Arc::new(Context::new(client, agents, metrics.clone(), settings).with_node_cache(nodes));
+    if let (Some(addr), Some(cert), Some(key)) = (
+        args.live_addr,
+        args.live_tls_cert.clone(),
+        args.live_tls_key.clone(),
+    ) {
+        let live = live::run(
+            LiveSettings { addr, cert, key },
+            ctx.client.clone(),
+            ctx.streams.live.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = live.await {
+                tracing::error!(error = format!("{error:#}"), "tracejob logs is not served");
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut running = tokio::spawn(controller::run(
         ctx,

@@ -1,6 +1,6 @@
 //! Where results go: the terminal (table or JSON Lines) and, with --output, files.
 
-mod event_lines;
+pub(crate) mod event_lines;
 mod files;
 mod histogram;
 mod json;

@@ -21,7 +21,7 @@ use tracejob_storage::{Manifest, ManifestEntry, layout};
 
 pub use config::Target;
 pub use error::{SpecError, WriteError};
-pub use spool::{JobSpool, Losses};
+pub use spool::{JobSpool, Losses, event_json};
 
 use crate::agents::JobId;
 use attempt::write;

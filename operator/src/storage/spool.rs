@@ -130,6 +130,17 @@ impl Losses {
     }
 }
 
+/// The event's JSON line, naming `node` when the agent did not.
+pub fn event_json(node: &str, event: &EventLine) -> serde_json::Result<String> {
+    if event.origin.node.is_some() {
+        serde_json::to_string(event)
+    } else {
+        let mut named = event.clone();
+        named.origin.node = Some(node.to_owned());
+        serde_json::to_string(&named)
+    }
+}
+
 impl JobSpool {
     pub fn new(dir: PathBuf, budget: Arc<Budget>) -> Self {
         budget.jobs.fetch_add(1, Ordering::AcqRel);
@@ -221,19 +232,17 @@ impl JobSpool {
 
     /// Appends one event of `node` (stream message `sequence`) as its event line, which
     /// names the node (the agent client fills it in; here if it did not).
-    pub fn append(&self, node: &str, sequence: u64, event: &EventLine) {
-        let line = if event.origin.node.is_some() {
-            serde_json::to_string(event)
-        } else {
-            let mut named = event.clone();
-            named.origin.node = Some(node.to_owned());
-            serde_json::to_string(&named)
-        };
-        match line {
-            Ok(line) => self.append_line(node, sequence, &line),
+    /// Spools the event; returns its line (for the live view), kept in the spool or not.
+    pub fn append(&self, node: &str, sequence: u64, event: &EventLine) -> Option<String> {
+        match event_json(node, event) {
+            Ok(line) => {
+                self.append_line(node, sequence, &line);
+                Some(line)
+            }
             Err(error) => {
                 tracing::warn!(%node, %error, "cannot serialise an event");
                 self.lock().entry(node.to_owned()).or_default().dropped += 1;
+                None
             }
         }
     }

@@ -11,8 +11,9 @@ use futures::StreamExt;
 
 use super::Feed;
 use crate::agents::{AgentError, AgentPool, JobId, StreamItem};
+use crate::live::LiveHub;
 use crate::pace::Pace;
-use crate::storage::JobSpool;
+use crate::storage::{JobSpool, event_json};
 
 const FIRST_WAIT: Duration = Duration::from_millis(200);
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
@@ -24,6 +25,7 @@ pub(super) struct Sinks {
     pub feed: Arc<Feed>,
     pub spool: Option<Arc<JobSpool>>,
     pub pace: Arc<Pace>,
+    pub live: Arc<LiveHub>,
     /// False for a node where the job already stopped: an agent that does not know the job
     /// has nothing more to send, and the reader ends.
     pub expect_running: bool,
@@ -34,6 +36,7 @@ pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId
         feed,
         spool,
         pace,
+        live,
         expect_running,
     } = sinks;
     // After an operator restart, after what the last flush wrote (see Storage::recover).
@@ -57,14 +60,21 @@ pub(super) async fn consume(agents: Arc<dyn AgentPool>, node: String, job: JobId
                     next = message.sequence + 1;
                     wait = FIRST_WAIT;
                     match (message.item, &spool) {
-                        (StreamItem::Event(line), Some(spool)) => {
-                            spool.append(&node, message.sequence, &line)
+                        (StreamItem::Event(event), spool) => {
+                            let json = match spool {
+                                Some(spool) => spool.append(&node, message.sequence, &event),
+                                None => event_json(&node, &event).ok(),
+                            };
+                            if let Some(json) = json {
+                                live.event(&job.uid, json);
+                            }
                         }
-                        (StreamItem::Event(_), None) => {}
-                        (StreamItem::Lost(messages), Some(spool)) => {
-                            spool.stream_lost(&node, message.sequence, messages)
+                        (StreamItem::Lost(messages), spool) => {
+                            if let Some(spool) = spool {
+                                spool.stream_lost(&node, message.sequence, messages);
+                            }
+                            live.lost(&job.uid, &node, messages);
                         }
-                        (StreamItem::Lost(_), None) => {}
                         (StreamItem::Summary(mut result), spool) => {
                             if let Some(spool) = spool {
                                 spool.handled(&node, message.sequence);

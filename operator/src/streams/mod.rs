@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::agents::{AgentPool, JobId, NodeResult};
+use crate::live::LiveHub;
 use crate::pace::Pace;
 use crate::storage::JobSpool;
 
@@ -89,6 +90,8 @@ struct Reader {
 #[derive(Debug)]
 pub struct Streams {
     pace: Arc<Pace>,
+    /// Every event read, for `tracejob logs`.
+    pub live: Arc<LiveHub>,
     /// By job uid, then node.
     jobs: Mutex<HashMap<String, BTreeMap<String, Reader>>>,
 }
@@ -97,6 +100,7 @@ impl Streams {
     pub fn new(pace: Arc<Pace>) -> Self {
         Streams {
             pace,
+            live: Arc::default(),
             jobs: Mutex::default(),
         }
     }
@@ -140,6 +144,7 @@ impl Streams {
                 feed: feed.clone(),
                 spool: spool.cloned(),
                 pace: self.pace.clone(),
+                live: self.live.clone(),
                 expect_running,
             };
             let task = tokio::spawn(consume::consume(
@@ -230,6 +235,7 @@ impl Streams {
             }
         }
         self.pace.forget(uid);
+        self.live.forget(uid);
     }
 }
 

@@ -268,6 +268,8 @@ pub async fn create_job(
 
 /// The operator's controller running in this process, scoped to one namespace.
 pub struct Operator {
+    /// What the running controller shares (its streams, the live hub).
+    pub ctx: Arc<Context>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -296,13 +298,14 @@ impl Operator {
         ));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(controller::run(
-            ctx,
+            ctx.clone(),
             Some(namespace.to_owned()),
             async move {
                 let _ = stopped.await;
             },
         ));
         Operator {
+            ctx,
             stop: Some(stop),
             task,
         }

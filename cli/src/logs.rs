@@ -1,0 +1,108 @@
+//! `tracejob logs NAME [-n NS] [-f] [--since D]`: a running TraceJob's events as the
+//! operator's live API serves them through the API server (see the operator's `live`
+//! module), printed like `tracejob run` prints events, with a POD column.
+
+use anyhow::Context;
+use futures::{AsyncBufReadExt, StreamExt};
+use tracejob_api::live::{LiveLine, Notice, log_path};
+
+use crate::args::{Format, LogsArgs};
+use crate::cluster::{self, block_on};
+use crate::output::event_lines;
+
+pub fn logs(args: LogsArgs) -> anyhow::Result<()> {
+    let since = args
+        .since
+        .as_deref()
+        .map(tracejob_api::parse_duration)
+        .transpose()
+        .context("--since")?;
+    block_on(async {
+        let client = cluster::client_for_streams().await?;
+        let namespace = cluster::namespace_or_default(&client, args.namespace.as_deref());
+        let mut query = Vec::new();
+        if args.follow {
+            query.push("follow=true".to_owned());
+        }
+        if let Some(since) = since {
+            query.push(format!("sinceSeconds={}", since.as_secs().max(1)));
+        }
+        let mut path = log_path(&namespace, &args.name);
+        if !query.is_empty() {
+            path = format!("{path}?{}", query.join("&"));
+        }
+        let request = http::Request::get(path).body(Vec::new())?;
+        let stream = client
+            .request_stream(request)
+            .await
+            .map_err(|error| explained(error, &namespace, &args.name))?;
+        let mut lines = stream.lines();
+        let mut printer = Printer::new(args.format);
+        while let Some(line) = lines.next().await {
+            printer.line(&line.context("the event stream broke")?);
+        }
+        Ok(())
+    })
+}
+
+/// The API server's refusal, with what to do about the ones a user can act on.
+fn explained(error: kube::Error, namespace: &str, name: &str) -> anyhow::Error {
+    let hint = match &error {
+        kube::Error::Api(status) if status.code == 404 && !status.message.contains(name) => {
+            " (is the operator's live API installed? kubectl get apiservice v1alpha1.live.tracejob.io)"
+        }
+        kube::Error::Api(status) if status.code == 503 => {
+            " (the operator's live API does not answer: kubectl get apiservice v1alpha1.live.tracejob.io)"
+        }
+        _ => "",
+    };
+    anyhow::Error::new(error).context(format!(
+        "cannot read the events of TraceJob {namespace}/{name}{hint}"
+    ))
+}
+
+/// Prints each line of the stream as it comes.
+struct Printer {
+    format: Format,
+    /// The tool whose header was printed last.
+    header_for: Option<String>,
+}
+
+impl Printer {
+    fn new(format: Format) -> Self {
+        Printer {
+            format,
+            header_for: None,
+        }
+    }
+
+    fn line(&mut self, json: &str) {
+        if json.trim().is_empty() {
+            return;
+        }
+        if self.format == Format::Json {
+            println!("{json}");
+            return;
+        }
+        match serde_json::from_str::<LiveLine>(json) {
+            Ok(LiveLine::Event(event)) => {
+                let tool = serde_json::to_value(&event.event)
+                    .ok()
+                    .and_then(|v| v.get("tool").and_then(|t| t.as_str()).map(str::to_owned));
+                if self.header_for != tool {
+                    println!("{:<24} {}", "POD", event_lines::header(&event.event));
+                    self.header_for = tool;
+                }
+                let pod = event
+                    .origin
+                    .pod
+                    .as_deref()
+                    .or(event.origin.node.as_deref())
+                    .unwrap_or("-");
+                println!("{pod:<24} {}", event_lines::line(&event.event));
+            }
+            Ok(LiveLine::Notice(Notice { message, .. })) => eprintln!("tracejob logs: {message}"),
+            Err(_) => eprintln!("tracejob logs: a line this version cannot read: {json}"),
+        }
+    }
+}
