@@ -6,7 +6,9 @@
 #   - every rendered object is accepted by 1.20 (kubernetes-validate starts at 1.25);
 #   - the operator's ServiceAccount may get secrets but not list them, may update the
 #     leader Lease only in the release namespace;
-#   - `helm upgrade` keeps the mTLS certificates (lookup) while changing the release;
+#   - the operator may review access and read the front proxy's settings (tracejob logs),
+#     and may patch pods only in the release namespace;
+#   - `helm upgrade` keeps the mTLS and live API certificates (lookup) while changing the release;
 #   - `helm uninstall` leaves the CRD and users' TraceJobs in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +40,20 @@ can() { kubectl auth can-i "$@" --as="$sa" 2>/dev/null || true; }
 [ "$(can update leases.coordination.k8s.io -n "$ns")" = yes ] || fail "the operator cannot update its Lease"
 [ "$(can update leases.coordination.k8s.io -n default)" = no ] || fail "the operator may update Leases elsewhere"
 [ "$(can create pods -n "$ns")" = no ] || fail "the operator may create pods"
-echo "rbac: get secrets yes, list secrets no, Leases only in $ns"
+[ "$(can create subjectaccessreviews.authorization.k8s.io)" = yes ] || fail "the operator cannot review access"
+[ "$(can get configmap/extension-apiserver-authentication -n kube-system)" = yes ] \
+  || fail "the operator cannot read the front proxy's settings"
+[ "$(can patch pods -n default)" = no ] || fail "the operator may patch pods outside $ns"
+# Asked as a review: kubectl's can-i needs discovery, and no operator serves live.tracejob.io here.
+log_review='{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+  "user": "someone", "groups": ["system:authenticated"], "resourceAttributes": {"group": "live.tracejob.io",
+  "resource": "tracejobs", "subresource": "log", "verb": "get", "namespace": "any", "name": "job"}}}'
+[ "$(kubectl create -o jsonpath='{.status.allowed}' -f - <<<"$log_review" 2>/dev/null)" = true ] \
+  || fail "an authenticated user may not ask for a job's log"
+echo "rbac: get secrets yes, list secrets no, Leases only in $ns, access reviews yes, pods patched only in $ns"
 
 certs() {
-  kubectl -n "$ns" get secret "$release-agent-tls" "$release-operator-tls" \
+  kubectl -n "$ns" get secret "$release-agent-tls" "$release-operator-tls" "$release-live-tls" \
     -o jsonpath='{range .items[*]}{.data}{"\n"}{end}' | sha256sum
 }
 before=$(certs)
@@ -50,7 +62,7 @@ before=$(certs)
 # ServiceMonitor stays off: this API server has no Prometheus Operator CRDs.
 "$helm" upgrade "$release" charts/tracejob --namespace "$ns" -f charts/tracejob/ci/full-values.yaml \
   --set metrics.serviceMonitor.enabled=false >/dev/null
-[ "$(certs)" = "$before" ] || fail "helm upgrade replaced the mTLS certificates"
+[ "$(certs)" = "$before" ] || fail "helm upgrade replaced the mTLS or live API certificates"
 [ "$(kubectl -n "$ns" get deployment "$release-operator" -o jsonpath='{.spec.replicas}')" = 2 ] \
   || fail "helm upgrade did not apply operator.replicas=2"
 echo "upgrade: certificates kept, replicas 1 -> 2, full values accepted"

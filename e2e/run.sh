@@ -72,6 +72,9 @@ fi
 kubectl get pods -A -o wide
 
 step "e2e suite"
+# The CLI the suite runs (tracejob logs -f), as a user installs it.
+cargo build --release -p tracejob-cli --bin tracejob
+export TRACEJOB_E2E_CLI=$PWD/target/release/tracejob
 export TRACEJOB_E2E_FIGURES=$RUN_FIGURES
 # The node is this machine: the suite also checks BPF programs with bpftool and /proc.
 export TRACEJOB_E2E_ON_NODE=1

@@ -14,6 +14,7 @@ use tracejob_operator::agents::AgentPool;
 use tracejob_operator::agents::grpc::{Addresses, ClientTls, GrpcAgents};
 use tracejob_operator::agents::memory::InMemoryAgents;
 use tracejob_operator::leader::LeaseLock;
+use tracejob_operator::live::leader_label::OwnPod;
 use tracejob_operator::live::{self, LiveSettings};
 use tracejob_operator::metrics::Metrics;
 use tracejob_operator::nodes::NodeCache;
@@ -161,6 +162,14 @@ async fn main() -> anyhow::Result<()> {
         &identity,
         lease_duration,
     );
+    // Off until this process leads and serves (it may be a restarted former leader).
+    let own_pod = args.identity.clone().map(|name| OwnPod {
+        namespace: args.lease_namespace.clone(),
+        name,
+    });
+    if let (Some(pod), Some(_)) = (&own_pod, args.live_addr) {
+        live::leader_label::label(client.clone(), pod, false).await;
+    }
     tracing::info!(%identity, lease = %args.lease_name, "waiting to lead");
     tokio::select! {
         () = lock.acquire() => {}
@@ -194,7 +203,12 @@ async fn main() -> anyhow::Result<()> {
         args.live_tls_key.clone(),
     ) {
         let live = live::run(
-            LiveSettings { addr, cert, key },
+            LiveSettings {
+                addr,
+                cert,
+                key,
+                pod: own_pod,
+            },
             ctx.client.clone(),
             ctx.streams.live.clone(),
         );

@@ -11,6 +11,7 @@ mod authorize;
 mod cert_name;
 pub mod front_proxy;
 pub mod hub;
+pub mod leader_label;
 mod routes;
 mod serve;
 
@@ -70,6 +71,8 @@ pub struct LiveSettings {
     pub addr: SocketAddr,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Labelled once listening, so the live Service reaches this process (in a pod).
+    pub pod: Option<leader_label::OwnPod>,
 }
 
 /// Serves the live API until the process ends: reads the front proxy's settings from the
@@ -94,6 +97,9 @@ pub async fn run(settings: LiveSettings, client: Client, hub: Arc<LiveHub>) -> a
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     tracing::info!(addr = %settings.addr, "serving live.tracejob.io (tracejob logs)");
+    if let Some(pod) = &settings.pod {
+        leader_label::label(client.clone(), pod, true).await;
+    }
     serve(listener, tls, Arc::new(LiveApi { client, hub, proxy }))
         .await
         .context("the live API's listener failed")

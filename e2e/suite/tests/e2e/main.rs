@@ -7,4 +7,5 @@ mod events;
 mod figures;
 mod helm;
 mod lifecycle;
+mod logs;
 mod metrics;
