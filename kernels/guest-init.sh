@@ -41,7 +41,10 @@ report() { # NAME RESULT DETAIL
 check() {
 	name=$1 tool=$2
 	shift 2
-	timeout 120 tracejob run /tmp/manifest.yaml --format json --duration 60s "$@" > /tmp/out 2> /tmp/err
+	# Where a guest that hangs stopped shows in the console's last lines.
+	echo "MATRIX-START|$name"
+	# KILL 10 s after the TERM: a run that hangs while stopping cannot hang the guest.
+	timeout -k 10 120 tracejob run /tmp/manifest.yaml --format json --duration 60s "$@" > /tmp/out 2> /tmp/err
 	status=$?
 	refusal=$(expected_refusal "$name")
 	if [ -n "$refusal" ]; then
@@ -146,7 +149,8 @@ fi
 for test in /matrix/tests/*; do
 	[ -x "$test" ] || continue
 	name="engine $(basename "$test")"
-	if TRACEJOB_REQUIRE_ALL=1 timeout 300 "$test" --test-threads=1 > /tmp/test.out 2>&1; then
+	echo "MATRIX-START|$name"
+	if TRACEJOB_REQUIRE_ALL=1 timeout -k 10 300 "$test" --test-threads=1 > /tmp/test.out 2>&1; then
 		echo "MATRIX|$name|pass|-|$(grep -o '[0-9]* passed' /tmp/test.out | tail -1)"
 	else
 		echo "MATRIX|$name|fail|-|$(grep -E '^test .* FAILED|panicked' /tmp/test.out | head -4 | tr '\n|' '  ' | head -c 500)"
