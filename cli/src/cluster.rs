@@ -17,10 +17,13 @@ pub async fn client() -> anyhow::Result<Client> {
     Client::try_from(config().await?).context("cannot make a Kubernetes client")
 }
 
-/// A client whose responses may stay quiet for any time (a followed stream of events).
+/// A client whose responses may stay quiet for any time (a followed stream of events), and
+/// that says at once when the stream cannot be served (kube's default retries 429 and 503
+/// for minutes, in silence).
 pub async fn client_for_streams() -> anyhow::Result<Client> {
     let mut config = config().await?;
     config.read_timeout = None;
+    config.default_retry = false;
     Client::try_from(config).context("cannot make a Kubernetes client")
 }
 

@@ -62,11 +62,8 @@ async fn serve_live(client: &Client, hub: Arc<LiveHub>, namespace: &str) -> Live
     .expect("the live API's TLS");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("test set-up");
     let port = listener.local_addr().expect("test set-up").port();
-    let api = Arc::new(LiveApi {
-        client: client.clone(),
-        hub,
-        proxy,
-    });
+    // One event stream at a time: the test's second reader is refused.
+    let api = Arc::new(LiveApi::new(client.clone(), hub, proxy).with_max_readers(1));
     tokio::spawn(live::serve(listener, tls, api));
     LiveServer {
         port,
@@ -178,6 +175,8 @@ async fn tenant(cluster: &Cluster, name: &str) -> Client {
     );
     let mut config = config_for(&path).await.expect("test set-up");
     config.read_timeout = None;
+    // As `tracejob logs`: a refusal is an answer, not something to retry for minutes.
+    config.default_retry = false;
     Client::try_from(config).expect("test set-up")
 }
 
@@ -313,6 +312,11 @@ async fn who_may_get_the_job_streams_its_events_and_nobody_else_does() {
             )
             .expect("test set-up"),
         );
+    }
+    // The live API serves one stream at a time here: a second reader waits its turn.
+    match alice.request_text(log_request(&ns, "web", false)).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 429, "{status:?}"),
+        other => panic!("a reader past the limit was not refused: {other:?}"),
     }
     agents.push_events("node-a", (6..=8).map(exec_event));
     while pids(&seen).len() < 8 {

@@ -100,7 +100,7 @@ pub async fn run(settings: LiveSettings, client: Client, hub: Arc<LiveHub>) -> a
     if let Some(pod) = &settings.pod {
         leader_label::label(client.clone(), pod, true).await;
     }
-    serve(listener, tls, Arc::new(LiveApi { client, hub, proxy }))
+    serve(listener, tls, Arc::new(LiveApi::new(client, hub, proxy)))
         .await
         .context("the live API's listener failed")
 }

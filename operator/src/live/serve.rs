@@ -11,11 +11,12 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tracejob_api::TraceJob;
 use tracejob_api::live::{GROUP, Notice, NoticeKind, VERSION};
@@ -28,13 +29,20 @@ use super::routes::{Query, Route, query, route};
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-/// A TLS handshake that takes longer is dropped.
+/// A TLS handshake, or a request's headers, that take longer are dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait to be accepted. Only the API server should
+/// connect, but the port is reachable from the cluster's network.
+const MAX_CONNECTIONS: usize = 1024;
+/// Event streams served at once; more are refused with 429 (each follower holds a task and
+/// up to [`super::hub::FOLLOW_LINES`] lines).
+pub const MAX_READERS: usize = 256;
 
 pub struct LiveApi {
-    pub client: Client,
-    pub hub: Arc<LiveHub>,
-    pub proxy: FrontProxy,
+    client: Client,
+    hub: Arc<LiveHub>,
+    proxy: FrontProxy,
+    readers: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for LiveApi {
@@ -52,10 +60,15 @@ pub async fn serve(
     api: Arc<LiveApi>,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(connection) = connections.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let (tcp, _) = listener.accept().await?;
         let (acceptor, api) = (acceptor.clone(), api.clone());
         tokio::spawn(async move {
+            let _connection = connection;
             let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
             else {
                 return;
@@ -75,6 +88,8 @@ pub async fn serve(
                 }
             });
             if let Err(error) = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT)
                 .serve_connection(TokioIo::new(tls), service)
                 .await
             {
@@ -85,6 +100,21 @@ pub async fn serve(
 }
 
 impl LiveApi {
+    pub fn new(client: Client, hub: Arc<LiveHub>, proxy: FrontProxy) -> Self {
+        LiveApi {
+            client,
+            hub,
+            proxy,
+            readers: Arc::new(Semaphore::new(MAX_READERS)),
+        }
+    }
+
+    /// At most `readers` event streams at once.
+    pub fn with_max_readers(mut self, readers: usize) -> Self {
+        self.readers = Arc::new(Semaphore::new(readers));
+        self
+    }
+
     async fn respond(
         &self,
         request: Request<Incoming>,
@@ -197,8 +227,15 @@ impl LiveApi {
                 ),
             );
         }
+        let Ok(reader) = self.readers.clone().try_acquire_owned() else {
+            return status(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "the operator serves as many event streams as it allows at once: try again when one ends",
+            );
+        };
         let subscription = self.hub.subscribe(&uid);
-        let mut response = Response::new(body(subscription, query, finished));
+        let mut response = Response::new(body(subscription, query, finished, reader));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/x-ndjson"),
@@ -209,7 +246,12 @@ impl LiveApi {
 
 /// The kept lines (since the cutoff), then, when following a running job, every new line
 /// until the job ends; what is not shown is said in a notice.
-fn body(subscription: Subscription, query: &Query, finished: bool) -> Body {
+fn body(
+    subscription: Subscription,
+    query: &Query,
+    finished: bool,
+    reader: OwnedSemaphorePermit,
+) -> Body {
     let Subscription {
         kept,
         not_kept,
@@ -242,7 +284,7 @@ fn body(subscription: Subscription, query: &Query, finished: bool) -> Body {
     let head = stream::iter(head);
     if !query.follow || finished {
         let tail = finished.then(end);
-        return boxed(head.chain(stream::iter(tail)));
+        return boxed(head.chain(stream::iter(tail)), reader);
     }
     let tail = stream::unfold(
         Some(follow),
@@ -264,11 +306,19 @@ fn body(subscription: Subscription, query: &Query, finished: bool) -> Body {
             }
         },
     );
-    boxed(head.chain(tail))
+    boxed(head.chain(tail), reader)
 }
 
-fn boxed(lines: impl futures::Stream<Item = Bytes> + Send + 'static) -> Body {
-    StreamBody::new(lines.map(|bytes| Ok::<_, Infallible>(Frame::data(bytes)))).boxed_unsync()
+/// The response body; `reader` is given back when it ends or the client goes.
+fn boxed(
+    lines: impl futures::Stream<Item = Bytes> + Send + 'static,
+    reader: OwnedSemaphorePermit,
+) -> Body {
+    let frames = lines.map(move |bytes| {
+        let _held = &reader;
+        Ok::<_, Infallible>(Frame::data(bytes))
+    });
+    StreamBody::new(frames).boxed_unsync()
 }
 
 fn line_bytes(line: &Line) -> Bytes {
