@@ -163,6 +163,29 @@ async fn register(cluster: &Cluster, namespace: &str, live: &LiveServer) -> Regi
     guard
 }
 
+/// `user` may get the TraceJobs of `namespace`.
+async fn grant_get_jobs(client: &Client, namespace: &str, user: &str) {
+    apply(
+        &Api::<Role>::namespaced(client.clone(), namespace),
+        "job-reader",
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "job-reader"},
+            "rules": [{"apiGroups": ["tracejob.io"], "resources": ["tracejobs"], "verbs": ["get"]}]
+        }),
+    )
+    .await;
+    apply(
+        &Api::<RoleBinding>::namespaced(client.clone(), namespace),
+        "reads-jobs",
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "reads-jobs"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "job-reader"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+        }),
+    )
+    .await;
+}
+
 /// A tenant of the control plane's token file.
 async fn tenant(cluster: &Cluster, name: &str) -> Client {
     let path = cluster
@@ -220,17 +243,11 @@ async fn who_may_get_the_job_streams_its_events_and_nobody_else_does() {
     let operator = Operator::start(client, &agents, &ns);
     let live = serve_live(client, operator.ctx.streams.live.clone(), &ns).await;
     let _registered = register(&cluster, &ns, &live).await;
-    apply(&Api::<Role>::namespaced(client.clone(), &ns), "job-reader", json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "job-reader"},
-        "rules": [{"apiGroups": ["tracejob.io"], "resources": ["tracejobs"], "verbs": ["get"]}]
-    }))
-    .await;
-    apply(&Api::<RoleBinding>::namespaced(client.clone(), &ns), "alice-reads-jobs", json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "alice-reads-jobs"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "job-reader"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]
-    }))
-    .await;
+    // alice may get the jobs of her namespace; bob those of his own, and nothing of hers.
+    let bobs = namespace(client, "live-bob").await;
+    for (namespace, user) in [(&ns, "alice"), (&bobs, "bob")] {
+        grant_get_jobs(client, namespace, user).await;
+    }
     let (alice, bob) = (
         tenant(&cluster, "alice").await,
         tenant(&cluster, "bob").await,
@@ -274,7 +291,8 @@ async fn who_may_get_the_job_streams_its_events_and_nobody_else_does() {
     };
     assert_eq!(first.origin.node.as_deref(), Some("node-a"));
 
-    // bob is authenticated, and the API server lets him ask; the operator refuses him.
+    // bob is authenticated, may read his own namespace's jobs, and the API server lets him
+    // ask; the operator refuses him alice's.
     match bob.request_text(log_request(&ns, "web", false)).await {
         Err(kube::Error::Api(status)) => {
             assert_eq!(status.code, 403, "{status:?}");
