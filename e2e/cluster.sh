@@ -63,15 +63,7 @@ make_certs() {
     sign admin "/O=system:masters/CN=tracejob-e2e-admin" "extendedKeyUsage=clientAuth"
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-    # The front proxy (aggregated APIs: the operator's live.tracejob.io), from its own CA.
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tracejob-e2e-front-proxy-ca" \
-        -keyout "$d/front-proxy-ca.key" -out "$d/front-proxy-ca.crt" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
-        -keyout "$d/front-proxy-client.key" -out "$d/front-proxy-client.csr" 2>/dev/null
-    printf 'extendedKeyUsage=clientAuth\n' >"$d/front-proxy-client.ext"
-    openssl x509 -req -in "$d/front-proxy-client.csr" -CA "$d/front-proxy-ca.crt" \
-        -CAkey "$d/front-proxy-ca.key" -CAcreateserial -days 2 -extfile "$d/front-proxy-client.ext" \
-        -out "$d/front-proxy-client.crt" 2>/dev/null
+    make_front_proxy_certs "$d"
 }
 
 write_kubeconfig() { # file user cert-name
@@ -186,7 +178,8 @@ start_everything() {
         --initial-cluster "tracejob-e2e=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
     wait_for etcd 30 in_ns curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
-    local p=$STATE/pki
+    local p=$STATE/pki front_proxy
+    mapfile -t front_proxy < <(front_proxy_flags "$p")
     start_bg kube-apiserver "${NS[@]}" "$K8S_CACHE/bin/kube-apiserver" \
         --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
         --bind-address 0.0.0.0 --advertise-address "$NODE_IP" --secure-port "$API_PORT" --insecure-port 0 \
@@ -198,11 +191,7 @@ start_everything() {
         --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
         --service-account-issuer https://kubernetes.default.svc \
         --service-cluster-ip-range "$SERVICE_RANGE" --endpoint-reconciler-type none \
-        --allow-privileged=true \
-        --requestheader-client-ca-file "$p/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
-        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
-        --requestheader-extra-headers-prefix X-Remote-Extra- \
-        --proxy-client-cert-file "$p/front-proxy-client.crt" --proxy-client-key-file "$p/front-proxy-client.key" \
+        --allow-privileged=true "${front_proxy[@]}" \
         --enable-aggregator-routing=true
     wait_for kube-apiserver 60 kubectl --kubeconfig "$STATE/kubeconfig" get --raw /readyz
 

@@ -35,16 +35,7 @@ make_certs() {
         -days 2 -extfile "$d/san.ext" -out "$d/apiserver.crt" 2>/dev/null
     openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
     openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-    # The front proxy: the API server's client identity towards aggregated APIs (the
-    # operator's live API), from its own CA as kubeadm sets it up.
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tracejob-test-front-proxy-ca" \
-        -keyout "$d/front-proxy-ca.key" -out "$d/front-proxy-ca.crt" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
-        -keyout "$d/front-proxy-client.key" -out "$d/front-proxy-client.csr" 2>/dev/null
-    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$d/client.ext"
-    openssl x509 -req -in "$d/front-proxy-client.csr" -CA "$d/front-proxy-ca.crt" \
-        -CAkey "$d/front-proxy-ca.key" -CAcreateserial -days 2 -extfile "$d/client.ext" \
-        -out "$d/front-proxy-client.crt" 2>/dev/null
+    make_front_proxy_certs "$d"
 }
 
 write_kubeconfig() { # file user token
@@ -104,6 +95,8 @@ up() {
         --initial-cluster "tracejob-test=http://127.0.0.1:$ETCD_PEER_PORT" --log-level warn
     wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
+    local front_proxy
+    mapfile -t front_proxy < <(front_proxy_flags "$STATE/pki")
     start_bg kube-apiserver "$K8S_CACHE/bin/kube-apiserver" \
         --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --insecure-port 0 \
@@ -114,12 +107,7 @@ up() {
         --service-account-issuer https://kubernetes.default.svc \
         --service-cluster-ip-range 10.96.0.0/16 --endpoint-reconciler-type none \
         --disable-admission-plugins ServiceAccount --allow-privileged=true \
-        --requestheader-client-ca-file "$STATE/pki/front-proxy-ca.crt" \
-        --requestheader-allowed-names front-proxy-client \
-        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
-        --requestheader-extra-headers-prefix X-Remote-Extra- \
-        --proxy-client-cert-file "$STATE/pki/front-proxy-client.crt" \
-        --proxy-client-key-file "$STATE/pki/front-proxy-client.key"
+        "${front_proxy[@]}"
     wait_for kube-apiserver 60 kubectl --kubeconfig "$STATE/kubeconfig" get --raw /readyz
     # RBAC bootstrap policy lands shortly after readyz; the default namespace is needed by tests.
     wait_for "default namespace" 30 kubectl --kubeconfig "$STATE/kubeconfig" get namespace default

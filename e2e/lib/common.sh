@@ -136,3 +136,27 @@ stop_pid() { # name
     fi
     rm -f "$f"
 }
+
+# The front proxy: kube-apiserver's client identity towards aggregated APIs (the operator's
+# live.tracejob.io), from a CA of its own as kubeadm sets it up. Writes front-proxy-ca.crt
+# and front-proxy-client.{crt,key} into DIR.
+make_front_proxy_certs() { # dir
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tracejob-test-front-proxy-ca" \
+        -keyout "$1/front-proxy-ca.key" -out "$1/front-proxy-ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
+        -keyout "$1/front-proxy-client.key" -out "$1/front-proxy-client.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' \
+        >"$1/front-proxy-client.ext"
+    openssl x509 -req -in "$1/front-proxy-client.csr" -CA "$1/front-proxy-ca.crt" \
+        -CAkey "$1/front-proxy-ca.key" -CAcreateserial -days 2 -extfile "$1/front-proxy-client.ext" \
+        -out "$1/front-proxy-client.crt" 2>/dev/null
+}
+
+# kube-apiserver's flags for the front proxy of make_front_proxy_certs DIR, one per line.
+front_proxy_flags() { # dir
+    printf '%s\n' --requestheader-client-ca-file "$1/front-proxy-ca.crt" \
+        --requestheader-allowed-names front-proxy-client \
+        --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+        --requestheader-extra-headers-prefix X-Remote-Extra- \
+        --proxy-client-cert-file "$1/front-proxy-client.crt" --proxy-client-key-file "$1/front-proxy-client.key"
+}
