@@ -3,6 +3,7 @@
 use tracejob_engine::records::{Event, Value};
 
 use super::histogram::human;
+use super::shown::shown;
 
 pub fn header(event: &Event) -> String {
     match event {
@@ -34,32 +35,42 @@ pub fn header(event: &Event) -> String {
 pub fn line(event: &Event) -> String {
     match event {
         Event::Exec(exec) => {
-            let mut args = exec.argv.join(" ");
+            let argv: Vec<_> = exec.argv.iter().map(|a| shown(a)).collect();
+            let mut args = argv.join(" ");
             if exec.argv_truncated {
                 args.push_str(" ...");
             }
             let args = if exec.argv.first() == Some(&exec.filename) {
                 args
             } else {
-                format!("{} [{}]", exec.filename, args)
+                format!("{} [{}]", shown(&exec.filename), args)
             };
             let ret = errno_or(exec.ret);
             format!(
                 "{:<8} {:<8} {:<6} {:<8} {:<16} {}",
-                exec.pid, exec.ppid, exec.uid, ret, exec.comm, args
+                exec.pid,
+                exec.ppid,
+                exec.uid,
+                ret,
+                shown(&exec.comm),
+                args
             )
         }
         Event::Open(open) => {
             let ret = errno_or(open.ret);
             format!(
                 "{:<8} {:<16} {:<8} {:<28} {}",
-                open.pid, open.comm, ret, open.flags, open.path
+                open.pid,
+                shown(&open.comm),
+                ret,
+                open.flags,
+                shown(&open.path)
             )
         }
         Event::Tcp(tcp) => format!(
             "{:<8} {:<16} {:<8} {:<24} {:<24} {:>10} {:>10} {:>10}{}",
             tcp.pid,
-            tcp.comm,
+            shown(&tcp.comm),
             tcp.direction,
             tcp.local,
             tcp.remote,
@@ -78,9 +89,9 @@ pub fn line(event: &Event) -> String {
             format!(
                 "{:<8} {:<16} {:>10}  {}({}) = {}",
                 call.pid,
-                call.comm,
+                shown(&call.comm),
                 human(call.latency_ns),
-                call.function,
+                shown(&call.function),
                 args.join(", "),
                 ret
             )
@@ -88,8 +99,8 @@ pub fn line(event: &Event) -> String {
         Event::Block(block) => format!(
             "{:<8} {:<16} {:<10} {:<6} {:>12} {:>8} {:>10}{}",
             block.pid,
-            block.comm,
-            block.device,
+            shown(&block.comm),
+            shown(&block.device),
             block.op,
             block.sector,
             block.bytes,
@@ -134,4 +145,44 @@ pub fn errno_or(ret: i32) -> String {
         _ => return ret.to_string(),
     };
     name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracejob_engine::records::{ExecRecord, OpenRecord};
+
+    #[test]
+    fn a_process_naming_itself_with_escapes_cannot_write_to_the_terminal() {
+        let exec = Event::Exec(ExecRecord {
+            timestamp_ns: 0,
+            cgroup_id: 0,
+            pid: 1,
+            ppid: 0,
+            uid: 0,
+            comm: "\x1b]52;c;eA==\x07".into(),
+            filename: "/tmp/\x1b[8m".into(),
+            argv: vec!["sh".into(), "-c\nfake line".into()],
+            argv_truncated: false,
+            ret: 0,
+        });
+        let open = Event::Open(OpenRecord {
+            path: "/tmp/\u{202e}txt.exe".into(),
+            comm: "cat".into(),
+            ..open_record()
+        });
+        for event in [exec, open] {
+            let text = line(&event);
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(!text.contains('\u{202e}'), "{text:?}");
+        }
+    }
+
+    fn open_record() -> OpenRecord {
+        serde_json::from_value(serde_json::json!({
+            "timestamp_ns": 0, "cgroup_id": 0, "pid": 2, "tid": 2, "uid": 0, "comm": "",
+            "ret": 3, "flags": "O_RDONLY", "mode": 0, "path": ""
+        }))
+        .expect("an open record")
+    }
 }

@@ -4,6 +4,7 @@ pub(crate) mod event_lines;
 mod files;
 mod histogram;
 mod json;
+pub(crate) mod shown;
 mod table;
 mod table_profile;
 

@@ -5,6 +5,7 @@ use std::io::{BufWriter, Stdout, Write};
 use tracejob_engine::records::EventLine;
 use tracejob_engine::summary::{SyscallRow, ToolSummary};
 
+use super::shown::shown;
 use super::{FinalSummary, Output, event_lines, histogram};
 
 /// Rows of a per-key summary shown before pointing at the JSON output for the rest.
@@ -92,7 +93,7 @@ impl Output for TableOutput {
                         out,
                         "{:<8} {:<40} {:>8} {:>8} {:>12} {:>12}",
                         row.direction,
-                        row.peer,
+                        shown(&row.peer),
                         row.connections,
                         row.failed,
                         row.rx_bytes,
@@ -104,7 +105,9 @@ impl Output for TableOutput {
                 for device in devices {
                     let title = format!(
                         "{} ({}), {} errors",
-                        device.device, device.major_minor, device.errors
+                        shown(&device.device),
+                        device.major_minor,
+                        device.errors
                     );
                     histogram::print(out, &title, &device.latency)?;
                 }
@@ -117,7 +120,11 @@ impl Output for TableOutput {
             } => super::table_profile::write(out, *samples, *frequency_hz, functions)?,
             ToolSummary::Calls { functions } => {
                 for function in functions {
-                    let title = format!("{} in {}", function.function, function.binary);
+                    let title = format!(
+                        "{} in {}",
+                        shown(&function.function),
+                        shown(&function.binary)
+                    );
                     histogram::print(out, &title, &function.latency)?;
                 }
             }
@@ -181,7 +188,7 @@ fn keyed_table<'a>(
     let total = rows.len();
     writeln!(out, "{:>10} {:>8}  {key}", "COUNT", "ERRORS")?;
     for (count, errors, name) in rows.take(TOP_ROWS) {
-        writeln!(out, "{count:>10} {errors:>8}  {name}")?;
+        writeln!(out, "{count:>10} {errors:>8}  {}", shown(name))?;
     }
     if total > TOP_ROWS {
         writeln!(

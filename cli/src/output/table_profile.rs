@@ -5,6 +5,8 @@ use std::io::Write;
 
 use tracejob_engine::summary::FunctionRow;
 
+use super::shown::shown;
+
 /// Rows shown; the JSON output and the folded stacks have every function and stack.
 const TOP_FUNCTIONS: usize = 20;
 
@@ -32,7 +34,7 @@ pub fn write(
             share(row.self_samples),
             row.total_samples,
             share(row.total_samples),
-            row.function,
+            shown(&row.function),
             if row.kernel { " [kernel]" } else { "" }
         )?;
     }

@@ -2,11 +2,14 @@
 //! and `tracejob describe` (one job's counts, top keys, nodes, conditions and artifacts).
 //! Pure functions of the objects and the current time, so they are tested without a cluster.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tracejob_api::{TraceJob, TraceJobStatus};
+
+use crate::output::shown::shown;
 
 /// The `tracejob get` table; with `namespaces` a NAMESPACE column first.
 pub fn list(jobs: &[TraceJob], namespaces: bool, now: Timestamp) -> String {
@@ -55,7 +58,7 @@ pub fn describe(job: &TraceJob, now: Timestamp) -> String {
         job.namespace().unwrap_or_default(),
         job.name_any(),
         phase(&status),
-        status.message.as_deref().unwrap_or("")
+        shown(status.message.as_deref().unwrap_or(""))
     );
     let _ = writeln!(out, "tool: {}", job.spec.tool.name());
     if let Some(start) = &status.start_time {
@@ -197,6 +200,11 @@ pub fn age(since: Timestamp, now: Timestamp) -> String {
 /// Left-aligned columns, three spaces apart, like `kubectl get`; the last column is not
 /// padded.
 fn columns(rows: &[Vec<String>]) -> String {
+    // Cells hold keys, messages and names from the cluster: escaped, then measured.
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| shown(cell)).collect())
+        .collect();
     let width = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..width)
         .map(|i| {
@@ -207,7 +215,7 @@ fn columns(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i + 1 == row.len() {

@@ -167,3 +167,20 @@ fn ages_read_like_kubectls() {
         "a clock ahead is not negative"
     );
 }
+
+#[test]
+fn a_key_or_message_from_the_traced_system_cannot_write_to_the_terminal() {
+    let mut job = job();
+    let status = job.status.as_mut().expect("a status");
+    status.message = Some("done\x1b]0;owned\x07".into());
+    let summary = status.summary.as_mut().expect("a summary");
+    summary.top[0].key = "/tmp/x\x1b[2J\nread".into();
+    let text = describe(&job, now());
+    assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+    assert!(text.contains("/tmp/x\\x1b[2J\\nread"), "{text}");
+    // The escaped key is one row: no forged line starts with "read".
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("read")),
+        "{text}"
+    );
+}
