@@ -207,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
                 addr,
                 cert,
                 key,
+                watching: args.watch_namespace.clone(),
                 pod: own_pod,
             },
             ctx.client.clone(),

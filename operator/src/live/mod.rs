@@ -71,6 +71,8 @@ pub struct LiveSettings {
     pub addr: SocketAddr,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// `--watch-namespace`: jobs elsewhere have no live view.
+    pub watching: Option<String>,
     /// Labelled once listening, so the live Service reaches this process (in a pod).
     pub pod: Option<leader_label::OwnPod>,
 }
@@ -100,7 +102,8 @@ pub async fn run(settings: LiveSettings, client: Client, hub: Arc<LiveHub>) -> a
     if let Some(pod) = &settings.pod {
         leader_label::label(client.clone(), pod, true).await;
     }
-    serve(listener, tls, Arc::new(LiveApi::new(client, hub, proxy)))
+    let api = LiveApi::new(client, hub, proxy).watching(settings.watching.clone());
+    serve(listener, tls, Arc::new(api))
         .await
         .context("the live API's listener failed")
 }

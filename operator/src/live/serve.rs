@@ -43,6 +43,8 @@ pub struct LiveApi {
     hub: Arc<LiveHub>,
     proxy: FrontProxy,
     readers: Arc<Semaphore>,
+    /// The one namespace the operator acts on (`--watch-namespace`), if it is limited.
+    watching: Option<String>,
 }
 
 impl std::fmt::Debug for LiveApi {
@@ -106,7 +108,14 @@ impl LiveApi {
             hub,
             proxy,
             readers: Arc::new(Semaphore::new(MAX_READERS)),
+            watching: None,
         }
+    }
+
+    /// The operator acts on `namespace` only: a job elsewhere never streams here.
+    pub fn watching(mut self, namespace: Option<String>) -> Self {
+        self.watching = namespace;
+        self
     }
 
     /// At most `readers` event streams at once.
@@ -192,6 +201,9 @@ impl LiveApi {
                 );
             }
         }
+        if let Some(why) = unwatched(self.watching.as_deref(), namespace) {
+            return status(StatusCode::NOT_FOUND, "NotFound", &why);
+        }
         let jobs: Api<TraceJob> = Api::namespaced(self.client.clone(), namespace);
         let job = match jobs.get_opt(name).await {
             Ok(Some(job)) => job,
@@ -242,6 +254,15 @@ impl LiveApi {
         );
         response
     }
+}
+
+/// Why a job in `namespace` has no live view here, when the operator acts on another
+/// namespace only (a follower would otherwise wait for events that never come).
+fn unwatched(watching: Option<&str>, namespace: &str) -> Option<String> {
+    let only = watching.filter(|w| *w != namespace)?;
+    Some(format!(
+        "this operator traces only the TraceJobs of the namespace \"{only}\" (--watch-namespace): those in \"{namespace}\" do not run"
+    ))
 }
 
 /// The kept lines (since the cutoff), then, when following a running job, every new line
@@ -357,4 +378,20 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
     }));
     *response.status_mut() = code;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unwatched;
+
+    #[test]
+    fn a_job_outside_the_watched_namespace_is_answered_at_once() {
+        assert_eq!(unwatched(None, "shop"), None);
+        assert_eq!(unwatched(Some("shop"), "shop"), None);
+        let why = unwatched(Some("shop"), "other").expect("refused");
+        assert!(
+            why.contains("\"shop\"") && why.contains("\"other\""),
+            "{why}"
+        );
+    }
 }
