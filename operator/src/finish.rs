@@ -58,6 +58,7 @@ pub async fn complete(
             ctx.streams.forget(&id.uid);
             ctx.storage.forget(&id.uid);
             write::status(job, ctx, &status).await?;
+            ended_live(ctx, &id);
             write::event(job, ctx, false, "Completed", message).await;
             after_finished(job, ctx, &status, now).await
         }
@@ -85,6 +86,7 @@ pub async fn storage_gave_up(
     ctx.streams.forget(&id.uid);
     ctx.storage.forget(&id.uid);
     write::status(job, ctx, &next).await?;
+    ended_live(ctx, &id);
     write::event(job, ctx, true, "StorageDeadlineExceeded", message).await;
     after_finished(job, ctx, &next, now).await
 }
@@ -100,12 +102,19 @@ pub async fn fail(
 ) -> Result<Action, Error> {
     let id = job_id(job)?;
     let (rows, _) = stop_everywhere(job, ctx, &id, old).await?;
-    // Its live readers end with it (the streams stay until the job is deleted).
-    ctx.streams.live.forget(&id.uid);
     let next = ending::failed(job, finished(job, old, rows, now), reason, &problem, now);
     write::status(job, ctx, &next).await?;
+    // (The streams stay until the job is deleted.)
+    ended_live(ctx, &id);
     write::event(job, ctx, true, reason.as_str(), problem).await;
     after_finished(job, ctx, &next, now).await
+}
+
+/// The job's status says it finished: its live readers end now. Done after the write, so
+/// that a reader who came while the job still read as running ends too; one who comes
+/// later sees it finished and is not subscribed.
+fn ended_live(ctx: &Context, id: &JobId) {
+    ctx.streams.live.forget(&id.uid);
 }
 
 /// Stops the job on every node ([`fanout::stop_all`]). While some agent does not answer,
