@@ -2,6 +2,7 @@
  * and result (BCC opensnoop). */
 #include "common.bpf.h"
 #include "syscall_nr.h"
+#include "task_storage.bpf.h"
 
 /* 1: report only opens that failed. */
 const volatile __u32 failed_only = 0;
@@ -10,8 +11,32 @@ struct open_start {
 	const char *path;
 	__s32 flags;
 	__u32 mode;
+	/* 1 from entry to exit: task storage keeps the value between opens */
+	__u32 in_flight;
 };
 
+#ifdef TRACEJOB_TASK_STORAGE
+TASK_STORAGE_MAP(open_start, struct open_start);
+
+static __always_inline void save_start(const struct open_start *start)
+{
+	struct open_start *slot = current_task_value(&open_start, true);
+	if (slot)
+		*slot = *start;
+}
+
+static __always_inline struct open_start *saved_start(void)
+{
+	struct open_start *slot = current_task_value(&open_start, false);
+	return slot && slot->in_flight ? slot : NULL;
+}
+
+static __always_inline void forget_start(struct open_start *start)
+{
+	start->in_flight = 0;
+}
+#else
+/* The open in flight, by thread id: inserted at entry, deleted at exit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -19,9 +44,28 @@ struct {
 	__type(value, struct open_start);
 } open_start SEC(".maps");
 
+static __always_inline void save_start(const struct open_start *start)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&open_start, &tid, start, BPF_ANY);
+}
+
+static __always_inline struct open_start *saved_start(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	return bpf_map_lookup_elem(&open_start, &tid);
+}
+
+static __always_inline void forget_start(struct open_start *start)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&open_start, &tid);
+}
+#endif
+
 static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const unsigned long *tp_args)
 {
-	struct open_start start = {};
+	struct open_start start = {.in_flight = 1};
 	if (id == NR_openat) {
 		start.path = (const char *)syscall_arg(regs, tp_args, 1);
 		start.flags = syscall_arg(regs, tp_args, 2);
@@ -41,8 +85,7 @@ static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const uns
 	}
 	if (!is_target())
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&open_start, &tid, &start, BPF_ANY);
+	save_start(&start);
 	return 0;
 }
 
@@ -52,7 +95,7 @@ static __always_inline int on_sys_exit(long id, long ret)
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct open_start *start = bpf_map_lookup_elem(&open_start, &tid);
+	struct open_start *start = saved_start();
 	if (!start)
 		return 0;
 	if (failed_only && ret >= 0)
@@ -75,7 +118,7 @@ static __always_inline int on_sys_exit(long id, long ret)
 		event->path[0] = '\0';
 	submit_event(event);
 done:
-	bpf_map_delete_elem(&open_start, &tid);
+	forget_start(start);
 	return 0;
 }
 

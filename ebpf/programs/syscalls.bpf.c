@@ -2,6 +2,7 @@
  * kernel (what strace -c and perf trace -s report, without ptrace). */
 #include "common.bpf.h"
 #include "syscall_nr.h"
+#include "task_storage.bpf.h"
 
 /* 1: count only the syscalls marked in syscall_filter. */
 const volatile __u32 filter_syscalls = 0;
@@ -15,15 +16,47 @@ struct {
 	__type(value, __u8);
 } syscall_filter SEC(".maps");
 
-/* Entry time of the syscall a thread has in flight (0: none), by thread id. Entries
- * are reused rather than inserted and deleted on every syscall; the LRU evicts the
- * entries of threads that are gone. */
+/* Entry time of the syscall a thread has in flight (0: none). */
+#ifdef TRACEJOB_TASK_STORAGE
+TASK_STORAGE_MAP(syscall_start, __u64);
+
+static __always_inline void save_start(__u64 now)
+{
+	__u64 *start = current_task_value(&syscall_start, true);
+	if (start)
+		*start = now;
+}
+
+static __always_inline __u64 *saved_start(void)
+{
+	return current_task_value(&syscall_start, false);
+}
+#else
+/* By thread id. Entries are reused rather than inserted and deleted on every syscall;
+ * the LRU evicts the entries of threads that are gone. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, __u64);
 } syscall_start SEC(".maps");
+
+static __always_inline void save_start(__u64 now)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
+	if (start)
+		*start = now;
+	else
+		bpf_map_update_elem(&syscall_start, &tid, &now, BPF_ANY);
+}
+
+static __always_inline __u64 *saved_start(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	return bpf_map_lookup_elem(&syscall_start, &tid);
+}
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -52,13 +85,7 @@ static __always_inline int on_sys_enter(long id, struct pt_regs *regs, const uns
 			stats->count += 1;
 		return 0;
 	}
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 now = bpf_ktime_get_ns();
-	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
-	if (start)
-		*start = now;
-	else
-		bpf_map_update_elem(&syscall_start, &tid, &now, BPF_ANY);
+	save_start(bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -80,8 +107,7 @@ static __always_inline int on_sys_exit(long id, long ret)
 {
 	if (count_only)
 		return count_at_exit(id, ret);
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u64 *start = bpf_map_lookup_elem(&syscall_start, &tid);
+	__u64 *start = saved_start();
 	if (!start || !*start)
 		return 0;
 	__u64 latency = bpf_ktime_get_ns() - *start;

@@ -11,6 +11,14 @@ pub mod objects {
     pub static OPEN: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/open.bpf.o"));
     pub static SYSCALLS: &[u8] =
         include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscalls.bpf.o"));
+
+    /// The same tools built with task-local storage for a thread's syscall in flight
+    /// (`programs/*.task_storage.bpf.c`): faster, and loadable only where the kernel
+    /// has task storage for tracing programs.
+    pub static OPEN_TASK_STORAGE: &[u8] =
+        include_bytes_aligned!(concat!(env!("OUT_DIR"), "/open.task_storage.bpf.o"));
+    pub static SYSCALLS_TASK_STORAGE: &[u8] =
+        include_bytes_aligned!(concat!(env!("OUT_DIR"), "/syscalls.task_storage.bpf.o"));
     pub static PROFILE: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/profile.bpf.o"));
 
     pub static RUNQLAT: &[u8] = include_bytes_aligned!(concat!(env!("OUT_DIR"), "/runqlat.bpf.o"));
