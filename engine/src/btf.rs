@@ -108,6 +108,9 @@ fn configure<'l>(
     ring_bytes: u32,
 ) -> &'l mut EbpfLoader<'static> {
     loader.map_max_entries("events", ring_bytes);
+    // aya 0.14 has no type of its own for task storage maps (ebpf/include/task_storage.bpf.h);
+    // only the programs use them, so they need none.
+    loader.allow_unsupported_maps();
     for &(name, value) in globals {
         loader.override_global(name, interned(value), true);
     }

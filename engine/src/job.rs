@@ -21,6 +21,7 @@ use crate::probe::{self, ProbeKind};
 use crate::reader::{self, ReaderState};
 use crate::records::Event;
 use crate::summary::{CgroupEvents, Summary};
+use crate::thread_map::{self, Build, ThreadMap};
 use crate::tools::{self, ToolDriver};
 
 /// Everything needed to start a job.
@@ -32,6 +33,9 @@ pub struct JobConfig {
     pub trace_all: bool,
     /// Use only this tracepoint flavour instead of the first that works.
     pub probe: Option<ProbeKind>,
+    /// Use only the build with this thread map (open, syscalls with latency) instead of
+    /// the first that works.
+    pub thread_map: Option<ThreadMap>,
     /// Size of the kernel ring buffer: a power of two, at least one page.
     pub ring_buffer_bytes: u32,
     /// Capacity of the queue of decoded events; 0 keeps only the per-key counts.
@@ -51,6 +55,7 @@ impl JobConfig {
             args,
             trace_all: false,
             probe: None,
+            thread_map: None,
             ring_buffer_bytes: 8 << 20,
             event_queue: 65536,
             max_keys: 10_000,
@@ -67,6 +72,8 @@ pub struct Job {
     driver: Box<dyn ToolDriver>,
     tool: Tool,
     probe: String,
+    /// Builds and flavours tried before the one in use, and why each did not start.
+    passed_over: Vec<(String, String)>,
     targets: BTreeMap<u64, CgroupTarget>,
     state: Arc<ReaderState>,
     reader: Option<JoinHandle<()>>,
@@ -75,40 +82,46 @@ pub struct Job {
 }
 
 impl Job {
-    /// Loads and attaches the tool's programs, scoped to `targets`.
+    /// Loads and attaches the tool's programs, scoped to `targets`: the first of the
+    /// tool's builds that starts on this kernel (crate::thread_map).
     pub fn start(config: &JobConfig, targets: &[CgroupTarget]) -> Result<Self, EngineError> {
-        let driver = tools::driver(config.tool, &config.args, targets, config.host_files)?;
+        let mut driver = tools::driver(config.tool, &config.args, targets, config.host_files)?;
         if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
             return Err(EngineError::NoBtf);
         }
-        let ebpf = load(config, driver.as_ref())?;
+        let builds = driver.builds();
+        let ((ebpf, probe), passed_over) =
+            thread_map::start_first(config.tool.name(), &builds, config.thread_map, |build| {
+                start_build(config, driver.as_mut(), build, targets)
+            })?;
         let mut job = Job {
             ebpf,
             driver,
             tool: config.tool,
-            probe: String::new(),
-            targets: BTreeMap::new(),
+            probe,
+            passed_over,
+            targets: targets.iter().map(|t| (t.id, t.clone())).collect(),
             state: ReaderState::new(config.max_keys),
             reader: None,
             events: None,
             started: Instant::now(),
         };
-        job.driver.prepare(&mut job.ebpf)?;
-        job.write_config(config.trace_all, config.ring_buffer_bytes)?;
-        for target in targets {
-            job.add_target(target.clone())?;
-        }
-        job.probe = job.driver.attach(&mut job.ebpf, config.probe)?;
-        job.started = Instant::now();
         if job.driver.decoder().is_some() {
             job.start_reader(config.event_queue)?;
         }
         Ok(job)
     }
 
-    /// The attach type in use (tp_btf, raw_tracepoint, tracepoint, perf_event, uprobe, ...).
+    /// The attach type in use (tp_btf, raw_tracepoint, tracepoint, perf_event, uprobe, ...),
+    /// followed for tools with a choice of thread map by the one in use (`tp_btf+hash`).
     pub fn probe(&self) -> &str {
         &self.probe
+    }
+
+    /// The faster builds this kernel did not start (`task_storage`, `tp_btf+task_storage`),
+    /// each with the reason; empty when the first choice started.
+    pub fn passed_over(&self) -> &[(String, String)] {
+        &self.passed_over
     }
 
     /// The decoded events, once; None for aggregating tools or a queue of size 0.
@@ -122,12 +135,7 @@ impl Job {
 
     /// Starts tracing one more cgroup (and every cgroup below it).
     pub fn add_target(&mut self, target: CgroupTarget) -> Result<(), EngineError> {
-        let mut map: HashMap<_, u64, u8> = map_mut(&mut self.ebpf, "target_cgroups")?;
-        map.insert(target.id, 1, 0)
-            .map_err(|source| EngineError::Map {
-                action: "add a target cgroup",
-                source,
-            })?;
+        insert_target(&mut self.ebpf, target.id)?;
         self.targets.insert(target.id, target);
         self.write_level_mask()
     }
@@ -192,20 +200,6 @@ impl Job {
         .map_err(|error| EngineError::Reader(error.to_string()))?;
         self.reader = Some(handle);
         Ok(())
-    }
-
-    fn write_config(&mut self, trace_all: bool, ring_buffer_bytes: u32) -> Result<(), EngineError> {
-        let config = TracejobConfig {
-            trace_all: u32::from(trace_all),
-            level_mask: level_mask(self.targets.values()),
-            // Wake the reader when an eighth of the buffer is waiting; the timer does the rest.
-            wakeup_bytes: u64::from(ring_buffer_bytes / 8),
-        };
-        let mut map: Array<_, TracejobConfig> = map_mut(&mut self.ebpf, "job_config")?;
-        map.set(0, config, 0).map_err(|source| EngineError::Map {
-            action: "write the job configuration",
-            source,
-        })
     }
 
     fn write_level_mask(&mut self) -> Result<(), EngineError> {
@@ -276,14 +270,59 @@ impl Drop for Job {
     }
 }
 
-fn load(config: &JobConfig, driver: &dyn ToolDriver) -> Result<Ebpf, EngineError> {
+/// Loads one build of the tool, fills its maps for `targets` and attaches it; returns it
+/// with what the summary reports as `probe`. Dropped on failure, which unloads it.
+fn start_build(
+    config: &JobConfig,
+    driver: &mut dyn ToolDriver,
+    build: Build,
+    targets: &[CgroupTarget],
+) -> Result<(Ebpf, String), EngineError> {
+    let mut ebpf = load(config, driver, build.object)?;
+    driver.prepare(&mut ebpf)?;
+    write_config(&mut ebpf, config, level_mask(targets.iter()))?;
+    for target in targets {
+        insert_target(&mut ebpf, target.id)?;
+    }
+    let flavour = driver.attach(&mut ebpf, config.probe)?;
+    Ok((ebpf, build.probe_name(&flavour)))
+}
+
+fn write_config(ebpf: &mut Ebpf, config: &JobConfig, level_mask: u32) -> Result<(), EngineError> {
+    let config = TracejobConfig {
+        trace_all: u32::from(config.trace_all),
+        level_mask,
+        // Wake the reader when an eighth of the buffer is waiting; the timer does the rest.
+        wakeup_bytes: u64::from(config.ring_buffer_bytes / 8),
+    };
+    let mut map: Array<_, TracejobConfig> = map_mut(ebpf, "job_config")?;
+    map.set(0, config, 0).map_err(|source| EngineError::Map {
+        action: "write the job configuration",
+        source,
+    })
+}
+
+fn insert_target(ebpf: &mut Ebpf, cgroup_id: u64) -> Result<(), EngineError> {
+    let mut map: HashMap<_, u64, u8> = map_mut(ebpf, "target_cgroups")?;
+    map.insert(cgroup_id, 1, 0)
+        .map_err(|source| EngineError::Map {
+            action: "add a target cgroup",
+            source,
+        })
+}
+
+fn load(
+    config: &JobConfig,
+    driver: &dyn ToolDriver,
+    object: &'static [u8],
+) -> Result<Ebpf, EngineError> {
     // Tools that never use the ring buffer keep a one-page one instead of megabytes.
     let ring = if driver.uses_ring_buffer() {
         config.ring_buffer_bytes
     } else {
         4096
     };
-    crate::btf::load(driver.object(), &driver.globals(), ring).map_err(|source| {
+    crate::btf::load(object, &driver.globals(), ring).map_err(|source| {
         let denied = matches!(&source, aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
             if io_error.raw_os_error() == Some(libc::EPERM));
         if denied {

@@ -20,6 +20,7 @@ pub mod summary;
 mod symbolize;
 mod syscall_names;
 mod syscall_table;
+pub mod thread_map;
 mod tools;
 
 pub use aggregate::Counts;
@@ -29,3 +30,4 @@ pub use histogram::Bucket;
 pub use job::{Job, JobConfig};
 pub use probe::ProbeKind;
 pub use syscall_names::{name as syscall_name, number as syscall_number};
+pub use thread_map::ThreadMap;

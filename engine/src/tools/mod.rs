@@ -31,6 +31,7 @@ use crate::error::EngineError;
 use crate::probe::ProbeKind;
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
+use crate::thread_map::Build;
 
 /// A ring-buffer record decoded, with the key it is counted under in the summary.
 #[derive(Debug)]
@@ -48,6 +49,11 @@ pub type Decoder = Arc<dyn Fn(&[u8], Clock) -> Option<Decoded> + Send + Sync>;
 pub trait ToolDriver: Send + std::fmt::Debug {
     /// The compiled object.
     fn object(&self) -> &'static [u8];
+    /// The builds to try, fastest first: a tool that keeps a thread's syscall in flight
+    /// has one with task storage before its plain object (crate::thread_map).
+    fn builds(&self) -> Vec<Build> {
+        vec![Build::single(self.object())]
+    }
     /// Read-only globals (`const volatile` in C) set before loading.
     fn globals(&self) -> Vec<(&'static str, u32)> {
         Vec::new()

@@ -14,6 +14,7 @@ use crate::error::EngineError;
 use crate::probe::{self, ProbeKind};
 use crate::records::{Clock, Event};
 use crate::summary::ToolSummary;
+use crate::thread_map::{Build, ThreadMap};
 
 #[derive(Debug)]
 pub struct Open {
@@ -23,6 +24,19 @@ pub struct Open {
 impl ToolDriver for Open {
     fn object(&self) -> &'static [u8] {
         tracejob_ebpf::objects::OPEN
+    }
+
+    fn builds(&self) -> Vec<Build> {
+        vec![
+            Build {
+                object: tracejob_ebpf::objects::OPEN_TASK_STORAGE,
+                thread_map: Some(ThreadMap::TaskStorage),
+            },
+            Build {
+                object: self.object(),
+                thread_map: Some(ThreadMap::Hash),
+            },
+        ]
     }
 
     fn globals(&self) -> Vec<(&'static str, u32)> {

@@ -14,6 +14,7 @@ use crate::probe::{self, ProbeKind, SYSCALL_HOOKS};
 use crate::summary::SyscallRow;
 use crate::summary::ToolSummary;
 use crate::syscall_names;
+use crate::thread_map::{Build, ThreadMap};
 
 #[derive(Debug)]
 pub struct Syscalls {
@@ -44,6 +45,23 @@ impl Syscalls {
 impl ToolDriver for Syscalls {
     fn object(&self) -> &'static [u8] {
         tracejob_ebpf::objects::SYSCALLS
+    }
+
+    /// Counting alone keeps no entry times: the plain object, whatever the kernel.
+    fn builds(&self) -> Vec<Build> {
+        if self.count_only {
+            return vec![Build::single(self.object())];
+        }
+        vec![
+            Build {
+                object: tracejob_ebpf::objects::SYSCALLS_TASK_STORAGE,
+                thread_map: Some(ThreadMap::TaskStorage),
+            },
+            Build {
+                object: self.object(),
+                thread_map: Some(ThreadMap::Hash),
+            },
+        ]
     }
 
     fn globals(&self) -> Vec<(&'static str, u32)> {
