@@ -140,6 +140,11 @@ pub struct RunArgs {
         value_parser = ["tp_btf", "raw_tracepoint", "tracepoint", "fentry", "kprobe"]
     )]
     pub probe: Option<String>,
+    /// Keep a thread's syscall in flight (open, syscalls with latency) only in this map
+    /// instead of the first the kernel accepts: task-local storage (faster; Linux 6.1
+    /// has it, 5.10 not) or a hash by thread id.
+    #[arg(long, value_name = "MAP", value_parser = ["task_storage", "hash"])]
+    pub thread_map: Option<String>,
     /// The command to start and trace, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

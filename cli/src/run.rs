@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use tracejob_api::{TraceJob, parse_duration, parse_manifest};
 use tracejob_engine::cgroup::{CgroupTarget, Hierarchy};
 use tracejob_engine::records::{Event, EventLine, Origin};
-use tracejob_engine::{Job, JobConfig, ProbeKind};
+use tracejob_engine::{Job, JobConfig, ProbeKind, ThreadMap};
 
 use crate::args::{Format, RunArgs};
 use crate::command::{self, CommandCgroup};
@@ -63,6 +63,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     // The user's own machine: a uprobe binary may be named before the command runs.
     config.host_files = true;
     config.probe = args.probe.as_deref().and_then(ProbeKind::parse);
+    config.thread_map = args.thread_map.as_deref().and_then(ThreadMap::parse);
     if !spec.output.events {
         config.event_queue = 0;
     }
@@ -77,6 +78,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     } else {
         format!("{} cgroup(s)", cgroups.len())
     };
+    // Why a faster build did not start here (task storage on an older kernel).
+    for (build, reason) in job.passed_over() {
+        eprintln!("tracejob: not using {build}: {reason}");
+    }
     eprintln!(
         "tracejob: tracing {scope} with {} via {} (Ctrl-C to stop)",
         spec.tool,
