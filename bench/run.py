@@ -328,6 +328,10 @@ CONFIGS = {
     # one hook, as BCC syscount (sys_exit only) uses
     "floor, sys_exit only": {"kind": "wrap", "argv": lambda b, wl: [str(b.floor), "--exit-only", "--", *wl]},
     "tracejob syscalls": {"kind": "wrap", "argv": tj("syscalls.yaml"), "summary": True},
+    # The hash build forced (--thread-map hash): what kernels without task storage run,
+    # side by side with the task storage build the plain configurations get here.
+    "tracejob syscalls, hash build": {"kind": "wrap", "argv": tj("syscalls.yaml", "--thread-map", "hash"),
+                                      "summary": True},
     "tracejob syscalls countOnly": {"kind": "wrap", "argv": tj("syscalls-count-only.yaml"), "summary": True},
     "tracejob syscalls, workload outside its scope": {
         "kind": "attach", "ready": "tracejob: tracing",
@@ -336,6 +340,10 @@ CONFIGS = {
     "tracejob open, summary only": {"kind": "wrap", "argv": tj("open-summary.yaml"), "summary": True},
     "tracejob open, events to a file": {"kind": "wrap", "argv": tj("open-events.yaml"), "summary": True,
                                         "events_file": True},
+    "tracejob open, summary only, hash build": {"kind": "wrap", "summary": True,
+                                                "argv": tj("open-summary.yaml", "--thread-map", "hash")},
+    "tracejob open, events to a file, hash build": {"kind": "wrap", "summary": True, "events_file": True,
+                                                    "argv": tj("open-events.yaml", "--thread-map", "hash")},
     "tracejob exec, events to a file": {"kind": "wrap", "argv": tj("exec-events.yaml"), "summary": True,
                                         "events_file": True},
     "bpftrace count by syscall": {
@@ -373,13 +381,14 @@ def workloads(args, bench):
         {"name": "getppid", "syscalls_per_op": 1,
          "args": ["getppid", args.getppid], "slow_args": ["getppid", args.getppid // 100],
          "configs": ["untraced", "floor (empty tp_btf programs)", "floor, sys_exit only", "tracejob syscalls",
-                     "tracejob syscalls countOnly", "tracejob syscalls, workload outside its scope", "bpftrace count by syscall",
+                     "tracejob syscalls, hash build", "tracejob syscalls countOnly", "tracejob syscalls, workload outside its scope", "bpftrace count by syscall",
                      "bpftrace count + latency histogram", "BCC syscount -p", "BCC syscount -L -p (with latency)",
                      "strace -f -c", "perf trace -s"]},
         {"name": "open/close", "syscalls_per_op": 2,
          "args": ["open", bench.open_path, args.opens], "slow_args": ["open", bench.open_path, args.opens // 20],
          "configs": ["untraced", "floor (empty tp_btf programs)", "tracejob open, summary only",
-                     "tracejob open, events to a file", "tracejob syscalls", "bpftrace one line per open",
+                     "tracejob open, summary only, hash build", "tracejob open, events to a file",
+                     "tracejob open, events to a file, hash build", "tracejob syscalls", "bpftrace one line per open",
                      "strace -f -c", "perf trace -s"]},
         {"name": "fork+exec /bin/true", "syscalls_per_op": None,
          "args": ["exec", "/bin/true", args.execs], "slow_args": ["exec", "/bin/true", max(1, args.execs // 10)],
@@ -583,17 +592,21 @@ def program_cost(bench, args):
     previous = sysctl.read_text().strip()
     cg = bench.make_cgroup("cost")
     report = bench.tmp / "cost-report.json"
-    def tj_cost(manifest):
+    def tj_cost(manifest, *extra):
         return lambda target: [str(bench.tracejob), "run", str(MANIFESTS / manifest), "--cgroup", str(target),
-                               "--format", "json"]
+                               "--format", "json", *extra]
+
+    hash_build = ("--thread-map", "hash")
 
     getppid = ["getppid", args.cost_syscalls]
     opens = ["open", bench.open_path, args.cost_syscalls // 4]
     tools = [
         ("floor (empty programs)", lambda target: [str(bench.floor)], getppid),
         ("tracejob syscalls", tj_cost("syscalls.yaml"), getppid),
+        ("tracejob syscalls, hash build", tj_cost("syscalls.yaml", *hash_build), getppid),
         ("tracejob open", tj_cost("open-summary.yaml"), getppid),
         ("tracejob open", tj_cost("open-summary.yaml"), opens),
+        ("tracejob open, hash build", tj_cost("open-summary.yaml", *hash_build), opens),
         ("tracejob exec", tj_cost("exec-events.yaml"), getppid),
     ]
     results = []
