@@ -13,13 +13,19 @@ mount -t bpf bpf /sys/fs/bpf
 ip link set lo up
 echo "matrix guest: $(uname -r), $(nproc) CPUs"
 
-# expect_refusal TOOL prints the reason this kernel is expected to refuse TOOL with
-# (from /matrix/expect.list: `kernel tool reason words`), or nothing.
+# expected_refusal CHECK prints the words this kernel is expected to refuse CHECK with
+# (from /matrix/expect.list: `kernel|check|reason words`), or nothing.
 kernel=$(cat /matrix/kernel-name)
 expected_refusal() {
-	while read -r k tool reason; do
-		[ "$k" = "$kernel" ] && [ "$tool" = "$1" ] && echo "$reason"
+	while IFS='|' read -r k check reason; do
+		[ "$k" = "$kernel" ] && [ "$check" = "$1" ] && echo "$reason"
 	done < /matrix/expect.list
+}
+
+# The thread map TOOL must choose here by itself: task_storage, unless this kernel is
+# expected to refuse that build (then the hash).
+expected_map() { # TOOL
+	if [ -n "$(expected_refusal "$1 --thread-map task_storage")" ]; then echo hash; else echo task_storage; fi
 }
 
 manifest() { # TOOL [ARGS-YAML]
@@ -72,7 +78,18 @@ for kind in auto raw_tracepoint tracepoint; do
 	name=syscalls; probe=
 	[ $kind = auto ] || { name="syscalls --probe $kind"; probe="--probe $kind"; }
 	assert='[ "$(field "\"getppid\"" count)" = $N ]' detail="getppid count $N"
+	if [ $kind = auto ]; then
+		# Left alone: the task storage build where the kernel has it, else the hash one.
+		map=$(expected_map syscalls)
+		assert="$assert"' && grep -q "\"probe\":\"tp_btf+$map\"" /tmp/out' detail="$detail via tp_btf+$map"
+	fi
 	check "$name" syscalls $probe -- workload getppid $N
+done
+# Each thread map forced: both count exactly wherever they start (expect.list: where not).
+for map in task_storage hash; do
+	assert='[ "$(field "\"getppid\"" count)" = $N ] && grep -q "\"probe\":\"tp_btf+$map\"" /tmp/out'
+	detail="getppid count $N via tp_btf+$map"
+	check "syscalls --thread-map $map" syscalls --thread-map $map -- workload getppid $N
 done
 
 manifest exec
@@ -81,8 +98,15 @@ check exec exec -- workload exec /bin/true 6
 
 echo data > /tmp/file
 manifest open
-assert='[ "$(field "\"/tmp/file\"" count)" = 50 ]' detail="/tmp/file open count 50"
+map=$(expected_map open)
+assert='[ "$(field "\"/tmp/file\"" count)" = 50 ] && grep -q "\"probe\":\"tp_btf+$map\"" /tmp/out'
+detail="/tmp/file open count 50 via tp_btf+$map"
 check open open -- workload open /tmp/file 50
+for map in task_storage hash; do
+	assert='[ "$(field "\"/tmp/file\"" count)" = 50 ] && grep -q "\"probe\":\"tp_btf+$map\"" /tmp/out'
+	detail="/tmp/file open count 50 via tp_btf+$map"
+	check "open --thread-map $map" open --thread-map $map -- workload open /tmp/file 50
+done
 
 manifest tcp
 assert='[ "$(field "\"connections\"" connections)" = 1 ] && [ "$(field "127.0.0.1:9" failed)" = 1 ]' detail="1 connection, 1 failed to 127.0.0.1:9"
