@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use tracejob_api::event::Event;
 use tracejob_api::live::{LiveLine, NoticeKind};
@@ -77,7 +76,16 @@ async fn tracejob_logs_follows_a_jobs_events_live_and_they_equal_the_workloads()
         &mut seen,
         &|s| matches!(s.last(), Some(LiveLine::Notice(n)) if n.notice == NoticeKind::End),
     );
-    let status = wait_exit(&mut follower, tracejob_e2e::WAIT);
+    // Its standard output closes when it exits: waited for on the channel, with a deadline.
+    match lines.recv_timeout(tracejob_e2e::WAIT) {
+        Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        Ok(line) => panic!("tracejob logs -f printed after the end: {line}"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let _ = follower.kill();
+            panic!("tracejob logs -f did not exit after its job ended");
+        }
+    }
+    let status = follower.wait().expect("wait for tracejob logs");
     assert!(status.success(), "tracejob logs -f exited with {status}");
     assert_eq!(
         execs(&seen, "/bin/true"),
@@ -109,18 +117,4 @@ fn execs(lines: &[LiveLine], filename: &str) -> usize {
         .iter()
         .filter(|l| matches!(l, LiveLine::Event(e) if matches!(&e.event, Event::Exec(x) if x.filename == filename)))
         .count()
-}
-
-fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for tracejob logs") {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tracejob logs -f did not exit after its job ended");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
